@@ -1,0 +1,89 @@
+"""Backend selection: the only module that imports cupy.
+
+Compute code never imports numpy or cupy itself.  It asks an array for its
+module (``xp = array_module(x)``) or is handed a :class:`Backend`, whose
+``xp`` is ``numpy`` or ``cupy``.  Moving data between host and device
+happens only here (:meth:`Backend.asarray`, :func:`to_host`), at the edges
+of the program: after loading data, and before printing or saving.
+"""
+from __future__ import annotations
+
+import numpy
+
+from .errors import DDSEError
+
+try:  # optional: pip install 'ddse-np[cupy]'
+    import cupy as _cupy
+except Exception:  # ImportError, or a CUDA library that fails to load
+    _cupy = None
+
+BACKENDS = ("numpy", "cupy")
+DTYPES = ("float32", "float64")
+
+
+def gpu_available() -> bool:
+    """True when cupy imports and sees at least one CUDA device."""
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+class Backend:
+    """Where arrays live and which float type they use.
+
+    Attributes
+    ----------
+    name : 'numpy' or 'cupy' (or any name given with a custom ``xp``)
+    xp : the array module (``numpy``, ``cupy``, or a numpy-compatible stand-in)
+    dtype : the float dtype of parameters and activations
+    """
+
+    def __init__(self, name: str = "numpy", dtype: str = "float32", xp=None):
+        if dtype not in DTYPES:
+            raise DDSEError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        if xp is None:
+            if name == "numpy":
+                xp = numpy
+            elif name == "cupy":
+                if _cupy is None:
+                    raise DDSEError("backend 'cupy' needs CuPy: pip install 'ddse-np[cupy]'")
+                if not gpu_available():
+                    raise DDSEError("backend 'cupy' needs a CUDA GPU, and none is visible")
+                xp = _cupy
+            else:
+                raise DDSEError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+        self.name = name
+        self.xp = xp
+        self.dtype = numpy.dtype(dtype)
+
+    def asarray(self, host_array, dtype=None):
+        """A new array on this backend holding a copy of a host (numpy) array.
+
+        ``dtype`` defaults to the backend's float dtype.  Always a copy, so two
+        parameters made from one host array never share memory.
+        """
+        return self.xp.array(host_array, dtype=self.dtype if dtype is None else dtype, copy=True)
+
+    def __repr__(self):
+        return f"Backend({self.name!r}, {self.dtype.name!r})"
+
+
+def array_module(x):
+    """The array module of ``x``: cupy for cupy arrays, else the array's own namespace."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy
+    get_namespace = getattr(x, "__array_namespace__", None)
+    return get_namespace() if get_namespace is not None else numpy
+
+
+def to_host(x):
+    """A numpy copy (or view) of any backend array; numbers pass through."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.asnumpy(x)
+    host = getattr(x, "to_host", None)
+    if host is not None:
+        return host()
+    return numpy.asarray(x)

@@ -1,0 +1,9 @@
+"""The project's one error type for things a user can fix.
+
+Anything raised as ``DDSEError`` reaches the command line as a single line
+(``error: ...``) and a non-zero exit status, never as a traceback.
+"""
+
+
+class DDSEError(Exception):
+    """A user-facing error: bad option, missing or corrupt file, missing GPU."""

@@ -1,0 +1,96 @@
+"""What every model shares: parameters, preprocessing, the softmax head's loss.
+
+A model holds ``params`` (name -> backend array) and answers
+``forward_train(X) -> (logits, backprop)``, where ``backprop(dlogits, grads)``
+*adds* the gradient of every parameter into ``grads`` (a dict with the same
+keys), Thinc style.  Everything else is here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import Backend
+from ..data import flatten
+from ..errors import DDSEError
+from ..layers import softmax_xent_backward, softmax_xent_forward
+from ..pca import pca_transform
+
+
+class Model:
+    """Base class.
+
+    Attributes
+    ----------
+    params : dict name -> array, on ``backend``
+    config : dict of plain values (model, n, m, k, s, ...), saved in checkpoints
+    constraints : dict name -> 'row' | 'col' for the sparsity-constrained matrices
+    backend : :class:`Backend`
+    mean, basis : PCA mean (n) and basis (n x n) on ``backend``, or None before fitting
+    """
+
+    name = "model"
+
+    def __init__(self, params: dict, config: dict, backend: Backend, mean=None, basis=None):
+        self.params = params
+        self.config = dict(config)
+        self.backend = backend
+        self.mean = mean
+        self.basis = basis
+
+    @property
+    def constraints(self) -> dict:
+        return {}
+
+    @property
+    def s(self):
+        return self.config.get("s")
+
+    # -- preprocessing -------------------------------------------------------
+    def set_pca(self, mean: np.ndarray, basis: np.ndarray):
+        """Attach a PCA fitted on the host (mean: n, basis: n x n)."""
+        self.mean = self.backend.asarray(mean)
+        self.basis = self.backend.asarray(basis)
+
+    def preprocess(self, images):
+        """Raw images (N x 28 x 28 uint8, host) -> PCA inputs X : N x n on the backend."""
+        if self.mean is None:
+            raise DDSEError("this model has no PCA yet: fit one with set_pca(mean, basis)")
+        flat = self.backend.asarray(flatten(np.asarray(images), self.backend.dtype))
+        return pca_transform(flat, self.mean, self.basis)
+
+    # -- forward and backward ------------------------------------------------
+    def forward_train(self, X):
+        raise NotImplementedError
+
+    def forward(self, X):
+        """X : N x n -> logits : N x C."""
+        return self.forward_train(X)[0]
+
+    def zero_grads(self) -> dict:
+        """A gradient dict of zeros, one entry per parameter."""
+        xp = self.backend.xp
+        return {name: xp.zeros_like(value) for name, value in self.params.items()}
+
+    def loss_and_grads(self, X, y, grads: dict | None = None):
+        """Mean softmax cross-entropy of the batch and its gradients.
+
+        X : N x n,  y : N labels.  The gradients are *added* into ``grads``
+        when it is given (then zero it after each update), else into fresh zeros.
+        Returns (loss as a Python float, grads).
+        """
+        if grads is None:
+            grads = self.zero_grads()
+        logits, backprop = self.forward_train(X)
+        loss, cache = softmax_xent_forward(logits, y)
+        backprop(softmax_xent_backward(cache), grads)
+        return float(loss), grads
+
+    def predict(self, X, batch_size: int = 2000):
+        """X : N x n -> predicted labels : N, computed in batches."""
+        xp = self.backend.xp
+        out = [self.forward(X[i : i + batch_size]).argmax(axis=1) for i in range(0, len(X), batch_size)]
+        return xp.concatenate(out)
+
+    # -- counts for inspect --------------------------------------------------
+    def parameter_count(self) -> int:
+        return int(sum(v.size for v in self.params.values()))

@@ -1,0 +1,158 @@
+"""The Deep Double Sparsity Encoder (paper eq. 5, Fig. 2).
+
+    U      = X W1^T                                    N x m, once, injected into every stage
+    Z0     = shrink(U, theta0)
+    Zi     = shrink(U + Z(i-1) - (Z(i-1) W2i^T) W3i^T, theta_i)     i = 1..k
+    logits = Zk V^T + c
+
+Shapes: X N x n, W1 m x n, W2i n x m, W3i m x n, theta_i m, V C x m, c C.
+One stage's forward and backward are :func:`stage_forward` and
+:func:`stage_backward`; the model walks them forward, then in reverse,
+adding each stage's dU into the gradient of the shared W1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import Backend
+from ..layers import linear_backward, linear_forward, shrink_backward, shrink_forward
+from ..sparsity import COL, ROW, project_params, support_matrix
+from .base import Model
+
+INITS = ("paper", "random")
+
+
+def stage_forward(U, Z, W2, W3, theta, skip: bool = True):
+    """One unrolled ISTA stage: Z' = shrink(U + Z - (Z W2^T) W3^T, theta).
+
+    U : N x m (the injected W1 term),  Z : N x m,  W2 : n x m,  W3 : m x n,  theta : m
+    With ``skip=False`` the stage drops both shortcuts (the injected U and the
+    identity): Z' = shrink((Z W2^T) W3^T, theta), as in baseline V.
+    Returns Z' : N x m and the cache for :func:`stage_backward`.
+    """
+    R, lin2 = linear_forward(Z, W2)  # N x n
+    Q, lin3 = linear_forward(R, W3)  # N x m
+    if skip:
+        A = U + Z
+        A -= Q
+    else:
+        A = Q
+    Z_next, shrink_cache = shrink_forward(A, theta)
+    return Z_next, (lin2, lin3, shrink_cache, skip)
+
+
+def stage_backward(dZ_next, cache):
+    """Gradients of one stage.
+
+    dZ_next : N x m  ->  (dU : N x m, dZ : N x m, dW2 : n x m, dW3 : m x n, dtheta : m)
+
+    With A = U + Z - Q, Q = R W3^T, R = Z W2^T:
+      dA = shrink'(dZ_next);  dU = dA;  dQ = -dA
+      dW3 = dQ^T R;  dR = dQ W3;  dW2 = dR^T Z;  dZ = dA (skip) + dR W2
+    """
+    lin2, lin3, shrink_cache, skip = cache
+    dA, dtheta = shrink_backward(dZ_next, shrink_cache)
+    dQ = -dA if skip else dA
+    dR, dW3 = linear_backward(dQ, lin3)
+    dZ, dW2 = linear_backward(dR, lin2)
+    if skip:
+        dZ += dA
+    return (dA if skip else None), dZ, dW2, dW3, dtheta
+
+
+class DDSE(Model):
+    """DDSE with k stages; see the module docstring for the equations."""
+
+    name = "ddse"
+    skip = True
+
+    @property
+    def k(self) -> int:
+        return self.config["k"]
+
+    @property
+    def constraints(self) -> dict:
+        names = {"W1": ROW}
+        for i in range(1, self.k + 1):
+            names[f"W2.{i}"] = COL
+            names[f"W3.{i}"] = ROW
+        return names
+
+    @classmethod
+    def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
+               backend="numpy", init: str = "paper", classes: int = 10, theta_init: float = 0.0):
+        """A fresh model.  ``backend`` is a name or a :class:`Backend`.
+
+        init='paper': S (n x m, s ones per column), L = ||S||_2^2,
+        W1 = W3i = S^T / sqrt(L), W2i = S / sqrt(L): k+1 ISTA steps on D0 S / sqrt(L).
+        init='random': each W1, W2i, W3i Gaussian, projected to the constraint,
+        then scaled to spectral norm 1.  Thresholds start at ``theta_init``;
+        V ~ N(0, 1/m), c = 0.  All random draws happen on the host from ``seed``,
+        so every backend starts from the same numbers.
+        """
+        backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
+        rng = np.random.default_rng(seed)
+        host = {}
+        if init == "paper":
+            S = support_matrix(n, m, s, rng)
+            S /= np.linalg.norm(S, 2)
+            host["W1"] = S.T
+            for i in range(1, k + 1):
+                host[f"W2.{i}"], host[f"W3.{i}"] = S, S.T
+        elif init == "random":
+            host["W1"] = _random_sparse((m, n), s, ROW, rng)
+            for i in range(1, k + 1):
+                host[f"W2.{i}"] = _random_sparse((n, m), s, COL, rng)
+                host[f"W3.{i}"] = _random_sparse((m, n), s, ROW, rng)
+        else:
+            raise ValueError(f"unknown init {init!r}")
+        for i in range(k + 1):
+            host[f"theta.{i}"] = np.full(m, theta_init)
+        host["V"] = rng.standard_normal((classes, m)) / np.sqrt(m)
+        host["c"] = np.zeros(classes)
+        params = {name: backend.asarray(value) for name, value in host.items()}
+        config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, init=init,
+                      seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
+        return cls(params, config, backend)
+
+    def forward_train(self, X):
+        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+        p, k = self.params, self.k
+        U, lin1 = linear_forward(X, p["W1"])
+        Z, shrink0 = shrink_forward(U, p["theta.0"])
+        caches = []
+        for i in range(1, k + 1):
+            Z, cache = stage_forward(U, Z, p[f"W2.{i}"], p[f"W3.{i}"], p[f"theta.{i}"], self.skip)
+            caches.append(cache)
+        logits, head = linear_forward(Z, p["V"])
+        logits += p["c"]
+
+        def backprop(dlogits, grads):
+            dZ, dV = linear_backward(dlogits, head)
+            grads["V"] += dV
+            grads["c"] += dlogits.sum(axis=0)
+            dU = None
+            for i in range(k, 0, -1):
+                dU_i, dZ, dW2, dW3, dtheta = stage_backward(dZ, caches[i - 1])
+                grads[f"W2.{i}"] += dW2
+                grads[f"W3.{i}"] += dW3
+                grads[f"theta.{i}"] += dtheta
+                if dU_i is not None:  # U feeds every stage: its gradient is a sum
+                    dU = dU_i if dU is None else _add(dU, dU_i)
+            dU0, dtheta0 = shrink_backward(dZ, shrink0)
+            grads["theta.0"] += dtheta0
+            dU = dU0 if dU is None else _add(dU, dU0)
+            grads["W1"] += linear_backward(dU, lin1, need_dX=False)[1]
+
+        return logits, backprop
+
+
+def _add(total, part):
+    total += part
+    return total
+
+
+def _random_sparse(shape, s, axis, rng):
+    W = rng.standard_normal(shape)
+    project_params({"W": W}, {"W": axis}, s)
+    return W / np.linalg.norm(W, 2)

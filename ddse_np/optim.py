@@ -1,0 +1,58 @@
+"""Momentum SGD and the learning-rate schedule (paper 4.1).
+
+Optimizer interface (one, documented once): ``opt.step(params, grads)``
+updates every parameter in place from its gradient and keeps per-key state.
+It never projects: the sparsity projection is the training loop's job.
+"""
+from __future__ import annotations
+
+import math
+
+
+class MomentumSGD:
+    """v <- momentum * v - lr * g ;  p <- p + v   (per parameter name)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9):
+        self.lr = lr
+        self.momentum = momentum
+        self.velocity: dict = {}
+
+    def step(self, params: dict, grads: dict):
+        for name, p in params.items():
+            v = self.velocity.get(name)
+            if v is None:
+                v = self.velocity[name] = grads[name] * (-self.lr)
+            else:
+                v *= self.momentum
+                v -= self.lr * grads[name]
+            p += v
+
+
+class PlateauSchedule:
+    """Multiply lr by ``factor`` when validation error has not improved for ``patience`` epochs.
+
+    ``update(val_error)`` is called once per epoch and returns the new lr.
+    After a drop the patience counter restarts.
+    """
+
+    def __init__(self, lr: float, factor: float = 0.1, patience: int = 3):
+        self.lr = lr
+        self.factor = factor
+        self.patience = patience
+        self.best = math.inf
+        self.bad_epochs = 0
+
+    def update(self, val_error: float) -> float:
+        if val_error < self.best:
+            self.best = val_error
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.patience:
+                self.lr *= self.factor
+                self.bad_epochs = 0
+        return self.lr
+
+    def state(self) -> dict:
+        return dict(lr=self.lr, factor=self.factor, patience=self.patience,
+                    best=self.best, bad_epochs=self.bad_epochs)
