@@ -55,14 +55,6 @@ def count_nonzeros(W, axis: str):
     return np.count_nonzero(W, axis=1 if axis == ROW else 0)
 
 
-def support_matrix(n: int, m: int, s: int, rng: np.random.Generator) -> np.ndarray:
-    """S : n x m host float64 matrix with s ones per column at random rows (paper 4.1)."""
-    rows = np.argsort(rng.random((m, n)), axis=1)[:, :s]  # m x s distinct row indices
-    S = np.zeros((n, m))
-    S[rows, np.arange(m)[:, None]] = 1.0
-    return S
-
-
 def to_sparse(W: np.ndarray, s: int, axis: str):
     """Host matrix with <= s nonzeros per row/column -> (indices, values), each L x s.
 

@@ -12,14 +12,11 @@ adding each stage's dU into the gradient of the shared W1.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..backend import Backend
+from ..init import ddse_params
 from ..layers import linear_backward, linear_forward, shrink_backward, shrink_forward
-from ..sparsity import COL, ROW, project_params, support_matrix
+from ..sparsity import COL, ROW
 from .base import Model
-
-INITS = ("paper", "random")
 
 
 def stage_forward(U, Z, W2, W3, theta, skip: bool = True):
@@ -78,42 +75,40 @@ class DDSE(Model):
             names[f"W3.{i}"] = ROW
         return names
 
+    @staticmethod
+    def param_shapes(config: dict) -> dict:
+        """name -> shape for a config with n, m, k, classes."""
+        n, m, k, C = config["n"], config["m"], config["k"], config["classes"]
+        shapes = {"W1": (m, n)}
+        for i in range(1, k + 1):
+            shapes[f"W2.{i}"], shapes[f"W3.{i}"] = (n, m), (m, n)
+        shapes.update({f"theta.{i}": (m,) for i in range(k + 1)})
+        shapes.update(V=(C, m), c=(C,))
+        return shapes
+
     @classmethod
     def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
-               backend="numpy", init: str = "paper", classes: int = 10, theta_init: float = 0.0):
+               backend="numpy", init: str = "paper", classes: int = 10, theta_init: float = 0.01):
         """A fresh model.  ``backend`` is a name or a :class:`Backend`.
 
-        init='paper': S (n x m, s ones per column), L = ||S||_2^2,
-        W1 = W3i = S^T / sqrt(L), W2i = S / sqrt(L): k+1 ISTA steps on D0 S / sqrt(L).
-        init='random': each W1, W2i, W3i Gaussian, projected to the constraint,
-        then scaled to spectral norm 1.  Thresholds start at ``theta_init``;
-        V ~ N(0, 1/m), c = 0.  All random draws happen on the host from ``seed``,
-        so every backend starts from the same numbers.
+        ``init`` is 'paper' or 'random' (see :mod:`ddse_np.init`); all random
+        draws happen on the host from ``seed``, so every backend starts alike.
         """
         backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
-        rng = np.random.default_rng(seed)
-        host = {}
-        if init == "paper":
-            S = support_matrix(n, m, s, rng)
-            S /= np.linalg.norm(S, 2)
-            host["W1"] = S.T
-            for i in range(1, k + 1):
-                host[f"W2.{i}"], host[f"W3.{i}"] = S, S.T
-        elif init == "random":
-            host["W1"] = _random_sparse((m, n), s, ROW, rng)
-            for i in range(1, k + 1):
-                host[f"W2.{i}"] = _random_sparse((n, m), s, COL, rng)
-                host[f"W3.{i}"] = _random_sparse((m, n), s, ROW, rng)
-        else:
-            raise ValueError(f"unknown init {init!r}")
-        for i in range(k + 1):
-            host[f"theta.{i}"] = np.full(m, theta_init)
-        host["V"] = rng.standard_normal((classes, m)) / np.sqrt(m)
-        host["c"] = np.zeros(classes)
+        host = ddse_params(n, m, k, s, seed, init, theta_init, classes)
         params = {name: backend.asarray(value) for name, value in host.items()}
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, init=init,
                       seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
         return cls(params, config, backend)
+
+    def encode(self, X):
+        """X : N x n -> the final sparse code Z_k : N x m (no caches kept)."""
+        p = self.params
+        U = X @ p["W1"].T
+        Z, _ = shrink_forward(U, p["theta.0"])
+        for i in range(1, self.k + 1):
+            Z, _ = stage_forward(U, Z, p[f"W2.{i}"], p[f"W3.{i}"], p[f"theta.{i}"], self.skip)
+        return Z
 
     def forward_train(self, X):
         """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
@@ -151,8 +146,3 @@ def _add(total, part):
     total += part
     return total
 
-
-def _random_sparse(shape, s, axis, rng):
-    W = rng.standard_normal(shape)
-    project_params({"W": W}, {"W": axis}, s)
-    return W / np.linalg.norm(W, 2)

@@ -1,0 +1,195 @@
+"""The ``ddse`` command line: train, eval, inspect.
+
+Every user mistake (bad option, missing data, corrupt checkpoint, no GPU)
+ends with one line on stderr, ``error: ...``, and a non-zero exit status.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ddse_np.backend import BACKENDS, DTYPES, Backend
+from ddse_np.data import default_data_dir, load_split
+from ddse_np.errors import DDSEError
+from ddse_np.models import MODELS
+from ddse_np.init import INITS
+from ddse_np.train import TrainConfig
+
+
+class DDSEGroup(click.Group):
+    """A click group that turns every user error into one line and an exit status."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except DDSEError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(0)
+
+
+@click.group(cls=DDSEGroup, context_settings=dict(help_option_names=["-h", "--help"]))
+def cli():
+    """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST."""
+
+
+def data_option(f):
+    return click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+                        help="Directory with the four MNIST IDX files (raw or .gz). "
+                             "Default: $DDSE_DATA or the bundled data/mnist.")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
+
+
+def backend_options(f):
+    f = click.option("--dtype", type=click.Choice(DTYPES), default=None,
+                     help="Float type (train default float32; eval default: the checkpoint's).")(f)
+    return click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
+                        help="numpy (CPU) or cupy (GPU).")(f)
+
+
+@cli.command()
+@data_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("ddse.h5"), show_default=True,
+              help="Checkpoint to write.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--model", type=click.Choice(sorted(MODELS)), default="ddse", show_default=True)
+@click.option("--m", type=int, default=1024, show_default=True, help="Code dimension m.")
+@click.option("--k", type=int, default=2, show_default=True, help="Unrolled iterations k.")
+@click.option("--sparsity", type=float, default=0.25, show_default=True,
+              help="s/n: nonzeros per row/column of W1, W2_i, W3_i as a fraction of n.")
+@click.option("--init", type=click.Choice(INITS), default="paper", show_default=True)
+@click.option("--theta-init", type=float, default=0.01, show_default=True,
+              help="Initial shrinkage thresholds.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--project-every", type=int, default=15, show_default=True,
+              help="SGD steps between projections.")
+@click.option("--val-size", type=int, default=5000, show_default=True,
+              help="Stratified validation images held out of training (0: no lr schedule).")
+@click.option("--patience", type=int, default=3, show_default=True,
+              help="Epochs without validation improvement before the lr drops.")
+@click.option("--lr-factor", type=float, default=0.1, show_default=True, help="lr multiplier at a drop.")
+@click.option("--train-fraction", type=float, default=1.0, show_default=True,
+              help="Stratified fraction ts/t of the training images to train on.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@backend_options
+@json_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(data_dir, out, overwrite, as_json, quiet, **options):
+    """Train a model on MNIST and save a checkpoint."""
+    from ddse_np.checkpoint import save
+    from ddse_np.evaluate import evaluate
+    from ddse_np.progress import RichReporter
+    from ddse_np.train import train as run_training
+
+    options["dtype"] = options["dtype"] or "float32"
+    config = TrainConfig(**options)
+    config.validate()
+    if out.exists() and not overwrite:
+        raise DDSEError(f"{out} exists: pass --overwrite to replace it, or choose another --out")
+    if not out.parent.is_dir() and str(out.parent):
+        raise DDSEError(f"cannot write {out}: directory {out.parent} does not exist")
+    backend = Backend(config.backend, config.dtype)
+    data_dir = data_dir or default_data_dir()
+    train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
+    reporter = None if (quiet or as_json) else RichReporter()
+    model, history = run_training(train_split, config, reporter, backend)
+    save(out, model, history, dict(config=config.__dict__))
+    test = evaluate(model, model.preprocess(test_split.images), backend.asarray(test_split.labels, "int64"))
+    summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]),
+                   final_val_error=history["val_error"][-1], test_error=test["error"],
+                   test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
+                   config=config.__dict__)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"saved {out}: test error {test['error']:.2f}% after {summary['epochs']} epochs "
+                   f"({summary['seconds']:.0f} s)")
+
+
+def _load(checkpoint, backend="numpy", dtype=None):
+    from ddse_np.checkpoint import load
+
+    return load(checkpoint, backend, dtype)
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@data_option
+@backend_options
+@json_option
+def eval_(checkpoint, data_dir, backend, dtype, as_json):
+    """Test error (%), loss and per-class error of CHECKPOINT on the test images."""
+    from ddse_np.evaluate import evaluate
+
+    model, _ = _load(checkpoint, backend, dtype)
+    test = load_split(data_dir or default_data_dir(), "test")
+    result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
+    if as_json:
+        click.echo(json.dumps(dict(checkpoint=str(checkpoint), **result)))
+        return
+    console = Console()
+    console.print(f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
+                  f"({result['count']} images), loss {result['loss']:.4f}")
+    table = Table("class", "error %")
+    for c, err in enumerate(result["per_class_error"]):
+        table.add_row(str(c), f"{err:.2f}")
+    console.print(table)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@data_option
+@json_option
+def inspect(checkpoint, data_dir, as_json):
+    """Sparsity, parameter counts and file size of CHECKPOINT."""
+    from ddse_np.report import describe
+
+    model, _ = _load(checkpoint)
+    test = load_split(data_dir or default_data_dir(), "test")
+    report = describe(model, checkpoint, model.preprocess(test.images))
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    console = Console()
+    table = Table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
+    for row in report["matrices"]:
+        table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
+                      f"{row['max_per_line']} per {row['axis']}", str(row["s"]))
+    console.print(table)
+    counts = report["counts"]
+    console.print(f"constrained weights (2k+1)*s*m = {counts['paper_constrained']}, "
+                  f"stored nonzeros {counts['stored_nonzeros']}, "
+                  f"dense mn + km^2 = {counts['dense_lista']} "
+                  f"(ratio {counts['paper_constrained'] / counts['dense_lista']:.3f})")
+    console.print(f"all parameters (dense count) {counts['total_parameters']}; "
+                  f"file {report['file_bytes']} bytes")
+    console.print(f"exact zeros in Z_k on {report['code_images']} test images: "
+                  f"{100 * report['code_zero_fraction']:.1f}%")
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Test error, loss and per-class error of a model on preprocessed inputs."""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import to_host
+from .layers import softmax_xent_forward
+
+
+def evaluate(model, X, y, batch_size: int = 2000) -> dict:
+    """Evaluate on X : N x n (PCA inputs, on the model's backend), y : N labels.
+
+    Returns a dict of host values: ``error`` (% misclassified), ``loss`` (mean
+    cross-entropy), ``per_class_error`` (% for each class, a list), ``count``.
+    """
+    loss_sum, predictions = 0.0, []
+    for first in range(0, len(X), batch_size):
+        logits = model.forward(X[first : first + batch_size])
+        loss, _ = softmax_xent_forward(logits, y[first : first + batch_size])
+        loss_sum += float(loss) * len(logits)
+        predictions.append(to_host(logits.argmax(axis=1)))
+    predicted = np.concatenate(predictions)
+    labels = to_host(y)
+    wrong = predicted != labels
+    classes = model.config.get("classes", int(labels.max()) + 1)
+    per_class = [100.0 * float(wrong[labels == c].mean()) if np.any(labels == c) else float("nan")
+                 for c in range(classes)]
+    return dict(error=100.0 * float(wrong.mean()), loss=loss_sum / len(X),
+                per_class_error=per_class, count=int(len(X)))
+
+
+def code_zero_fraction(model, X, batch_size: int = 2000) -> float:
+    """Fraction of exact zeros in the final code Z_k over the inputs X : N x n."""
+    zeros, total = 0, 0
+    for first in range(0, len(X), batch_size):
+        Z = model.encode(X[first : first + batch_size])
+        zeros += int((Z == 0).sum())
+        total += Z.size
+    return zeros / total

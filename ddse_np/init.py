@@ -1,0 +1,54 @@
+"""Initialisation (paper 4.1), drawn on the host from a seed so every backend starts alike.
+
+paper:  S is n x m with s ones per column at random rows; L = ||S||_2^2;
+        W1 = W3i = S^T / sqrt(L), W2i = S / sqrt(L).  The untrained network is then
+        k+1 steps of ISTA on the dictionary D = D0 S / sqrt(L), with ||D||_2 = 1.
+random: each W1, W2i, W3i Gaussian, projected to its constraint, scaled to spectral norm 1.
+Both:   thresholds theta_i = theta_init (length m), V ~ N(0, 1/m) (C x m), c = 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .sparsity import COL, ROW, project
+
+INITS = ("paper", "random")
+
+
+def support_matrix(n: int, m: int, s: int, rng: np.random.Generator) -> np.ndarray:
+    """S : n x m host float64 matrix with s ones per column at random rows."""
+    rows = np.argsort(rng.random((m, n)), axis=1)[:, :s]  # m x s distinct row indices
+    S = np.zeros((n, m))
+    S[rows, np.arange(m)[:, None]] = 1.0
+    return S
+
+
+def random_sparse(shape, s: int, axis: str, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian matrix with <= s nonzeros per row/column, scaled to spectral norm 1."""
+    W = project(rng.standard_normal(shape), s, axis)
+    return W / np.linalg.norm(W, 2)
+
+
+def ddse_params(n: int, m: int, k: int, s: int, seed: int, init: str = "paper",
+                theta_init: float = 0.0, classes: int = 10) -> dict:
+    """Host float64 parameters of a DDSE, keyed W1, W2.i, W3.i, theta.i, V, c."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}")
+    rng = np.random.default_rng(seed)
+    host = {}
+    if init == "paper":
+        S = support_matrix(n, m, s, rng)
+        S /= np.linalg.norm(S, 2)
+        host["W1"] = S.T
+        for i in range(1, k + 1):
+            host[f"W2.{i}"], host[f"W3.{i}"] = S, S.T
+    else:
+        host["W1"] = random_sparse((m, n), s, ROW, rng)
+        for i in range(1, k + 1):
+            host[f"W2.{i}"] = random_sparse((n, m), s, COL, rng)
+            host[f"W3.{i}"] = random_sparse((m, n), s, ROW, rng)
+    for i in range(k + 1):
+        host[f"theta.{i}"] = np.full(m, float(theta_init))
+    host["V"] = rng.standard_normal((classes, m)) / np.sqrt(m)
+    host["c"] = np.zeros(classes)
+    return host

@@ -1,0 +1,40 @@
+"""rich progress bars for training: one bar for epochs, one for the steps of the epoch."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class RichReporter:
+    """Shows loss (running mean of the epoch), validation error and lr while training."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  lr {task.fields[lr]}"),
+            TimeElapsedColumn(), console=self.console, transient=False)
+
+    def start(self, epochs: int, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
+        self.loss_sum, self.count = 0.0, 0
+        fields = dict(loss="-", val="-", lr="-")
+        self.epochs = self.progress.add_task("epochs", total=epochs, **fields)
+        self.steps = self.progress.add_task("steps ", total=steps_per_epoch, **fields)
+        self.progress.start()
+
+    def step(self, loss: float):
+        self.loss_sum += loss
+        self.count += 1
+        self.progress.update(self.steps, advance=1, loss=f"{self.loss_sum / self.count:.4f}")
+
+    def epoch_end(self, row: dict):
+        val = f"{row['val_error']:.2f}%" if row["val_error"] == row["val_error"] else "-"
+        self.progress.update(self.epochs, advance=1, loss=f"{row['train_loss']:.4f}", val=val,
+                             lr=f"{row['lr']:.3g}")
+        self.progress.reset(self.steps, total=self.steps_per_epoch, loss="-", val=val, lr=f"{row['lr']:.3g}")
+        self.loss_sum, self.count = 0.0, 0
+
+    def close(self):
+        self.progress.remove_task(self.steps)
+        self.progress.stop()

@@ -1,0 +1,143 @@
+"""Checkpoints: round trip with sparse storage, atomic writes, refusal of foreign or corrupt files."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from ddse_np.checkpoint import FORMAT_VERSION, load, save
+from ddse_np.errors import DDSEError
+from ddse_np.models import DDSE
+from ddse_np.sparsity import project_params
+
+n, m, k, s = 10, 14, 2, 3
+
+
+@pytest.fixture
+def model(rng):
+    model = DDSE.create(n, m, k, s, seed=3, dtype="float32", init="random", theta_init=0.1)
+    for value in model.params.values():
+        value += rng.standard_normal(value.shape).astype(np.float32)  # dense, as after SGD steps
+    project_params(model.params, model.constraints, s)
+    model.set_pca(rng.random(n), np.linalg.qr(rng.standard_normal((n, n)))[0])
+    return model
+
+
+def test_round_trip_is_exact_and_sparse(tmp_path, model):
+    path = tmp_path / "c.h5"
+    history = dict(epoch=[1, 2], val_error=[5.0, 4.0])
+    save(path, model, history, dict(config={"lr": 0.01}))
+    loaded, extras = load(path)
+    assert loaded.config == model.config
+    for name, value in model.params.items():
+        assert loaded.params[name].dtype == value.dtype
+        assert np.array_equal(loaded.params[name], value), name
+    assert np.array_equal(loaded.mean, model.mean) and np.array_equal(loaded.basis, model.basis)
+    assert extras["history"] == dict(epoch=[1.0, 2.0], val_error=[5.0, 4.0])
+    assert extras["train"] == dict(config={"lr": 0.01})
+    with h5py.File(path) as f:
+        assert f.attrs["format_version"] == FORMAT_VERSION
+        for name, axis in model.constraints.items():
+            group = f["params"][name]
+            lines = m  # W1, W3i: m rows; W2i: m columns
+            assert group["indices"].shape == group["values"].shape == (lines, s)
+            assert group.attrs["axis"] == axis
+        assert isinstance(f["params"]["V"], h5py.Dataset)
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_load_into_other_dtype(tmp_path, model):
+    save(tmp_path / "c.h5", model)
+    loaded, _ = load(tmp_path / "c.h5", "numpy", "float64")
+    assert loaded.params["W1"].dtype == np.float64
+    assert np.allclose(loaded.params["W1"], model.params["W1"])
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
+    path = tmp_path / "c.h5"
+    save(path, model)
+    before = path.read_bytes()
+    import ddse_np.checkpoint as ckpt
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ckpt, "_write", broken)
+    with pytest.raises(RuntimeError):
+        save(path, model)
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DDSEError, match="does not exist"):
+        load(tmp_path / "nope.h5")
+
+
+def test_random_bytes(tmp_path, rng):
+    path = tmp_path / "junk.h5"
+    path.write_bytes(rng.integers(0, 256, 5000).astype(np.uint8).tobytes())
+    with pytest.raises(DDSEError, match="not a readable ddse checkpoint"):
+        load(path)
+
+
+def test_truncated_checkpoint(tmp_path, model):
+    path = tmp_path / "c.h5"
+    save(path, model)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DDSEError):
+        load(path)
+
+
+def test_foreign_hdf5_file(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(DDSEError, match="not a ddse checkpoint"):
+        load(path)
+
+
+def edit(path, fn):
+    with h5py.File(path, "r+") as f:
+        fn(f)
+
+
+def test_newer_format_version(tmp_path, model):
+    path = tmp_path / "c.h5"
+    save(path, model)
+    edit(path, lambda f: f.attrs.__setitem__("format_version", FORMAT_VERSION + 1))
+    with pytest.raises(DDSEError, match="newer than this ddse-np reads"):
+        load(path)
+
+
+def test_missing_parameter(tmp_path, model):
+    path = tmp_path / "c.h5"
+    save(path, model)
+    edit(path, lambda f: f["params"].__delitem__("V"))
+    with pytest.raises(DDSEError, match="do not match"):
+        load(path)
+
+
+def test_sparse_index_out_of_range(tmp_path, model):
+    path = tmp_path / "c.h5"
+    save(path, model)
+
+    def corrupt(f):
+        f["params/W1/indices"][0, 0] = 60000
+    edit(path, corrupt)
+    with pytest.raises(DDSEError, match="index out of range"):
+        load(path)
+
+
+def test_wrong_shape_in_config(tmp_path, model):
+    path = tmp_path / "c.h5"
+    save(path, model)
+
+    def corrupt(f):
+        config = json.loads(f.attrs["config"])
+        config["m"] = m + 1
+        f.attrs["config"] = json.dumps(config)
+    edit(path, corrupt)
+    with pytest.raises(DDSEError):
+        load(path)

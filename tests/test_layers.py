@@ -1,0 +1,72 @@
+"""Float64 finite-difference checks of every primitive, away from the shrinkage kink."""
+import numpy as np
+import pytest
+
+from ddse_np.layers import (linear_backward, linear_forward, shrink_backward, shrink_forward,
+                            softmax_xent_backward, softmax_xent_forward)
+from gradcheck import numerical_grad, relative_error
+
+TOL = 1e-6
+
+
+def away_from_kink(rng, shape, theta, margin=0.05):
+    """Values whose |v| stays at least ``margin`` away from theta (and 0 away from the kink)."""
+    V = rng.standard_normal(shape)
+    close = np.abs(np.abs(V) - theta) < margin
+    V[close] += np.sign(V[close]) * 2 * margin
+    return V
+
+
+def test_linear_gradients(rng):
+    X, W = rng.standard_normal((5, 4)), rng.standard_normal((3, 4))
+    G = rng.standard_normal((5, 3))  # upstream gradient: loss = sum(G * Y)
+    Y, cache = linear_forward(X, W)
+    assert np.allclose(Y, X @ W.T)
+    dX, dW = linear_backward(G, cache)
+    f = lambda: (G * linear_forward(X, W)[0]).sum()
+    assert relative_error(dX, numerical_grad(f, X)) < TOL
+    assert relative_error(dW, numerical_grad(f, W)) < TOL
+    assert linear_backward(G, cache, need_dX=False)[0] is None
+
+
+def test_shrink_values():
+    V = np.array([[-2.0, -0.5, 0.0, 0.3, 1.5]])
+    theta = np.array([1.0, 1.0, 0.1, 0.5, 0.5])
+    Z, _ = shrink_forward(V, theta)
+    assert np.array_equal(Z, [[-1.0, 0.0, 0.0, 0.0, 1.0]])
+
+
+def test_shrink_gradients(rng):
+    theta = rng.uniform(0.2, 0.8, size=6)
+    V = away_from_kink(rng, (7, 6), theta)
+    G = rng.standard_normal((7, 6))
+    Z, cache = shrink_forward(V, theta)
+    assert 0 < np.count_nonzero(Z) < Z.size  # both branches are exercised
+    dV, dtheta = shrink_backward(G, cache)
+    f = lambda: (G * shrink_forward(V, theta)[0]).sum()
+    assert relative_error(dV, numerical_grad(f, V)) < TOL
+    assert relative_error(dtheta, numerical_grad(f, theta)) < TOL
+
+
+def test_shrink_does_not_modify_input(rng):
+    V = rng.standard_normal((3, 4))
+    before = V.copy()
+    shrink_forward(V, np.full(4, 0.3))
+    assert np.array_equal(V, before)
+
+
+def test_softmax_xent_value_and_gradient(rng):
+    logits = rng.standard_normal((6, 10)) * 3
+    y = rng.integers(0, 10, size=6)
+    loss, cache = softmax_xent_forward(logits, y)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.isclose(loss, -np.log(p[np.arange(6), y]).mean())
+    dlogits = softmax_xent_backward(cache)
+    f = lambda: softmax_xent_forward(logits, y)[0]
+    assert relative_error(dlogits, numerical_grad(f, logits)) < TOL
+
+
+def test_softmax_xent_is_stable_for_large_logits():
+    logits = np.array([[1000.0, 0.0], [0.0, -1000.0]])
+    loss, _ = softmax_xent_forward(logits, np.array([0, 0]))
+    assert np.isfinite(loss) and loss < 1e-12

@@ -1,0 +1,83 @@
+"""The projection P: exactly the top s per row/column, ties, idempotence; sparse storage."""
+import numpy as np
+import pytest
+
+from ddse_np.init import support_matrix
+from ddse_np.sparsity import clip_thresholds, count_nonzeros, from_sparse, project, project_params, to_sparse
+
+
+@pytest.mark.parametrize("axis", ["row", "col"])
+def test_keeps_exactly_the_s_largest_magnitudes(rng, axis):
+    W = rng.standard_normal((9, 13))
+    s = 4
+    P = project(W.copy(), s, axis)
+    lines, kept = (W, P) if axis == "row" else (W.T, P.T)
+    for line, out in zip(lines, kept):
+        top = np.sort(np.argsort(-np.abs(line))[:s])
+        assert np.array_equal(np.flatnonzero(out), top)
+        assert np.array_equal(out[top], line[top])  # kept values are unchanged
+    assert count_nonzeros(P, axis).max() == s
+
+
+def test_ties_never_keep_more_than_s():
+    W = np.ones((3, 10))
+    W[0, 2] = -1.0  # same magnitude, other sign
+    P = project(W.copy(), 3, "row")
+    assert np.array_equal(count_nonzeros(P, "row"), [3, 3, 3])
+    W = np.array([[5.0, 1.0, 1.0, 1.0, 0.5]])
+    P = project(W.copy(), 2, "row")
+    assert P[0, 0] == 5.0 and np.count_nonzero(P) == 2 and np.count_nonzero(P[0, 1:4]) == 1
+
+
+def test_projection_is_idempotent_and_in_place(rng):
+    W = rng.standard_normal((6, 8))
+    once = project(W, 3, "col")
+    assert once is W
+    twice = project(W.copy(), 3, "col")
+    assert np.array_equal(once, twice)
+
+
+def test_lines_with_fewer_than_s_nonzeros_are_untouched():
+    W = np.zeros((2, 6))
+    W[0, 1] = 2.0
+    P = project(W.copy(), 3, "row")
+    assert np.array_equal(P, W)
+
+
+def test_s_at_least_line_length_is_identity(rng):
+    W = rng.standard_normal((4, 5))
+    assert np.array_equal(project(W.copy(), 5, "row"), W)
+
+
+def test_project_params_only_touches_constrained(rng):
+    params = {"A": rng.standard_normal((4, 6)), "B": rng.standard_normal((6, 4)), "c": rng.standard_normal(4)}
+    before = params["c"].copy()
+    project_params(params, {"A": "row", "B": "col"}, 2)
+    assert count_nonzeros(params["A"], "row").max() == 2
+    assert count_nonzeros(params["B"], "col").max() == 2
+    assert np.array_equal(params["c"], before)
+
+
+def test_clip_thresholds():
+    params = {"theta.0": np.array([-1.0, 0.5]), "V": np.array([-1.0])}
+    clip_thresholds(params)
+    assert np.array_equal(params["theta.0"], [0.0, 0.5])
+    assert params["V"][0] == -1.0
+
+
+def test_support_matrix_has_s_ones_per_column(rng):
+    S = support_matrix(20, 30, 5, rng)
+    assert S.shape == (20, 30)
+    assert np.array_equal(S.sum(axis=0), np.full(30, 5.0))
+    assert set(np.unique(S)) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("axis", ["row", "col"])
+def test_sparse_storage_round_trip(rng, axis):
+    W = project(rng.standard_normal((7, 11)), 3, axis)
+    W[0] = 0.0 if axis == "row" else W[0]  # a line with fewer than s nonzeros
+    indices, values = to_sparse(W, 3, axis)
+    lines = 7 if axis == "row" else 11
+    assert indices.shape == values.shape == (lines, 3)
+    assert indices.dtype == np.uint16
+    assert np.array_equal(from_sparse(indices, values, W.shape, axis), W)

@@ -1,0 +1,71 @@
+"""The training loop, optimizer and schedule."""
+import numpy as np
+import pytest
+
+from ddse_np.errors import DDSEError
+from ddse_np.optim import MomentumSGD, PlateauSchedule
+from ddse_np.sparsity import count_nonzeros
+from ddse_np.train import TrainConfig, train
+
+SMALL = dict(m=32, k=2, epochs=2, val_size=300, batch_size=64, project_every=5)
+
+
+def test_momentum_sgd_update():
+    p = {"w": np.array([1.0, 2.0])}
+    opt = MomentumSGD(lr=0.1, momentum=0.5)
+    opt.step(p, {"w": np.array([1.0, -1.0])})
+    assert np.allclose(p["w"], [0.9, 2.1])
+    opt.step(p, {"w": np.array([1.0, -1.0])})  # v = 0.5 * v - 0.1 g = [-0.15, 0.15]
+    assert np.allclose(p["w"], [0.75, 2.25])
+
+
+def test_plateau_schedule_drops_after_patience():
+    sched = PlateauSchedule(lr=1.0, factor=0.1, patience=2)
+    lrs = [sched.update(e) for e in [5.0, 4.0, 4.0, 4.5, 3.0, 3.1, 3.2]]
+    assert np.allclose(lrs, [1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01])
+
+
+def test_training_learns_and_respects_the_constraints(mnist_small):
+    model, history = train(mnist_small, TrainConfig(**SMALL, seed=1))
+    assert history["epoch"] == [1, 2]
+    assert history["train_loss"][-1] < history["train_loss"][0] < np.log(10)
+    assert history["val_error"][-1] < 50.0  # chance is 90%
+    for name, axis in model.constraints.items():
+        assert count_nonzeros(model.params[name], axis).max() <= model.s
+    assert all(float(model.params[f"theta.{i}"].min()) >= 0 for i in range(3))
+
+
+def test_same_seed_gives_identical_parameters(mnist_small):
+    a, ha = train(mnist_small, TrainConfig(**SMALL, seed=7))
+    b, hb = train(mnist_small, TrainConfig(**SMALL, seed=7))
+    c, _ = train(mnist_small, TrainConfig(**SMALL, seed=8))
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name]), name
+    assert ha["train_loss"] == hb["train_loss"]
+    assert not np.array_equal(a.params["V"], c.params["V"])
+
+
+def test_float64_training(mnist_small):
+    model, _ = train(mnist_small, TrainConfig(**dict(SMALL, epochs=1), dtype="float64"))
+    assert all(v.dtype == np.float64 for v in model.params.values())
+
+
+def test_lr_drops_when_validation_stalls(mnist_small):
+    _, history = train(mnist_small, TrainConfig(**dict(SMALL, epochs=4, m=8), patience=1, lr=1e-9))
+    assert history["lr"][0] == 1e-9 and history["lr"][-1] < 1e-9
+
+
+def test_no_validation_split_keeps_lr(mnist_small):
+    _, history = train(mnist_small, TrainConfig(**dict(SMALL, epochs=2, val_size=0)))
+    assert history["lr"] == [0.01, 0.01] and all(np.isnan(history["val_error"]))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(sparsity=1.5), "sparsity"), (dict(sparsity=0.0), "sparsity"), (dict(k=0), "--k"),
+    (dict(m=0), "--m"), (dict(train_fraction=0.0), "train-fraction"), (dict(train_fraction=1.2), "train-fraction"),
+    (dict(lr=-1.0), "--lr"), (dict(batch_size=0), "--batch-size"), (dict(model="nope"), "unknown model"),
+    (dict(val_size=1500), "val-size"),
+])
+def test_impossible_settings_are_refused(mnist_small, change, message):
+    with pytest.raises(DDSEError, match=message):
+        train(mnist_small, TrainConfig(**{**SMALL, **change}))
