@@ -1,0 +1,26 @@
+"""ddse-np: the Deep Double Sparsity Encoder in NumPy/CuPy, every gradient written by hand.
+
+Python API::
+
+    import ddse_np
+    model = ddse_np.load("ddse.h5")                # a trained model (numpy backend)
+    X = model.preprocess(images)                   # N x 28 x 28 uint8 -> N x n PCA inputs
+    logits = model.forward(X)                      # N x 10
+    loss, grads = model.loss_and_grads(X, y)       # grads has the keys of model.params
+    fresh = ddse_np.DDSE.create(n=784, m=1024, k=2, s=196, seed=0, dtype="float64")
+"""
+from .backend import Backend
+from .errors import DDSEError
+from .models import DDSE, MODELS
+
+__version__ = "0.1.0"
+
+
+def load(path, backend="numpy", dtype=None):
+    """Load the model of a checkpoint (parameters, config and PCA) onto ``backend``."""
+    from .checkpoint import load as load_checkpoint
+
+    return load_checkpoint(path, backend, dtype)[0]
+
+
+__all__ = ["Backend", "DDSE", "DDSEError", "MODELS", "load", "__version__"]

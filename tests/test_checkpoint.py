@@ -141,3 +141,16 @@ def test_wrong_shape_in_config(tmp_path, model):
     edit(path, corrupt)
     with pytest.raises(DDSEError):
         load(path)
+
+
+def test_python_api_load(tmp_path, model, rng):
+    import ddse_np
+
+    path = tmp_path / "c.h5"
+    save(path, model)
+    loaded = ddse_np.load(path, dtype="float64")
+    assert loaded.params["W1"].dtype == np.float64
+    X = loaded.backend.asarray(rng.standard_normal((4, n)))
+    assert loaded.forward(X).shape == (4, 10)
+    loss, grads = loaded.loss_and_grads(X, np.arange(4))
+    assert set(grads) == set(loaded.params) and np.isfinite(loss)

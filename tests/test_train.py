@@ -69,3 +69,12 @@ def test_no_validation_split_keeps_lr(mnist_small):
 def test_impossible_settings_are_refused(mnist_small, change, message):
     with pytest.raises(DDSEError, match=message):
         train(mnist_small, TrainConfig(**{**SMALL, **change}))
+
+
+def test_preprocess_applies_the_training_pca(mnist_small):
+    model, _ = train(mnist_small, TrainConfig(**dict(SMALL, epochs=1, dtype="float64")))
+    X = model.preprocess(mnist_small.images[:50])
+    flat = mnist_small.images[:50].reshape(50, -1) / 255.0
+    assert X.shape == (50, 784)
+    assert np.allclose(X, (flat - model.mean) @ model.basis)
+    assert np.allclose(model.basis.T @ model.basis, np.eye(784), atol=1e-8)

@@ -1,0 +1,148 @@
+"""The command line through click's CliRunner: a small real run, then bad input of every kind."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from conftest import write_mnist_dir
+from ddse_np.backend import gpu_available
+from ddse_np.checkpoint import load
+
+SMALL = ["--m", "32", "--train-fraction", "0.04", "--val-size", "500", "--epochs", "1", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(result, code=None):
+    assert result.exit_code != 0 if code is None else result.exit_code == code
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One epoch on 2,400 bundled images (--train-fraction 0.04 of 60,000 minus validation)."""
+    path = tmp_path_factory.mktemp("cli") / "small.h5"
+    result = run("train", *SMALL, "--out", path, "--json")
+    assert result.exit_code == 0, result.output
+    return path, json.loads(result.output)
+
+
+def test_train_writes_a_checkpoint_and_a_json_summary(trained):
+    path, summary = trained
+    assert summary["checkpoint"] == str(path) and summary["epochs"] == 1
+    assert summary["config"]["m"] == 32 and summary["history"]["epoch"] == [1]
+    assert 0 < summary["test_error"] < 30  # one epoch on 2,400 images learns; chance is 90
+    model, extras = load(path)
+    assert model.config["s"] == 196 and extras["history"]["val_error"] == summary["history"]["val_error"]
+
+
+def test_eval_reports_the_same_error_as_train(trained):
+    path, summary = trained
+    result = run("eval", path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["count"] == 10000
+    assert np.isclose(report["error"], summary["test_error"])
+    assert len(report["per_class_error"]) == 10
+    assert np.isclose(np.mean(report["per_class_error"]), report["error"], atol=2.0)
+    text = run("eval", path)
+    assert text.exit_code == 0 and "test error" in text.output and "class" in text.output
+
+
+def test_eval_in_float64(trained):
+    path, summary = trained
+    report = json.loads(run("eval", path, "--json", "--dtype", "float64").output)
+    assert abs(report["error"] - summary["test_error"]) < 0.1
+
+
+def test_inspect_reports_sparsity_counts_and_size(trained):
+    path, _ = trained
+    result = run("inspect", path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    names = [row["name"] for row in report["matrices"]]
+    assert names == ["W1", "W2.1", "W3.1", "W2.2", "W3.2"]
+    for row in report["matrices"]:
+        assert row["max_per_line"] <= row["s"] == 196 and row["within_constraint"]
+    counts = report["counts"]
+    assert counts["paper_constrained"] == 5 * 196 * 32
+    assert counts["dense_lista"] == 32 * 784 + 2 * 32 * 32
+    assert counts["stored_nonzeros"] <= counts["paper_constrained"]
+    assert report["file_bytes"] == path.stat().st_size
+    assert 0.0 <= report["code_zero_fraction"] <= 1.0
+    text = run("inspect", path)
+    assert text.exit_code == 0 and "W3.2" in text.output and "(2k+1)*s*m" in text.output
+
+
+def test_train_on_another_directory(tmp_path):
+    data = write_mnist_dir(tmp_path / "d", n_train=200, n_test=50)
+    out = tmp_path / "o.h5"
+    result = run("train", "--data", data, "--m", "8", "--val-size", "50", "--epochs", "1", "--quiet", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "test error" in result.output and out.exists()
+    assert run("eval", out, "--data", data).exit_code == 0
+
+
+def test_existing_output_is_not_overwritten(trained, tmp_path):
+    path, _ = trained
+    before = path.read_bytes()
+    line = one_line_error(run("train", *SMALL, "--out", path), 1)
+    assert "--overwrite" in line and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--sparsity", "1.5"], "--sparsity"),
+    (["--sparsity", "0.0001"], "s = 0"),
+    (["--k", "0"], "--k"),
+    (["--m", "0"], "--m"),
+    (["--train-fraction", "0"], "--train-fraction"),
+    (["--train-fraction", "1.5"], "--train-fraction"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--backend", "tpu"], "'tpu' is not one of"),
+    (["--m", "many"], "'many' is not a valid integer"),
+])
+def test_bad_options(tmp_path, args, fragment):
+    line = one_line_error(run("train", "--out", tmp_path / "x.h5", *args), None)
+    assert fragment in line
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_missing_data_directory(tmp_path):
+    line = one_line_error(run("train", "--data", tmp_path / "nowhere", "--out", tmp_path / "x.h5"), 1)
+    assert "does not exist" in line
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path, trained):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 300)
+    assert "not a readable ddse checkpoint" in one_line_error(run("eval", junk), 1)
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["weights"] = np.ones(3)
+    assert "not a ddse checkpoint" in one_line_error(run("inspect", foreign), 1)
+    assert "does not exist" in one_line_error(run("eval", tmp_path / "absent.h5"), 1)
+    truncated = tmp_path / "cut.h5"
+    truncated.write_bytes(trained[0].read_bytes()[:5000])
+    one_line_error(run("eval", truncated), 1)
+
+
+def test_unknown_command_and_option():
+    assert "No such command" in one_line_error(run("fly"), 2)
+    assert "No such option" in one_line_error(run("eval", "x.h5", "--colour"), 2)
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present")
+def test_cupy_without_gpu(tmp_path, trained):
+    line = one_line_error(run("train", "--backend", "cupy", "--out", tmp_path / "x.h5"), 1)
+    assert "cupy" in line
+    line = one_line_error(run("eval", trained[0], "--backend", "cupy"), 1)
+    assert "cupy" in line
