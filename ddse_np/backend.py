@@ -62,10 +62,12 @@ class Backend:
     def asarray(self, host_array, dtype=None):
         """A new array on this backend holding a copy of a host (numpy) array.
 
-        ``dtype`` defaults to the backend's float dtype.  Always a copy, so two
-        parameters made from one host array never share memory.
+        ``dtype`` defaults to the backend's float dtype.  Always a C-ordered copy:
+        two parameters made from one host array never share memory, and a
+        transposed host view does not turn into a Fortran-ordered parameter
+        (whose gradient updates would then run against the memory order).
         """
-        return self.xp.array(host_array, dtype=self.dtype if dtype is None else dtype, copy=True)
+        return self.xp.array(host_array, dtype=self.dtype if dtype is None else dtype, copy=True, order="C")
 
     def __repr__(self):
         return f"Backend({self.name!r}, {self.dtype.name!r})"

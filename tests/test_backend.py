@@ -97,3 +97,11 @@ def test_training_and_evaluation_on_the_strict_backend(mnist_small, backend_name
     X = strict_model.preprocess(mnist_small.images[:200])
     result = evaluate(strict_model, X, make_backend("strict").asarray(mnist_small.labels[:200], np.int64))
     assert 0 <= result["error"] <= 100 and len(result["per_class_error"]) == 10
+
+
+def test_asarray_makes_c_ordered_copies_of_transposed_views():
+    host = np.arange(6.0).reshape(2, 3).T
+    dev = Backend("numpy").asarray(host)
+    assert dev.flags["C_CONTIGUOUS"] and np.array_equal(dev, host)
+    model = DDSE.create(12, 16, 2, 4)
+    assert all(v.flags["C_CONTIGUOUS"] for v in model.params.values())
