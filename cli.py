@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -96,7 +97,7 @@ def backend_options(f):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(data_dir, out, overwrite, as_json, quiet, **options):
     """Train a model on MNIST and save a checkpoint."""
-    from ddse_np.checkpoint import save
+    from ddse_np.checkpoint import check_target, save
     from ddse_np.evaluate import evaluate
     from ddse_np.progress import RichReporter
     from ddse_np.train import train as run_training
@@ -104,21 +105,18 @@ def train(data_dir, out, overwrite, as_json, quiet, **options):
     options["dtype"] = options["dtype"] or "float32"
     config = TrainConfig(**options)
     config.validate()
-    if out.exists() and not overwrite:
-        raise DDSEError(f"{out} exists: pass --overwrite to replace it, or choose another --out")
-    if not out.parent.is_dir() and str(out.parent):
-        raise DDSEError(f"cannot write {out}: directory {out.parent} does not exist")
+    check_target(out, overwrite)
     backend = Backend(config.backend, config.dtype)
     data_dir = data_dir or default_data_dir()
     train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
     reporter = None if (quiet or as_json) else RichReporter()
     model, history = run_training(train_split, config, reporter, backend)
-    save(out, model, history, dict(config=config.__dict__))
+    save(out, model, history, dict(config=asdict(config)))
     test = evaluate(model, model.preprocess(test_split.images), backend.asarray(test_split.labels, "int64"))
     summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]),
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
-                   config=config.__dict__)
+                   config=asdict(config))
     if as_json:
         click.echo(json.dumps(summary))
     else:

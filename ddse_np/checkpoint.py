@@ -33,13 +33,26 @@ FORMAT = "ddse-np checkpoint"
 FORMAT_VERSION = 1
 
 
+def check_target(path, overwrite: bool = True) -> Path:
+    """Refuse, in one line, a checkpoint path that cannot or may not be written."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise DDSEError(f"cannot write {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise DDSEError(f"cannot write {path}: it is a directory")
+    if path.exists() and not overwrite:
+        raise DDSEError(f"{path} exists: pass --overwrite to replace it, or choose another --out")
+    return path
+
+
 def save(path, model, history: dict | None = None, train_state: dict | None = None):
     """Write ``model`` (projected already), its history and training state to ``path`` atomically."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise DDSEError(f"cannot write {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=directory)
+    path = check_target(path)
+    directory = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=directory)
+    except OSError as exc:
+        raise DDSEError(f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -50,9 +63,11 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise DDSEError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 

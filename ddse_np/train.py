@@ -8,7 +8,7 @@ Once an epoch: validation error, the plateau schedule, one history row.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -179,6 +179,3 @@ def train(train_split: Split, config: TrainConfig, reporter=None, backend: Backe
     project_params(params, constraints, s)
     return model, history
 
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)

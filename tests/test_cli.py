@@ -146,3 +146,20 @@ def test_cupy_without_gpu(tmp_path, trained):
     assert "cupy" in line
     line = one_line_error(run("eval", trained[0], "--backend", "cupy"), 1)
     assert "cupy" in line
+
+
+def test_output_that_is_a_directory(tmp_path):
+    (tmp_path / "d.h5").mkdir()
+    args = ["--m", "8", "--train-fraction", "0.01", "--val-size", "100", "--epochs", "1", "--quiet"]
+    line = one_line_error(run("train", *args, "--out", tmp_path / "d.h5", "--overwrite"), 1)
+    assert "is a directory" in line
+
+
+def test_checkpoint_of_another_input_size(tmp_path):
+    from ddse_np.checkpoint import save
+    from ddse_np.models import DDSE
+
+    model = DDSE.create(10, 12, 1, 3)
+    model.set_pca(np.zeros(10), np.eye(10))
+    save(tmp_path / "small.h5", model)
+    assert "n = 10" in one_line_error(run("eval", tmp_path / "small.h5"), 1)

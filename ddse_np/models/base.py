@@ -55,7 +55,11 @@ class Model:
         """Raw images (N x 28 x 28 uint8, host) -> PCA inputs X : N x n on the backend."""
         if self.mean is None:
             raise DDSEError("this model has no PCA yet: fit one with set_pca(mean, basis)")
-        flat = self.backend.asarray(flatten(np.asarray(images), self.backend.dtype))
+        flat = flatten(np.asarray(images), self.backend.dtype)
+        if flat.shape[1] != self.mean.shape[0]:
+            raise DDSEError(f"the model takes inputs of n = {self.mean.shape[0]}, "
+                            f"but the images have {flat.shape[1]} pixels")
+        flat = self.backend.asarray(flat)
         return pca_transform(flat, self.mean, self.basis)
 
     # -- forward and backward ------------------------------------------------
@@ -84,12 +88,6 @@ class Model:
         loss, cache = softmax_xent_forward(logits, y)
         backprop(softmax_xent_backward(cache), grads)
         return float(loss), grads
-
-    def predict(self, X, batch_size: int = 2000):
-        """X : N x n -> predicted labels : N, computed in batches."""
-        xp = self.backend.xp
-        out = [self.forward(X[i : i + batch_size]).argmax(axis=1) for i in range(0, len(X), batch_size)]
-        return xp.concatenate(out)
 
     # -- counts for inspect --------------------------------------------------
     def parameter_count(self) -> int:
