@@ -163,3 +163,16 @@ def test_checkpoint_of_another_input_size(tmp_path):
     model.set_pca(np.zeros(10), np.eye(10))
     save(tmp_path / "small.h5", model)
     assert "n = 10" in one_line_error(run("eval", tmp_path / "small.h5"), 1)
+
+
+def test_same_seed_gives_an_identical_checkpoint(tmp_path):
+    args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--epochs", "2", "--quiet", "--seed", "5"]
+    for name in ("a.h5", "b.h5"):
+        assert run("train", *args, "--out", tmp_path / name).exit_code == 0
+    (a, ea), (b, eb) = load(tmp_path / "a.h5"), load(tmp_path / "b.h5")
+    assert a.config == b.config and ea["train"] == eb["train"]
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name]), name
+    assert np.array_equal(a.basis, b.basis)
+    for column in ("train_loss", "val_error", "lr"):
+        assert ea["history"][column] == eb["history"][column]
