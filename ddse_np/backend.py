@@ -69,6 +69,16 @@ class Backend:
         """
         return self.xp.array(host_array, dtype=self.dtype if dtype is None else dtype, copy=True, order="C")
 
+    def uniform_source(self, seed: int):
+        """A function shape -> array of uniform [0, 1) draws on this backend (dropout masks)."""
+        if _cupy is not None and self.xp is _cupy:
+            state = _cupy.random.RandomState(seed)
+            return lambda shape: state.random_sample(shape, dtype=self.dtype)
+        rng = numpy.random.default_rng(seed)
+        if self.xp is numpy:
+            return lambda shape: rng.random(shape, dtype=self.dtype)
+        return lambda shape: self.asarray(rng.random(shape, dtype=self.dtype))
+
     def __repr__(self):
         return f"Backend({self.name!r}, {self.dtype.name!r})"
 

@@ -5,6 +5,9 @@ paper:  S is n x m with s ones per column at random rows; L = ||S||_2^2;
         k+1 steps of ISTA on the dictionary D = D0 S / sqrt(L), with ||D||_2 = 1.
 random: each W1, W2i, W3i Gaussian, projected to its constraint, scaled to spectral norm 1.
 Both:   thresholds theta_i = theta_init (length m), V ~ N(0, 1/m) (C x m), c = 0.
+
+Baselines: LISTA starts as the same ISTA (W1 = S^T / sqrt(L), S_i = I - S^T S / L, dense);
+fully connected layers use He's N(0, 2 / fan_in) with zero biases.
 """
 from __future__ import annotations
 
@@ -47,8 +50,42 @@ def ddse_params(n: int, m: int, k: int, s: int, seed: int, init: str = "paper",
         for i in range(1, k + 1):
             host[f"W2.{i}"] = random_sparse((n, m), s, COL, rng)
             host[f"W3.{i}"] = random_sparse((m, n), s, ROW, rng)
-    for i in range(k + 1):
-        host[f"theta.{i}"] = np.full(m, float(theta_init))
-    host["V"] = rng.standard_normal((classes, m)) / np.sqrt(m)
-    host["c"] = np.zeros(classes)
+    host.update(_thresholds(m, k, theta_init))
+    host.update(_head(classes, m, rng))
     return host
+
+
+def lista_params(n: int, m: int, k: int, s: int, seed: int, theta_init: float = 0.0,
+                 classes: int = 10) -> dict:
+    """Host parameters of LISTA (baseline IV) started as ISTA on D0 S / sqrt(L): W1, S.i, theta.i, V, c."""
+    rng = np.random.default_rng(seed)
+    S = support_matrix(n, m, s, rng)
+    S /= np.linalg.norm(S, 2)
+    host = {"W1": S.T}
+    for i in range(1, k + 1):
+        host[f"S.{i}"] = np.eye(m) - S.T @ S
+    host.update(_thresholds(m, k, theta_init))
+    host.update(_head(classes, m, rng))
+    return host
+
+
+def dense_params(shapes: dict, seed: int) -> dict:
+    """Host parameters for fully connected layers: W.* He-initialised, b.* zero, V, c as above."""
+    rng = np.random.default_rng(seed)
+    host = {}
+    for name, shape in shapes.items():
+        if name.startswith("W."):
+            host[name] = rng.standard_normal(shape) * np.sqrt(2.0 / shape[1])
+        elif name.startswith("b."):
+            host[name] = np.zeros(shape)
+    classes, m = shapes["V"]
+    host.update(_head(classes, m, rng))
+    return host
+
+
+def _thresholds(m, k, theta_init):
+    return {f"theta.{i}": np.full(m, float(theta_init)) for i in range(k + 1)}
+
+
+def _head(classes, m, rng):
+    return {"V": rng.standard_normal((classes, m)) / np.sqrt(m), "c": np.zeros(classes)}

@@ -79,3 +79,48 @@ def softmax_xent_backward(cache):
     dlogits[xp.arange(len(y)), y] -= 1
     dlogits /= len(y)
     return dlogits
+
+
+def relu_forward(V):
+    """Z = max(V, 0).   V : N x m  ->  Z : N x m ;  cache = Z."""
+    Z = V.copy()
+    array_module(V).maximum(Z, 0, out=Z)
+    return Z, Z
+
+
+def relu_backward(dZ, cache):
+    """dV = dZ * [Z > 0]."""
+    return dZ * (cache > 0)
+
+
+def dropout_forward(H, p, uniform):
+    """Inverted dropout: each unit kept with probability 1 - p, kept units scaled by 1/(1 - p).
+
+    H : N x m,  uniform : N x m draws in [0, 1)  ->  Y : N x m ;  cache = M / (1 - p)
+    At evaluation no dropout is applied (the scaling already matches expectations).
+    """
+    scaled_mask = (uniform >= p) * (1.0 / (1.0 - p))
+    scaled_mask = scaled_mask.astype(H.dtype, copy=False)
+    return H * scaled_mask, scaled_mask
+
+
+def dropout_backward(dY, cache):
+    """dH = dY * M / (1 - p)."""
+    return dY * cache
+
+
+def dropconnect_forward(X, W, p, uniform):
+    """DropConnect: Y = X (W * M)^T / (1 - p), each weight kept with probability 1 - p.
+
+    X : N x a,  W : b x a,  uniform : b x a draws  ->  Y : N x b ;  cache = (X, W * M / (1 - p), M / (1 - p))
+    One mask per batch (as in Wan et al.'s efficient implementation); none at evaluation.
+    """
+    scaled_mask = ((uniform >= p) * (1.0 / (1.0 - p))).astype(W.dtype, copy=False)
+    W_masked = W * scaled_mask
+    return X @ W_masked.T, (X, W_masked, scaled_mask)
+
+
+def dropconnect_backward(dY, cache):
+    """dX = dY (W * M)/(1 - p),  dW = (dY^T X) * M/(1 - p)."""
+    X, W_masked, scaled_mask = cache
+    return dY @ W_masked, (dY.T @ X) * scaled_mask

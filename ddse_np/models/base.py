@@ -1,9 +1,11 @@
 """What every model shares: parameters, preprocessing, the softmax head's loss.
 
 A model holds ``params`` (name -> backend array) and answers
-``forward_train(X) -> (logits, backprop)``, where ``backprop(dlogits, grads)``
+``forward_train(X, train) -> (logits, backprop)``, where ``backprop(dlogits, grads)``
 *adds* the gradient of every parameter into ``grads`` (a dict with the same
-keys), Thinc style.  Everything else is here.
+keys), Thinc style.  ``train=True`` applies the model's random regularisers
+(dropout, DropConnect) with masks drawn from ``self.noise``; evaluation uses
+``train=False``.  Everything else is here.
 """
 from __future__ import annotations
 
@@ -36,6 +38,12 @@ class Model:
         self.backend = backend
         self.mean = mean
         self.basis = basis
+        self.noise = backend.uniform_source(int(config.get("seed", 0)) + 1)
+
+    @classmethod
+    def from_host(cls, host: dict, config: dict, backend: Backend):
+        """A model whose parameters are copies of host arrays on ``backend``."""
+        return cls({name: backend.asarray(value) for name, value in host.items()}, config, backend)
 
     @property
     def constraints(self) -> dict:
@@ -63,19 +71,20 @@ class Model:
         return pca_transform(flat, self.mean, self.basis)
 
     # -- forward and backward ------------------------------------------------
-    def forward_train(self, X):
+    def forward_train(self, X, train: bool = True):
+        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
         raise NotImplementedError
 
     def forward(self, X):
-        """X : N x n -> logits : N x C."""
-        return self.forward_train(X)[0]
+        """Evaluation: X : N x n -> logits : N x C, no dropout."""
+        return self.forward_train(X, train=False)[0]
 
     def zero_grads(self) -> dict:
         """A gradient dict of zeros, one entry per parameter."""
         xp = self.backend.xp
         return {name: xp.zeros_like(value) for name, value in self.params.items()}
 
-    def loss_and_grads(self, X, y, grads: dict | None = None):
+    def loss_and_grads(self, X, y, grads: dict | None = None, train: bool = True):
         """Mean softmax cross-entropy of the batch and its gradients.
 
         X : N x n,  y : N labels.  The gradients are *added* into ``grads``
@@ -84,7 +93,7 @@ class Model:
         """
         if grads is None:
             grads = self.zero_grads()
-        logits, backprop = self.forward_train(X)
+        logits, backprop = self.forward_train(X, train)
         loss, cache = softmax_xent_forward(logits, y)
         backprop(softmax_xent_backward(cache), grads)
         return float(loss), grads

@@ -96,10 +96,9 @@ class DDSE(Model):
         """
         backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
         host = ddse_params(n, m, k, s, seed, init, theta_init, classes)
-        params = {name: backend.asarray(value) for name, value in host.items()}
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, init=init,
                       seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
-        return cls(params, config, backend)
+        return cls.from_host(host, config, backend)
 
     def encode(self, X):
         """X : N x n -> the final sparse code Z_k : N x m (no caches kept)."""
@@ -110,8 +109,8 @@ class DDSE(Model):
             Z, _ = stage_forward(U, Z, p[f"W2.{i}"], p[f"W3.{i}"], p[f"theta.{i}"], self.skip)
         return Z
 
-    def forward_train(self, X):
-        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+    def forward_train(self, X, train: bool = True):
+        """X : N x n -> (logits : N x C, backprop(dlogits, grads)); DDSE has no random parts."""
         p, k = self.params, self.k
         U, lin1 = linear_forward(X, p["W1"])
         Z, shrink0 = shrink_forward(U, p["theta.0"])
@@ -126,23 +125,28 @@ class DDSE(Model):
             dZ, dV = linear_backward(dlogits, head)
             grads["V"] += dV
             grads["c"] += dlogits.sum(axis=0)
-            dU = None
+            dU_parts = []  # U feeds every stage: its gradient is the sum over stages
             for i in range(k, 0, -1):
                 dU_i, dZ, dW2, dW3, dtheta = stage_backward(dZ, caches[i - 1])
                 grads[f"W2.{i}"] += dW2
                 grads[f"W3.{i}"] += dW3
                 grads[f"theta.{i}"] += dtheta
-                if dU_i is not None:  # U feeds every stage: its gradient is a sum
-                    dU = dU_i if dU is None else _add(dU, dU_i)
+                if dU_i is not None:
+                    dU_parts.append(dU_i)
             dU0, dtheta0 = shrink_backward(dZ, shrink0)
             grads["theta.0"] += dtheta0
-            dU = dU0 if dU is None else _add(dU, dU0)
-            grads["W1"] += linear_backward(dU, lin1, need_dX=False)[1]
+            dU_parts.append(dU0)
+            grads["W1"] += linear_backward(sum(dU_parts), lin1, need_dX=False)[1]
 
         return logits, backprop
 
 
-def _add(total, part):
-    total += part
-    return total
 
+class DDSENoSkip(DDSE):
+    """Baseline V: DDSE with every shortcut removed, Zi = shrink((Z(i-1) W2i^T) W3i^T, theta_i).
+
+    Same constraints, projection and initialisation as DDSE.
+    """
+
+    name = "ddse-noskip"
+    skip = False

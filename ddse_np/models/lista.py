@@ -1,0 +1,94 @@
+"""Baseline IV (paper 4.2): LISTA with k untied dense m x m matrices and dropout.
+
+    B      = X W1^T                                  N x m, fed to every stage
+    Z0     = drop(shrink(B, theta0))
+    Zi     = drop(shrink(B + Z(i-1) S.i^T, theta_i))   S.i : m x m dense, i = 1..k
+    logits = Zk V^T + c
+
+``drop`` is inverted dropout 0.5 at training time and the identity at evaluation.
+It starts as ISTA on D0 S / sqrt(L) (see :mod:`ddse_np.init`); no sparsity constraint.
+"""
+from __future__ import annotations
+
+from ..backend import Backend
+from ..init import lista_params
+from ..layers import (dropout_backward, dropout_forward, linear_backward, linear_forward,
+                      shrink_backward, shrink_forward)
+from .base import Model
+
+DROP = 0.5
+
+
+class LISTA(Model):
+    name = "lista"
+    dropout = DROP
+
+    @property
+    def k(self) -> int:
+        return self.config["k"]
+
+    @staticmethod
+    def param_shapes(config: dict) -> dict:
+        n, m, k, C = config["n"], config["m"], config["k"], config["classes"]
+        shapes = {"W1": (m, n)}
+        shapes.update({f"S.{i}": (m, m) for i in range(1, k + 1)})
+        shapes.update({f"theta.{i}": (m,) for i in range(k + 1)})
+        shapes.update(V=(C, m), c=(C,))
+        return shapes
+
+    @classmethod
+    def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
+               backend="numpy", classes: int = 10, theta_init: float = 0.01, **_):
+        """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
+        backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
+        config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, seed=seed,
+                      dtype=backend.dtype.name, theta_init=theta_init)
+        return cls.from_host(lista_params(n, m, k, s, seed, theta_init, classes), config, backend)
+
+    def _layer(self, A, theta, train):
+        Z, shrink_cache = shrink_forward(A, theta)
+        drop_cache = None
+        if train and self.dropout:
+            Z, drop_cache = dropout_forward(Z, self.dropout, self.noise(Z.shape))
+        return Z, (shrink_cache, drop_cache)
+
+    @staticmethod
+    def _layer_backward(dZ, cache):
+        shrink_cache, drop_cache = cache
+        if drop_cache is not None:
+            dZ = dropout_backward(dZ, drop_cache)
+        return shrink_backward(dZ, shrink_cache)
+
+    def forward_train(self, X, train: bool = True):
+        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+        p = self.params
+        B, lin1 = linear_forward(X, p["W1"])
+        Z, cache0 = self._layer(B, p["theta.0"], train)
+        caches = []
+        for i in range(1, self.k + 1):
+            A, lin = linear_forward(Z, p[f"S.{i}"])
+            A += B
+            Z, cache = self._layer(A, p[f"theta.{i}"], train)
+            caches.append((lin, cache))
+        logits, head = linear_forward(Z, p["V"])
+        logits += p["c"]
+
+        def backprop(dlogits, grads):
+            dZ, dV = linear_backward(dlogits, head)
+            grads["V"] += dV
+            grads["c"] += dlogits.sum(axis=0)
+            dB_parts = []  # B feeds every stage: its gradient is the sum over stages
+            for i in range(self.k, 0, -1):
+                lin, cache = caches[i - 1]
+                dA, dtheta = self._layer_backward(dZ, cache)
+                grads[f"theta.{i}"] += dtheta
+                dZ, dS = linear_backward(dA, lin)
+                grads[f"S.{i}"] += dS
+                dB_parts.append(dA)
+            dA0, dtheta0 = self._layer_backward(dZ, cache0)
+            grads["theta.0"] += dtheta0
+            dB_parts.append(dA0)
+            grads["W1"] += linear_backward(sum(dB_parts), lin1, need_dX=False)[1]
+
+        return logits, backprop
+

@@ -1,0 +1,102 @@
+"""Baselines I-III (paper 4.2): a (k+1)-layer fully connected ReLU network.
+
+    H0 = relu(X W.0^T + b.0)                  W.0 : m x n
+    Hi = relu(H(i-1) W.i^T + b.i)             W.i : m x m,  i = 1..k
+    logits = Hk V^T + c
+
+I  'fc'             as written
+II 'fc-dropout'     dropout 0.5 on every hidden layer Hi (inverted: scaled at training time)
+III 'fc-dropconnect' DropConnect 0.5 on every weight matrix W.i (one mask per batch, inverted)
+
+Initialisation: W.i ~ N(0, 2 / fan_in) (He), b.i = 0, V ~ N(0, 1/m), c = 0.
+"""
+from __future__ import annotations
+
+from ..backend import Backend
+from ..init import dense_params
+from ..layers import (dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward,
+                      linear_backward, linear_forward, relu_backward, relu_forward)
+from .base import Model
+
+DROP = 0.5
+
+
+class FullyConnected(Model):
+    """Baseline I; subclasses switch on dropout (II) or DropConnect (III)."""
+
+    name = "fc"
+    dropout = 0.0
+    dropconnect = 0.0
+
+    @property
+    def k(self) -> int:
+        return self.config["k"]
+
+    @staticmethod
+    def param_shapes(config: dict) -> dict:
+        n, m, k, C = config["n"], config["m"], config["k"], config["classes"]
+        shapes = {}
+        for i in range(k + 1):
+            shapes[f"W.{i}"], shapes[f"b.{i}"] = (m, n if i == 0 else m), (m,)
+        shapes.update(V=(C, m), c=(C,))
+        return shapes
+
+    @classmethod
+    def create(cls, n: int, m: int, k: int, s: int | None = None, seed: int = 0, dtype: str = "float32",
+               backend="numpy", classes: int = 10, **_):
+        """A fresh network; ``s`` and the DDSE-only options are accepted and ignored."""
+        backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
+        config = dict(model=cls.name, n=n, m=m, k=k, s=None, classes=classes, seed=seed,
+                      dtype=backend.dtype.name)
+        return cls.from_host(dense_params(cls.param_shapes(config), seed), config, backend)
+
+    def forward_train(self, X, train: bool = True):
+        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+        p = self.params
+        H, caches = X, []
+        for i in range(self.k + 1):
+            W = p[f"W.{i}"]
+            if train and self.dropconnect:
+                A, lin = dropconnect_forward(H, W, self.dropconnect, self.noise(W.shape))
+            else:
+                A, lin = linear_forward(H, W)
+            A += p[f"b.{i}"]
+            H, relu_cache = relu_forward(A)
+            drop_cache = None
+            if train and self.dropout:
+                H, drop_cache = dropout_forward(H, self.dropout, self.noise(H.shape))
+            caches.append((lin, relu_cache, drop_cache))
+        logits, head = linear_forward(H, p["V"])
+        logits += p["c"]
+
+        def backprop(dlogits, grads):
+            dH, dV = linear_backward(dlogits, head)
+            grads["V"] += dV
+            grads["c"] += dlogits.sum(axis=0)
+            for i in range(self.k, -1, -1):
+                lin, relu_cache, drop_cache = caches[i]
+                if drop_cache is not None:
+                    dH = dropout_backward(dH, drop_cache)
+                dA = relu_backward(dH, relu_cache)
+                grads[f"b.{i}"] += dA.sum(axis=0)
+                if train and self.dropconnect:
+                    dH, dW = dropconnect_backward(dA, lin)
+                else:
+                    dH, dW = linear_backward(dA, lin, need_dX=i > 0)
+                grads[f"W.{i}"] += dW
+
+        return logits, backprop
+
+
+class FullyConnectedDropout(FullyConnected):
+    """Baseline II: dropout 0.5 on every hidden layer."""
+
+    name = "fc-dropout"
+    dropout = DROP
+
+
+class FullyConnectedDropConnect(FullyConnected):
+    """Baseline III: DropConnect 0.5 on every weight matrix."""
+
+    name = "fc-dropconnect"
+    dropconnect = DROP

@@ -1,0 +1,104 @@
+"""Baselines I-V: float64 finite-difference checks of every parameter, masks held fixed."""
+import numpy as np
+import pytest
+
+import ddse_np.models.ddse as ddse_module
+import ddse_np.models.lista as lista_module
+import ddse_np.models.mlp as mlp_module
+from ddse_np.layers import dropconnect_forward, dropout_forward
+from ddse_np.models import MODELS
+from ddse_np.sparsity import count_nonzeros, project_params
+from gradcheck import numerical_grad, relative_error
+
+TOL = 1e-6
+N, n, m, s = 6, 12, 16, 4
+BASELINES = ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"]
+
+
+def frozen_noise(shape):
+    """The same uniform draws for every call with this shape: masks stay fixed across passes."""
+    return np.random.default_rng(sum(shape) * 7919 + len(shape)).random(shape)
+
+
+@pytest.fixture
+def kink_inputs(monkeypatch):
+    """Record the input of every ReLU and shrinkage, with its kink, during forward passes."""
+    seen = []
+    for module in (ddse_module, lista_module, mlp_module):
+        if hasattr(module, "shrink_forward"):
+            original = module.shrink_forward
+            monkeypatch.setattr(module, "shrink_forward",
+                                lambda V, t, f=original: (seen.append(np.abs(np.abs(V) - t).min()), f(V, t))[1])
+        if hasattr(module, "relu_forward"):
+            original = module.relu_forward
+            monkeypatch.setattr(module, "relu_forward",
+                                lambda V, f=original: (seen.append(np.abs(V).min()), f(V))[1])
+    return seen
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("name", BASELINES)
+def test_baseline_gradients(name, k, kink_inputs):
+    rng = np.random.default_rng(k)
+    model = MODELS[name].create(n=n, m=m, k=k, s=s, seed=k, dtype="float64", theta_init=0.05)
+    model.noise = frozen_noise
+    for attempt in range(50):
+        X = rng.standard_normal((N, n)) * 2
+        y = rng.integers(0, 10, N)
+        kink_inputs.clear()
+        model.loss_and_grads(X, y)
+        if min(kink_inputs) > 1e-4:
+            break
+    else:
+        raise AssertionError("no batch away from the kinks")
+    loss, grads = model.loss_and_grads(X, y)
+    assert set(grads) == set(model.params)
+    f = lambda: model.loss_and_grads(X, y)[0]
+    for pname, value in model.params.items():
+        numeric = numerical_grad(f, value)
+        assert relative_error(grads[pname], numeric) < TOL, pname
+
+
+@pytest.mark.parametrize("name", ["fc-dropout", "fc-dropconnect", "lista"])
+def test_random_regularisers_are_off_at_evaluation(name, rng):
+    model = MODELS[name].create(n=n, m=m, k=2, s=s, seed=0, dtype="float64")
+    X = rng.standard_normal((N, n))
+    a, b = model.forward(X), model.forward(X)
+    assert np.array_equal(a, b)
+    train_a, _ = model.forward_train(X, train=True)
+    train_b, _ = model.forward_train(X, train=True)
+    assert not np.allclose(train_a, train_b)  # fresh masks each training pass
+    assert np.array_equal(model.forward_train(X, train=False)[0], a)
+
+
+def test_dropout_keeps_half_and_preserves_the_mean(rng):
+    H = np.ones((200, 300))
+    Y, _ = dropout_forward(H, 0.5, rng.random(H.shape))
+    assert set(np.unique(Y)) == {0.0, 2.0}
+    assert abs(Y.mean() - 1.0) < 0.02
+
+
+def test_dropconnect_preserves_the_mean(rng):
+    X, W = np.ones((1, 400)), np.ones((50, 400))
+    Y, (_, W_masked, _) = dropconnect_forward(X, W, 0.5, rng.random(W.shape))
+    assert set(np.unique(W_masked)) == {0.0, 2.0}
+    assert abs(Y.mean() / 400 - 1.0) < 0.02
+
+
+def test_baseline_v_has_ddse_constraints_and_no_shortcut(rng):
+    model = MODELS["ddse-noskip"].create(n=n, m=m, k=2, s=s, seed=0, dtype="float64", theta_init=0.0)
+    assert model.constraints == MODELS["ddse"].create(n=n, m=m, k=2, s=s).constraints
+    project_params(model.params, model.constraints, s)
+    for name, axis in model.constraints.items():
+        assert count_nonzeros(model.params[name], axis).max() <= s
+    X = rng.standard_normal((N, n))
+    p = model.params
+    Z = X @ p["W1"].T  # theta = 0: shrink is the identity
+    for i in (1, 2):
+        Z = (Z @ p[f"W2.{i}"].T) @ p[f"W3.{i}"].T
+    assert np.allclose(model.encode(X), Z)
+
+
+def test_dense_baselines_have_no_constraints():
+    for name in ("fc", "fc-dropout", "fc-dropconnect", "lista"):
+        assert MODELS[name].create(n=n, m=m, k=1, s=s).constraints == {}
