@@ -45,7 +45,16 @@ class DDSEGroup(click.Group):
 
 @click.group(cls=DDSEGroup, context_settings=dict(help_option_names=["-h", "--help"]))
 def cli():
-    """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST."""
+    """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST.
+
+    \b
+    Models (--model):  ddse            DDSE (the paper's model)
+                       fc              Baseline I    fully connected, ReLU
+                       fc-dropout      Baseline II   I with dropout 0.5
+                       fc-dropconnect  Baseline III  I with DropConnect 0.5
+                       lista           Baseline IV   LISTA, untied dense m x m, dropout
+                       ddse-noskip     Baseline V    DDSE without shortcuts
+    """
 
 
 def data_option(f):
@@ -65,12 +74,26 @@ def backend_options(f):
                         help="numpy (CPU) or cupy (GPU).")(f)
 
 
+def augment_options(f):
+    helps = dict(noise="sigma of Gaussian pixel noise (pixels in [0, 1])",
+                 blur="sigma in pixels of a Gaussian blur of a random half of each batch",
+                 flip="probability of a left-right flip",
+                 rotate="largest rotation in degrees",
+                 scale="largest relative zoom, e.g. 0.1 for 0.9x-1.1x")
+    for name, text in reversed(list(helps.items())):
+        f = click.option(f"--aug-{name}", type=float, default=0.0, show_default=True,
+                         help=f"Augmentation: {text}; 0 = off.")(f)
+    return f
+
+
 @cli.command()
 @data_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("ddse.h5"), show_default=True,
               help="Checkpoint to write.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--model", type=click.Choice(sorted(MODELS)), default="ddse", show_default=True)
+@click.option("--model", type=click.Choice(list(MODELS)), default="ddse", show_default=True,
+              help="ddse (DDSE), fc (Baseline I), fc-dropout (II), fc-dropconnect (III), "
+                   "lista (IV), ddse-noskip (V).")
 @click.option("--m", type=int, default=1024, show_default=True, help="Code dimension m.")
 @click.option("--k", type=int, default=2, show_default=True, help="Unrolled iterations k.")
 @click.option("--sparsity", type=float, default=0.25, show_default=True,
@@ -89,8 +112,11 @@ def backend_options(f):
 @click.option("--patience", type=int, default=3, show_default=True,
               help="Epochs without validation improvement before the lr drops.")
 @click.option("--lr-factor", type=float, default=0.1, show_default=True, help="lr multiplier at a drop.")
+@click.option("--min-lr", type=float, default=1e-5, show_default=True,
+              help="Stop when the schedule would drop the lr below this (the schedule has ended).")
 @click.option("--train-fraction", type=float, default=1.0, show_default=True,
               help="Stratified fraction ts/t of the training images to train on.")
+@augment_options
 @click.option("--seed", type=int, default=0, show_default=True)
 @backend_options
 @json_option
@@ -114,6 +140,7 @@ def train(data_dir, out, overwrite, as_json, quiet, **options):
     save(out, model, history, dict(config=asdict(config)))
     test = evaluate(model, model.preprocess(test_split.images), backend.asarray(test_split.labels, "int64"))
     summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]),
+                   schedule_ended=len(history["epoch"]) < config.epochs,
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
                    config=asdict(config))
@@ -169,16 +196,19 @@ def inspect(checkpoint, data_dir, as_json):
         click.echo(json.dumps(report))
         return
     console = Console()
-    table = Table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
-    for row in report["matrices"]:
-        table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
-                      f"{row['max_per_line']} per {row['axis']}", str(row["s"]))
-    console.print(table)
     counts = report["counts"]
-    console.print(f"constrained weights (2k+1)*s*m = {counts['paper_constrained']}, "
-                  f"stored nonzeros {counts['stored_nonzeros']}, "
-                  f"dense mn + km^2 = {counts['dense_lista']} "
-                  f"(ratio {counts['paper_constrained'] / counts['dense_lista']:.3f})")
+    if report["matrices"]:
+        table = Table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
+        for row in report["matrices"]:
+            table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
+                          f"{row['max_per_line']} per {row['axis']}", str(row["s"]))
+        console.print(table)
+        console.print(f"constrained weights (2k+1)*s*m = {counts['paper_constrained']}, "
+                      f"stored nonzeros {counts['stored_nonzeros']}, "
+                      f"dense mn + km^2 = {counts['dense_lista']} "
+                      f"(ratio {counts['paper_constrained'] / counts['dense_lista']:.3f})")
+    else:
+        console.print(f"{checkpoint}: dense model {report['config']['model']}, no sparsity constraint")
     console.print(f"all parameters (dense count) {counts['total_parameters']}; "
                   f"file {report['file_bytes']} bytes")
     console.print(f"exact zeros in Z_k on {report['code_images']} test images: "

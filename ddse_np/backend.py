@@ -69,6 +69,19 @@ class Backend:
         """
         return self.xp.array(host_array, dtype=self.dtype if dtype is None else dtype, copy=True, order="C")
 
+    @property
+    def ndimage(self):
+        """Image transforms for this backend's arrays: scipy.ndimage or cupyx.scipy.ndimage."""
+        if _cupy is not None and self.xp is _cupy:
+            import cupyx.scipy.ndimage
+
+            return cupyx.scipy.ndimage
+        if self.xp is numpy:
+            import scipy.ndimage
+
+            return scipy.ndimage
+        return self.xp.ndimage  # a stand-in array module brings its own
+
     def uniform_source(self, seed: int):
         """A function shape -> array of uniform [0, 1) draws on this backend (dropout masks)."""
         if _cupy is not None and self.xp is _cupy:

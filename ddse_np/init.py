@@ -55,6 +55,22 @@ def ddse_params(n: int, m: int, k: int, s: int, seed: int, init: str = "paper",
     return host
 
 
+def variance_preserving_factors(n: int, m: int, k: int, s: int, seed: int) -> dict:
+    """W2.i (n x m, s per column) and W3.i (m x n, s per row), Gaussian, scaled so that
+    Z -> (Z W2^T) W3^T keeps the mean square of Z: std 1/sqrt(fan-in) for each factor.
+
+    Baseline V needs this: without shortcuts the paper's factors (W3 W2 = S^T S / L, whose
+    bulk eigenvalues are about s/L, some 0.004 at the defaults) shrink the code towards 0
+    at every stage, and the untrained network starts dead.
+    """
+    rng = np.random.default_rng([seed, 5])
+    host = {}
+    for i in range(1, k + 1):
+        host[f"W2.{i}"] = project(rng.standard_normal((n, m)), s, COL) / np.sqrt(s * m / n)
+        host[f"W3.{i}"] = project(rng.standard_normal((m, n)), s, ROW) / np.sqrt(s)
+    return host
+
+
 def lista_params(n: int, m: int, k: int, s: int, seed: int, theta_init: float = 0.0,
                  classes: int = 10) -> dict:
     """Host parameters of LISTA (baseline IV) started as ISTA on D0 S / sqrt(L): W1, S.i, theta.i, V, c."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import types
 
 import numpy as np
+import scipy.ndimage
 
 _TRANSFER = {"array", "asarray"}
 
@@ -83,6 +84,8 @@ class _StrictNamespace:
         self._module = module
 
     def __getattr__(self, name):
+        if name == "ndimage" and self._module is np:
+            return _StrictNamespace(scipy.ndimage)
         attr = getattr(self._module, name)
         if isinstance(attr, types.ModuleType):
             return _StrictNamespace(attr)

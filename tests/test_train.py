@@ -51,8 +51,26 @@ def test_float64_training(mnist_small):
 
 
 def test_lr_drops_when_validation_stalls(mnist_small):
-    _, history = train(mnist_small, TrainConfig(**dict(SMALL, epochs=4, m=8), patience=1, lr=1e-9))
+    _, history = train(mnist_small, TrainConfig(**dict(SMALL, epochs=4, m=8), patience=1, lr=1e-9, min_lr=0))
+    assert history["epoch"] == [1, 2, 3, 4]
     assert history["lr"][0] == 1e-9 and history["lr"][-1] < 1e-9
+
+
+def test_training_stops_when_the_schedule_ends(mnist_small):
+    """lr 1e-9 never changes the validation error: it drops every epoch (patience 1),
+    to 1e-10 after epoch 2 (still >= min_lr) and below min_lr after epoch 3."""
+    config = TrainConfig(**dict(SMALL, epochs=20, m=8), patience=1, lr=1e-9, min_lr=1e-10)
+    _, history = train(mnist_small, config)
+    assert history["epoch"] == [1, 2, 3]
+    assert np.allclose(history["lr"], [1e-9, 1e-9, 1e-10])
+
+
+def test_training_with_augmentation(mnist_small):
+    config = TrainConfig(**SMALL, aug_noise=0.05, aug_rotate=10, aug_scale=0.1, aug_blur=0.5, seed=3)
+    model, history = train(mnist_small, config)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    again, _ = train(mnist_small, config)
+    assert np.array_equal(model.params["V"], again.params["V"])  # augmentation is seeded too
 
 
 def test_no_validation_split_keeps_lr(mnist_small):

@@ -1,9 +1,10 @@
 """What every model shares: parameters, preprocessing, the softmax head's loss.
 
 A model holds ``params`` (name -> backend array) and answers
-``forward_train(X, train) -> (logits, backprop)``, where ``backprop(dlogits, grads)``
-*adds* the gradient of every parameter into ``grads`` (a dict with the same
-keys), Thinc style.  ``train=True`` applies the model's random regularisers
+``features(X, train) -> (Z, backprop)``: its final hidden code Z : N x m, and
+``backprop(dZ, grads)``, which *adds* the gradient of every parameter into
+``grads`` (a dict with the same keys), Thinc style.  The softmax classifier
+``logits = Z V^T + c`` on top is shared and lives here.  ``train=True`` applies the model's random regularisers
 (dropout, DropConnect) with masks drawn from ``self.noise``; evaluation uses
 ``train=False``.  Everything else is here.
 """
@@ -14,7 +15,7 @@ import numpy as np
 from ..backend import Backend
 from ..data import flatten
 from ..errors import DDSEError
-from ..layers import softmax_xent_backward, softmax_xent_forward
+from ..layers import linear_backward, linear_forward, softmax_xent_backward, softmax_xent_forward
 from ..pca import pca_transform
 
 
@@ -71,9 +72,27 @@ class Model:
         return pca_transform(flat, self.mean, self.basis)
 
     # -- forward and backward ------------------------------------------------
-    def forward_train(self, X, train: bool = True):
-        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+    def features(self, X, train: bool = True):
+        """X : N x n -> (Z : N x m, backprop(dZ, grads))."""
         raise NotImplementedError
+
+    def forward_train(self, X, train: bool = True):
+        """X : N x n -> (logits = Z V^T + c : N x C, backprop(dlogits, grads))."""
+        Z, features_backprop = self.features(X, train)
+        logits, head = linear_forward(Z, self.params["V"])
+        logits += self.params["c"]
+
+        def backprop(dlogits, grads):
+            dZ, dV = linear_backward(dlogits, head)
+            grads["V"] += dV
+            grads["c"] += dlogits.sum(axis=0)
+            features_backprop(dZ, grads)
+
+        return logits, backprop
+
+    def encode(self, X):
+        """X : N x n -> the final hidden code Z : N x m (evaluation mode)."""
+        return self.features(X, train=False)[0]
 
     def forward(self, X):
         """Evaluation: X : N x n -> logits : N x C, no dropout."""

@@ -13,7 +13,7 @@ adding each stage's dU into the gradient of the shared W1.
 from __future__ import annotations
 
 from ..backend import Backend
-from ..init import ddse_params
+from ..init import ddse_params, variance_preserving_factors
 from ..layers import linear_backward, linear_forward, shrink_backward, shrink_forward
 from ..sparsity import COL, ROW
 from .base import Model
@@ -100,17 +100,8 @@ class DDSE(Model):
                       seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
         return cls.from_host(host, config, backend)
 
-    def encode(self, X):
-        """X : N x n -> the final sparse code Z_k : N x m (no caches kept)."""
-        p = self.params
-        U = X @ p["W1"].T
-        Z, _ = shrink_forward(U, p["theta.0"])
-        for i in range(1, self.k + 1):
-            Z, _ = stage_forward(U, Z, p[f"W2.{i}"], p[f"W3.{i}"], p[f"theta.{i}"], self.skip)
-        return Z
-
-    def forward_train(self, X, train: bool = True):
-        """X : N x n -> (logits : N x C, backprop(dlogits, grads)); DDSE has no random parts."""
+    def features(self, X, train: bool = True):
+        """X : N x n -> (Zk : N x m, backprop(dZk, grads)); DDSE has no random parts."""
         p, k = self.params, self.k
         U, lin1 = linear_forward(X, p["W1"])
         Z, shrink0 = shrink_forward(U, p["theta.0"])
@@ -118,13 +109,8 @@ class DDSE(Model):
         for i in range(1, k + 1):
             Z, cache = stage_forward(U, Z, p[f"W2.{i}"], p[f"W3.{i}"], p[f"theta.{i}"], self.skip)
             caches.append(cache)
-        logits, head = linear_forward(Z, p["V"])
-        logits += p["c"]
 
-        def backprop(dlogits, grads):
-            dZ, dV = linear_backward(dlogits, head)
-            grads["V"] += dV
-            grads["c"] += dlogits.sum(axis=0)
+        def backprop(dZ, grads):
             dU_parts = []  # U feeds every stage: its gradient is the sum over stages
             for i in range(k, 0, -1):
                 dU_i, dZ, dW2, dW3, dtheta = stage_backward(dZ, caches[i - 1])
@@ -138,15 +124,25 @@ class DDSE(Model):
             dU_parts.append(dU0)
             grads["W1"] += linear_backward(sum(dU_parts), lin1, need_dX=False)[1]
 
-        return logits, backprop
+        return Z, backprop
 
 
 
 class DDSENoSkip(DDSE):
     """Baseline V: DDSE with every shortcut removed, Zi = shrink((Z(i-1) W2i^T) W3i^T, theta_i).
 
-    Same constraints, projection and initialisation as DDSE.
+    Same constraints, projection, W1 and thresholds as DDSE; W2i and W3i start from
+    :func:`ddse_np.init.variance_preserving_factors`, since the paper's factors would
+    shrink the shortcut-free code to nothing.
     """
 
     name = "ddse-noskip"
     skip = False
+
+    @classmethod
+    def create(cls, n, m, k, s, seed=0, dtype="float32", backend="numpy", init="paper", classes=10,
+               theta_init=0.01):
+        model = super().create(n, m, k, s, seed, dtype, backend, init, classes, theta_init)
+        for name, value in variance_preserving_factors(n, m, k, s, seed).items():
+            model.params[name] = model.backend.asarray(value)
+        return model

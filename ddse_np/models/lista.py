@@ -59,8 +59,8 @@ class LISTA(Model):
             dZ = dropout_backward(dZ, drop_cache)
         return shrink_backward(dZ, shrink_cache)
 
-    def forward_train(self, X, train: bool = True):
-        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+    def features(self, X, train: bool = True):
+        """X : N x n -> (final hidden code : N x m, backprop(dZ, grads))."""
         p = self.params
         B, lin1 = linear_forward(X, p["W1"])
         Z, cache0 = self._layer(B, p["theta.0"], train)
@@ -70,13 +70,8 @@ class LISTA(Model):
             A += B
             Z, cache = self._layer(A, p[f"theta.{i}"], train)
             caches.append((lin, cache))
-        logits, head = linear_forward(Z, p["V"])
-        logits += p["c"]
 
-        def backprop(dlogits, grads):
-            dZ, dV = linear_backward(dlogits, head)
-            grads["V"] += dV
-            grads["c"] += dlogits.sum(axis=0)
+        def backprop(dZ, grads):
             dB_parts = []  # B feeds every stage: its gradient is the sum over stages
             for i in range(self.k, 0, -1):
                 lin, cache = caches[i - 1]
@@ -90,5 +85,5 @@ class LISTA(Model):
             dB_parts.append(dA0)
             grads["W1"] += linear_backward(sum(dB_parts), lin1, need_dX=False)[1]
 
-        return logits, backprop
+        return Z, backprop
 

@@ -50,8 +50,8 @@ class FullyConnected(Model):
                       dtype=backend.dtype.name)
         return cls.from_host(dense_params(cls.param_shapes(config), seed), config, backend)
 
-    def forward_train(self, X, train: bool = True):
-        """X : N x n -> (logits : N x C, backprop(dlogits, grads))."""
+    def features(self, X, train: bool = True):
+        """X : N x n -> (final hidden code : N x m, backprop(dZ, grads))."""
         p = self.params
         H, caches = X, []
         for i in range(self.k + 1):
@@ -66,13 +66,8 @@ class FullyConnected(Model):
             if train and self.dropout:
                 H, drop_cache = dropout_forward(H, self.dropout, self.noise(H.shape))
             caches.append((lin, relu_cache, drop_cache))
-        logits, head = linear_forward(H, p["V"])
-        logits += p["c"]
 
-        def backprop(dlogits, grads):
-            dH, dV = linear_backward(dlogits, head)
-            grads["V"] += dV
-            grads["c"] += dlogits.sum(axis=0)
+        def backprop(dH, grads):
             for i in range(self.k, -1, -1):
                 lin, relu_cache, drop_cache = caches[i]
                 if drop_cache is not None:
@@ -85,7 +80,7 @@ class FullyConnected(Model):
                     dH, dW = linear_backward(dA, lin, need_dX=i > 0)
                 grads[f"W.{i}"] += dW
 
-        return logits, backprop
+        return H, backprop
 
 
 class FullyConnectedDropout(FullyConnected):

@@ -1,0 +1,89 @@
+"""Data augmentation (paper 4.2: noise, blur, flipping, rotation, scaling) of 28 x 28 images.
+
+Applied to each training batch before PCA, on the batch's backend: scipy.ndimage
+on numpy, cupyx.scipy.ndimage on cupy (``Backend.ndimage``).  Each transform has
+a strength, and a strength of 0 switches it off; with all of them off the batch
+is returned unchanged.  Random draws are made on the host from one generator,
+so a seed gives the same augmented batches on every backend.
+
+    noise   sigma of additive Gaussian pixel noise (pixels in [0, 1]), clipped back to [0, 1]
+    blur    sigma (pixels) of a Gaussian blur applied to a random half of the batch
+    flip    probability of a left-right flip of each image
+    rotate  largest rotation in degrees; each image turns by U(-rotate, rotate)
+    scale   largest relative zoom; each image is scaled by U(1 - scale, 1 + scale)
+
+Rotation and scaling are one affine map about the image centre per image, done
+for the whole batch in a single ``map_coordinates`` call (bilinear, zero outside).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import DDSEError
+
+SIDE = 28
+
+
+@dataclass
+class AugmentConfig:
+    noise: float = 0.0
+    blur: float = 0.0
+    flip: float = 0.0
+    rotate: float = 0.0
+    scale: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return any(value > 0 for value in asdict(self).values())
+
+    def validate(self):
+        for name, value in asdict(self).items():
+            if value < 0:
+                raise DDSEError(f"--aug-{name} must be non-negative (got {value})")
+        if self.flip > 1:
+            raise DDSEError(f"--aug-flip is a probability in [0, 1] (got {self.flip})")
+        if self.scale >= 1:
+            raise DDSEError(f"--aug-scale must be below 1 (got {self.scale})")
+
+
+def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):
+    """Augment a batch.
+
+    images : N x 28 x 28 floats in [0, 1] on ``backend``  ->  same shape, dtype and range.
+    """
+    if not config.enabled:
+        return images
+    xp, ndimage = backend.xp, backend.ndimage
+    N = images.shape[0]
+    out = images
+    if config.rotate > 0 or config.scale > 0:
+        out = _rotate_and_scale(out, config, rng, backend)
+    if config.flip > 0:
+        flip = backend.asarray(rng.random(N) < config.flip, dtype=bool)
+        out = xp.where(flip[:, None, None], out[:, :, ::-1], out)
+    if config.blur > 0:
+        blurred = ndimage.gaussian_filter(out, sigma=(0, config.blur, config.blur), mode="constant")
+        pick = backend.asarray(rng.random(N) < 0.5, dtype=bool)
+        out = xp.where(pick[:, None, None], blurred, out)
+    if config.noise > 0:
+        out = out + backend.asarray(rng.standard_normal(out.shape) * config.noise)
+    if out is not images:
+        xp.clip(out, 0.0, 1.0, out=out)
+    return out.astype(images.dtype, copy=False)
+
+
+def _rotate_and_scale(images, config, rng, backend):
+    """Each output pixel p reads the input at c + A_j^{-1} (p - c), image j's own map."""
+    N = images.shape[0]
+    angle = np.deg2rad(rng.uniform(-config.rotate, config.rotate, N))
+    zoom = rng.uniform(1 - config.scale, 1 + config.scale, N)
+    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom  # inverse map: rotate back, unzoom
+    centre = (SIDE - 1) / 2.0
+    r, c = np.meshgrid(np.arange(SIDE) - centre, np.arange(SIDE) - centre, indexing="ij")
+    rows = centre + cos[:, None, None] * r - sin[:, None, None] * c
+    cols = centre + sin[:, None, None] * r + cos[:, None, None] * c
+    batch = np.broadcast_to(np.arange(N, dtype=np.float64)[:, None, None], rows.shape)
+    coords = backend.asarray(np.stack([batch, rows, cols]))
+    return backend.ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0)

@@ -1,0 +1,64 @@
+"""Augmentation keeps shape, dtype, range and labels; all-off is the identity."""
+import numpy as np
+import pytest
+
+from conftest import make_backend
+from ddse_np.augment import AugmentConfig, augment
+from ddse_np.backend import to_host
+from ddse_np.errors import DDSEError
+
+ALL = AugmentConfig(noise=0.1, blur=1.0, flip=0.5, rotate=15, scale=0.15)
+
+
+@pytest.fixture
+def batch(mnist_small):
+    return mnist_small.images[:64].astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "strict"])
+@pytest.mark.parametrize("config", [AugmentConfig(noise=0.2), AugmentConfig(blur=1.5), AugmentConfig(flip=1.0),
+                                    AugmentConfig(rotate=30), AugmentConfig(scale=0.2), ALL])
+def test_keeps_shape_dtype_and_range(batch, config, backend_name):
+    backend = make_backend(backend_name, "float32")
+    out = augment(backend.asarray(batch), config, np.random.default_rng(0), backend)
+    host = to_host(out)
+    assert host.shape == batch.shape and host.dtype == np.float32
+    assert host.min() >= 0.0 and host.max() <= 1.0
+    assert not np.allclose(host, batch)
+
+
+def test_all_off_is_the_identity(batch):
+    backend = make_backend("numpy", "float32")
+    images = backend.asarray(batch)
+    assert augment(images, AugmentConfig(), np.random.default_rng(0), backend) is images
+
+
+def test_flip_mirrors_left_right(batch):
+    backend = make_backend("numpy", "float32")
+    out = augment(batch.copy(), AugmentConfig(flip=1.0), np.random.default_rng(0), backend)
+    assert np.array_equal(out, batch[:, :, ::-1])
+
+
+def test_rotation_by_zero_and_unit_scale_is_exact(batch):
+    backend = make_backend("numpy", "float32")
+    out = augment(batch.copy(), AugmentConfig(rotate=1e-9), np.random.default_rng(0), backend)
+    assert np.allclose(out, batch, atol=1e-5)
+
+
+def test_rotation_moves_mass_but_keeps_it_roughly(batch):
+    backend = make_backend("numpy", "float32")
+    out = augment(batch.copy(), AugmentConfig(rotate=90), np.random.default_rng(1), backend)
+    assert np.allclose(out.sum(axis=(1, 2)), batch.sum(axis=(1, 2)), rtol=0.1)
+
+
+def test_same_seed_same_batch(batch):
+    backend = make_backend("numpy", "float32")
+    a = augment(batch.copy(), ALL, np.random.default_rng(3), backend)
+    b = augment(batch.copy(), ALL, np.random.default_rng(3), backend)
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("config", [AugmentConfig(noise=-1), AugmentConfig(flip=1.5), AugmentConfig(scale=1.0)])
+def test_invalid_strengths(config):
+    with pytest.raises(DDSEError):
+        config.validate()
