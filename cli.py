@@ -181,15 +181,46 @@ def eval_(checkpoint, data_dir, backend, dtype, as_json):
     console.print(table)
 
 
+@cli.command("augment-preview")
+@data_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("augment.png"), show_default=True)
+@click.option("--count", type=click.IntRange(1, 32), default=10, show_default=True, help="Digits per row.")
+@click.option("--rows", type=click.IntRange(1, 10), default=4, show_default=True,
+              help="Rows of augmented versions under the originals.")
+@augment_options
+@click.option("--seed", type=int, default=0, show_default=True)
+def augment_preview(data_dir, out, count, rows, seed, **strengths):
+    """Write a PNG grid of training digits and augmented versions of them."""
+    import numpy as np
+
+    from ddse_np.augment import AugmentConfig, augment
+    from ddse_np.plots import image_grid
+
+    config = AugmentConfig(**{name[len("aug_"):]: value for name, value in strengths.items()})
+    config.validate()
+    backend = Backend("numpy", "float32")
+    images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
+    rng = np.random.default_rng(seed)
+    grid = [images] + [augment(images, config, rng, backend) for _ in range(rows)]
+    image_grid(grid, out, ["original"] + ["augmented"] * rows)
+    click.echo(f"wrote {out}")
+
+
 @cli.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @data_option
 @json_option
-def inspect(checkpoint, data_dir, as_json):
-    """Sparsity, parameter counts and file size of CHECKPOINT."""
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="Also draw training loss and validation error per epoch to this PNG.")
+def inspect(checkpoint, data_dir, as_json, plot_path):
+    """Sparsity, parameter counts, file size and learning curves of CHECKPOINT."""
     from ddse_np.report import describe
 
-    model, _ = _load(checkpoint)
+    model, extras = _load(checkpoint)
+    if plot_path is not None:
+        from ddse_np.plots import learning_curves
+
+        learning_curves(extras["history"], plot_path, f"{checkpoint.name}: {model.config['model']}")
     test = load_split(data_dir or default_data_dir(), "test")
     report = describe(model, checkpoint, model.preprocess(test.images))
     if as_json:

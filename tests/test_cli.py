@@ -176,3 +176,43 @@ def test_same_seed_gives_an_identical_checkpoint(tmp_path):
     assert np.array_equal(a.basis, b.basis)
     for column in ("train_loss", "val_error", "lr"):
         assert ea["history"][column] == eb["history"][column]
+
+
+@pytest.mark.parametrize("model", ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"])
+def test_every_baseline_trains_evaluates_and_inspects(tmp_path, model):
+    out = tmp_path / f"{model}.h5"
+    result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.03", "--val-size", "300",
+                 "--epochs", "1", "--quiet", "--json", "--out", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["model"] == model and summary["test_error"] < 60
+    report = json.loads(run("eval", out, "--json").output)
+    assert np.isclose(report["error"], summary["test_error"])
+    inspected = json.loads(run("inspect", out, "--json").output)
+    assert inspected["config"]["model"] == model
+    assert inspected["counts"]["total_parameters"] > 0
+    assert bool(inspected["matrices"]) == (model == "ddse-noskip")
+
+
+def test_inspect_plots_learning_curves(trained, tmp_path):
+    png = tmp_path / "curves.png"
+    result = run("inspect", trained[0], "--plot", png)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_augment_preview_writes_a_png(tmp_path):
+    png = tmp_path / "aug.png"
+    result = run("augment-preview", "--out", png, "--count", "3", "--rows", "2", "--aug-rotate", "20")
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "--aug-noise" in one_line_error(run("augment-preview", "--aug-noise", "-1", "--out", png), 1)
+
+
+def test_augmentation_setting_is_saved(tmp_path):
+    out = tmp_path / "aug.h5"
+    result = run("train", "--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--epochs", "1",
+                 "--quiet", "--aug-rotate", "10", "--aug-noise", "0.05", "--out", out)
+    assert result.exit_code == 0, result.output
+    _, extras = load(out)
+    assert extras["train"]["config"]["aug_rotate"] == 10 and extras["train"]["config"]["aug_noise"] == 0.05
