@@ -181,11 +181,11 @@ def test_same_seed_gives_an_identical_checkpoint(tmp_path):
 @pytest.mark.parametrize("model", ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"])
 def test_every_baseline_trains_evaluates_and_inspects(tmp_path, model):
     out = tmp_path / f"{model}.h5"
-    result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.03", "--val-size", "300",
-                 "--epochs", "1", "--quiet", "--json", "--out", out)
+    result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.05", "--val-size", "300",
+                 "--epochs", "2", "--quiet", "--json", "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert summary["model"] == model and summary["test_error"] < 60
+    assert summary["model"] == model and summary["test_error"] < 70  # chance is 90
     report = json.loads(run("eval", out, "--json").output)
     assert np.isclose(report["error"], summary["test_error"])
     inspected = json.loads(run("inspect", out, "--json").output)
