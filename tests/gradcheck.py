@@ -26,3 +26,15 @@ def relative_error(analytic, numeric):
     a, b = to_host(analytic), np.asarray(numeric)
     scale = max(np.linalg.norm(a), np.linalg.norm(b), 1e-12)
     return float(np.linalg.norm(a - b) / scale)
+
+
+def assert_model_gradients(model, X, y, tol=1e-6):
+    """Every parameter's analytic gradient matches centered differences of the mean loss,
+    and every parameter affects the loss (so no gradient is trivially zero on both sides)."""
+    _, grads = model.loss_and_grads(X, y)
+    assert set(grads) == set(model.params)
+    f = lambda: model.loss_and_grads(X, y)[0]
+    for name, value in model.params.items():
+        numeric = numerical_grad(f, value)
+        assert relative_error(grads[name], numeric) < tol, name
+        assert np.linalg.norm(numeric) > 0, f"{name} has no effect on the loss"

@@ -8,7 +8,7 @@ import ddse_np.models.mlp as mlp_module
 from ddse_np.layers import dropconnect_forward, dropout_forward
 from ddse_np.models import MODELS
 from ddse_np.sparsity import count_nonzeros, project_params
-from gradcheck import numerical_grad, relative_error
+from gradcheck import assert_model_gradients
 
 TOL = 1e-6
 N, n, m, s = 6, 12, 16, 4
@@ -51,12 +51,7 @@ def test_baseline_gradients(name, k, kink_inputs):
             break
     else:
         raise AssertionError("no batch away from the kinks")
-    loss, grads = model.loss_and_grads(X, y)
-    assert set(grads) == set(model.params)
-    f = lambda: model.loss_and_grads(X, y)[0]
-    for pname, value in model.params.items():
-        numeric = numerical_grad(f, value)
-        assert relative_error(grads[pname], numeric) < TOL, pname
+    assert_model_gradients(model, X, y, TOL)
 
 
 @pytest.mark.parametrize("name", ["fc-dropout", "fc-dropconnect", "lista"])

@@ -7,7 +7,7 @@ from ddse_np.layers import shrink_forward
 from ddse_np.models import DDSE
 from ddse_np.models.ddse import stage_backward, stage_forward
 from ddse_np.sparsity import count_nonzeros
-from gradcheck import numerical_grad, relative_error
+from gradcheck import assert_model_gradients, numerical_grad, relative_error
 
 TOL = 1e-6
 N, n, m, s = 6, 12, 16, 4
@@ -51,13 +51,7 @@ def checkable_model(k, seed):
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_whole_network_gradients(k):
     model, X, y = checkable_model(k, seed=10 * k)
-    loss, grads = model.loss_and_grads(X, y)
-    assert set(grads) == set(model.params)
-    f = lambda: model.loss_and_grads(X, y)[0]
-    for name, value in model.params.items():
-        numeric = numerical_grad(f, value)
-        assert relative_error(grads[name], numeric) < TOL, name
-        assert np.linalg.norm(numeric) > 0, f"{name} has no effect on the loss"
+    assert_model_gradients(model, X, y, TOL)
 
 
 def test_forward_matches_reference_and_loss_is_mean_cross_entropy():

@@ -52,7 +52,12 @@ class Model:
 
     @property
     def s(self):
+        """Nonzeros allowed per row/column of the constrained matrices (None for dense models)."""
         return self.config.get("s")
+
+    @property
+    def k(self) -> int:
+        return self.config["k"]
 
     # -- preprocessing -------------------------------------------------------
     def set_pca(self, mean: np.ndarray, basis: np.ndarray):

@@ -64,10 +64,6 @@ class DDSE(Model):
     skip = True
 
     @property
-    def k(self) -> int:
-        return self.config["k"]
-
-    @property
     def constraints(self) -> dict:
         names = {"W1": ROW}
         for i in range(1, self.k + 1):

@@ -23,10 +23,6 @@ class LISTA(Model):
     name = "lista"
     dropout = DROP
 
-    @property
-    def k(self) -> int:
-        return self.config["k"]
-
     @staticmethod
     def param_shapes(config: dict) -> dict:
         n, m, k, C = config["n"], config["m"], config["k"], config["classes"]

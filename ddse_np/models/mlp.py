@@ -28,10 +28,6 @@ class FullyConnected(Model):
     dropout = 0.0
     dropconnect = 0.0
 
-    @property
-    def k(self) -> int:
-        return self.config["k"]
-
     @staticmethod
     def param_shapes(config: dict) -> dict:
         n, m, k, C = config["n"], config["m"], config["k"], config["classes"]
