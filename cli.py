@@ -11,15 +11,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
 from ddse_np.backend import BACKENDS, DTYPES, Backend
 from ddse_np.data import default_data_dir, load_split
-from ddse_np.errors import DDSEError
+from ddse_np.errors import DDSEError, Interrupted
 from ddse_np.models import MODELS
 from ddse_np.init import INITS
-from ddse_np.train import TrainConfig
+from ddse_np.config import TrainConfig
 
 
 class DDSEGroup(click.Group):
@@ -36,7 +37,7 @@ class DDSEGroup(click.Group):
             sys.exit(exc.exit_code)
         except DDSEError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(exc, "exit_code", 1))
         except (click.Abort, KeyboardInterrupt):
             click.echo("error: interrupted", err=True)
             sys.exit(130)
@@ -121,26 +122,80 @@ def augment_options(f):
 @backend_options
 @json_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(data_dir, out, overwrite, as_json, quiet, **options):
-    """Train a model on MNIST and save a checkpoint."""
-    from ddse_np.checkpoint import check_target, save
-    from ddse_np.evaluate import evaluate
-    from ddse_np.progress import RichReporter
-    from ddse_np.train import train as run_training
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue the run saved in this checkpoint (its settings; --epochs may raise the total).")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also save a resumable checkpoint to --out every N epochs (0: only at the end).")
+def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **options):
+    """Train a model on MNIST and save a checkpoint.
 
-    options["dtype"] = options["dtype"] or "float32"
-    config = TrainConfig(**options)
-    config.validate()
-    check_target(out, overwrite)
-    backend = Backend(config.backend, config.dtype)
+    Ctrl-C or SIGTERM stops after the current batch and saves a resumable
+    checkpoint to --out; continue with ddse train --resume.
+    """
+    from ddse_np.checkpoint import check_target, load, save
+    from ddse_np.evaluate import evaluate
+    from ddse_np.interrupt import stop_on_signals
+    from ddse_np.progress import RichReporter
+    from ddse_np.train import NumericalFault, Trainer
+
+    ctx = click.get_current_context()
+    given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     data_dir = data_dir or default_data_dir()
-    train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
+    if resume is not None:
+        fixed = sorted(given - {"epochs"})
+        if fixed:
+            raise DDSEError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: "
+                            "a resumed run keeps its settings (only --epochs may be raised)")
+        model, extras = load(resume)
+        config = TrainConfig.from_dict(extras["train"].get("config", {}))
+        if config.backend != model.backend.name:
+            model, extras = load(resume, config.backend)
+        if "epochs" in given:
+            config.epochs = options["epochs"]
+        out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
+        check_target(out, overwrite or out.resolve() == resume.resolve())
+        train_split = load_split(data_dir, "train")
+        trainer = Trainer.resume(model, extras, train_split, config)
+    else:
+        options["dtype"] = options["dtype"] or "float32"
+        config = TrainConfig(**options)
+        config.validate()
+        check_target(out, overwrite)
+        backend = Backend(config.backend, config.dtype)
+        train_split = load_split(data_dir, "train")
+        trainer = Trainer.start(train_split, config, backend)
+    test_split = load_split(data_dir, "test")
+    saved = []
+
+    def save_state(_trainer=None):
+        state, arrays = trainer.state()
+        save(out, trainer.model, trainer.history, state, arrays)
+        saved.append(trainer.progress.epoch)
+
+    def periodic(_trainer):
+        if checkpoint_every and trainer.progress.epoch % checkpoint_every == 0 and not trainer.finished:
+            save_state()
+
     reporter = None if (quiet or as_json) else RichReporter()
-    model, history = run_training(train_split, config, reporter, backend)
-    save(out, model, history, dict(config=asdict(config)))
-    test = evaluate(model, model.preprocess(test_split.images), backend.asarray(test_split.labels, "int64"))
+    try:
+        with stop_on_signals() as stop:
+            finished = trainer.run(reporter, stop, periodic)
+            if not finished:
+                save_state()
+    except NumericalFault as exc:
+        kept = (f"{out} keeps the last good checkpoint (epoch {saved[-1]})" if saved
+                else f"no checkpoint was written")
+        raise NumericalFault(f"{exc}; training stopped, {kept}") from None
+    p = trainer.progress
+    if not finished:
+        raise Interrupted(f"stopped by {stop.name} at epoch {p.epoch + 1}, batch {p.batch}: saved a "
+                          f"resumable checkpoint to {out}; continue with: ddse train --resume {out}",
+                          stop.exit_code)
+    save_state()
+    model, history = trainer.model, trainer.history
+    test = evaluate(model, model.preprocess(test_split.images), model.backend.asarray(test_split.labels, "int64"))
     summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]),
-                   schedule_ended=len(history["epoch"]) < config.epochs,
+                   schedule_ended=p.schedule_ended,
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
                    config=asdict(config))

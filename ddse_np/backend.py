@@ -82,10 +82,13 @@ class Backend:
             return scipy.ndimage
         return self.xp.ndimage  # a stand-in array module brings its own
 
-    def uniform_source(self, seed: int):
-        """A function shape -> array of uniform [0, 1) draws on this backend (dropout masks)."""
+    def uniform_source(self, seed):
+        """A function shape -> array of uniform [0, 1) draws on this backend (dropout masks).
+
+        ``seed`` is an int or a sequence of ints (as numpy's ``default_rng`` takes).
+        """
         if _cupy is not None and self.xp is _cupy:
-            state = _cupy.random.RandomState(seed)
+            state = _cupy.random.RandomState(int(numpy.random.SeedSequence(seed).generate_state(1)[0]))
             return lambda shape: state.random_sample(shape, dtype=self.dtype)
         rng = numpy.random.default_rng(seed)
         if self.xp is numpy:

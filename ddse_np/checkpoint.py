@@ -8,7 +8,9 @@ Layout (format version 1)::
     /params/NAME/     a group for constrained ones: indices (L x s, uint16), values (L x s),
                       attrs shape, axis ('row': L = rows; 'col': L = columns)
     /history/FIELD    one dataset per history column (epoch, train_loss, ...)
-    /train            attrs: training config (JSON) and schedule state (JSON)
+    /train            attrs: training config, progress, lr and schedule state (each JSON)
+    /resume/velocity/NAME   optimizer state, dense (only what resuming needs)
+    /resume/params/NAME     unprojected constrained parameters of a run stopped mid-epoch
 
 Saving converts every array to the host first, writes ``PATH.tmp-XXXX`` in the
 same directory, flushes it to disk and renames it over ``PATH``: a crash
@@ -31,6 +33,8 @@ from .sparsity import from_sparse, to_sparse
 
 FORMAT = "ddse-np checkpoint"
 FORMAT_VERSION = 1
+MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
+MAX_EPOCHS = 1 << 20
 
 
 def check_target(path, overwrite: bool = True) -> Path:
@@ -45,8 +49,12 @@ def check_target(path, overwrite: bool = True) -> Path:
     return path
 
 
-def save(path, model, history: dict | None = None, train_state: dict | None = None):
-    """Write ``model`` (projected already), its history and training state to ``path`` atomically."""
+def save(path, model, history: dict | None = None, train_state: dict | None = None,
+         resume: dict | None = None):
+    """Write ``model`` (projected already), its history and training state to ``path`` atomically.
+
+    ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see Trainer.state).
+    """
     path = check_target(path)
     directory = path.parent
     try:
@@ -59,7 +67,7 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
     try:
         with h5py.File(tmp, "w") as f:
-            _write(f, model, history or {}, train_state or {})
+            _write(f, model, history or {}, train_state or {}, resume or {})
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -71,7 +79,7 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
         raise
 
 
-def _write(f, model, history, train_state):
+def _write(f, model, history, train_state, resume):
     f.attrs["format"] = FORMAT
     f.attrs["format_version"] = FORMAT_VERSION
     f.attrs["config"] = json.dumps(model.config)
@@ -97,6 +105,9 @@ def _write(f, model, history, train_state):
     train = f.create_group("train")
     for name, value in train_state.items():
         train.attrs[name] = json.dumps(value)
+    group = f.create_group("resume")
+    for name, value in resume.items():
+        group.create_dataset(name, data=value)
 
 
 def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
@@ -114,7 +125,7 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
             return _read(f, path, backend, dtype)
     except DDSEError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+    except Exception as exc:  # h5py and numpy raise many types on damaged files
         raise DDSEError(f"{path}: not a readable ddse checkpoint ({_first_line(exc)})") from None
 
 
@@ -132,10 +143,8 @@ def _read(f, path, backend, dtype):
                         f"reads ({FORMAT_VERSION}); upgrade ddse-np")
     if version < 1:
         raise DDSEError(f"{path}: checkpoint has no valid format version")
-    config = json.loads(f.attrs["config"])
-    cls = MODELS.get(config.get("model"))
-    if cls is None:
-        raise DDSEError(f"{path}: unknown model {config.get('model')!r}")
+    config = _check_config(json.loads(f.attrs["config"]), path)
+    cls = MODELS[config["model"]]
     if not isinstance(backend, Backend):
         backend = Backend(backend, dtype or config["dtype"])
     expected = cls.param_shapes(config)
@@ -149,32 +158,71 @@ def _read(f, path, backend, dtype):
         if isinstance(item, h5py.Group):
             host = _read_sparse(item, name, shape, config["s"], path)
         else:
-            host = item[()]
-        if host.shape != shape:
-            raise DDSEError(f"{path}: parameter {name} has shape {host.shape}, expected {shape}")
+            host = _read_dataset(item, shape, f"parameter {name}", path)
         if not np.all(np.isfinite(host)):
             raise DDSEError(f"{path}: parameter {name} holds NaN or infinity")
         params[name] = backend.asarray(host)
     model = cls(params, config, backend)
-    mean, basis = f["preprocessing/mean"][()], f["preprocessing/basis"][()]
     n = config["n"]
-    if mean.shape != (n,) or basis.shape != (n, n):
-        raise DDSEError(f"{path}: preprocessing shapes {mean.shape}, {basis.shape} do not match n = {n}")
+    mean = _read_dataset(f["preprocessing/mean"], (n,), "PCA mean", path)
+    basis = _read_dataset(f["preprocessing/basis"], (n, n), "PCA basis", path)
     model.set_pca(mean, basis)
-    history = {name: f["history"][name][()].tolist() for name in f["history"]} if "history" in f else {}
+    history = {}
+    for name, item in f["history"].items() if "history" in f else ():
+        history[name] = _read_dataset(item, (min(item.shape[0], MAX_EPOCHS),), f"history {name}", path).tolist()
     train = {name: json.loads(v) for name, v in f["train"].attrs.items()} if "train" in f else {}
-    return model, dict(history=history, train=train, format_version=version)
+    resume = _read_resume(f, expected, path) if "resume" in f else {}
+    return model, dict(history=history, train=train, resume=resume, format_version=version)
+
+
+def _read_resume(f, expected, path):
+    resume = {}
+    for kind in f["resume"]:
+        if kind not in ("velocity", "params"):
+            raise DDSEError(f"{path}: unknown resume state {kind!r}")
+        resume[kind] = {}
+        for name, dataset in f["resume"][kind].items():
+            if name not in expected:
+                raise DDSEError(f"{path}: resume state {kind}/{name} does not match the model")
+            resume[kind][name] = _read_dataset(dataset, expected[name], f"resume state {kind}/{name}", path)
+    return resume
+
+
+def _check_config(config, path) -> dict:
+    """The stored config must name a known model with sizes in range, before any allocation."""
+    if not isinstance(config, dict) or config.get("model") not in MODELS:
+        model = config.get("model") if isinstance(config, dict) else None
+        raise DDSEError(f"{path}: unknown model {model!r}")
+    for key, low, high in (("n", 1, MAX_SIZE), ("m", 1, MAX_SIZE), ("k", 1, 1000), ("classes", 2, MAX_SIZE)):
+        value = config.get(key)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise DDSEError(f"{path}: config {key} = {value!r} is out of range")
+    s = config.get("s")
+    if s is not None and (not isinstance(s, int) or not 1 <= s <= config["n"]):
+        raise DDSEError(f"{path}: config s = {s!r} is out of range")
+    if config.get("dtype") not in ("float32", "float64"):
+        raise DDSEError(f"{path}: config dtype {config.get('dtype')!r} is not float32 or float64")
+    return config
+
+
+def _read_dataset(item, shape, what, path, kind="f"):
+    """Read an HDF5 dataset after checking it is one, of ``shape`` and numeric kind ``kind``."""
+    if not isinstance(item, h5py.Dataset) or item.shape != tuple(shape):
+        found = item.shape if isinstance(item, h5py.Dataset) else "a group"
+        raise DDSEError(f"{path}: {what} has shape {found}, expected {tuple(shape)}")
+    if item.dtype.kind not in kind:
+        raise DDSEError(f"{path}: {what} has type {item.dtype}, expected a number")
+    return item[()]
 
 
 def _read_sparse(group, name, shape, s, path):
-    indices, values = group["indices"][()], group["values"][()]
     axis = group.attrs["axis"]
     if axis not in ("row", "col"):
         raise DDSEError(f"{path}: sparse parameter {name} has unknown axis {axis!r}")
     line_length = shape[1] if axis == "row" else shape[0]
     lines = shape[0] if axis == "row" else shape[1]
-    if indices.shape != (lines, s) or values.shape != (lines, s):
-        raise DDSEError(f"{path}: sparse parameter {name} has {indices.shape} indices, expected {(lines, s)}")
+    indices = _read_dataset(group["indices"], (lines, s), f"sparse parameter {name}: indices", path, "ui")
+    values = _read_dataset(group["values"], (lines, s), f"sparse parameter {name}: values", path)
     if indices.size and int(indices.max()) >= line_length:
         raise DDSEError(f"{path}: sparse parameter {name} has an index out of range")
     return from_sparse(indices, values, shape, axis)

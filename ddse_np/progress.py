@@ -15,12 +15,12 @@ class RichReporter:
             TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  lr {task.fields[lr]}"),
             TimeElapsedColumn(), console=self.console, transient=False)
 
-    def start(self, epochs: int, steps_per_epoch: int):
+    def start(self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0):
         self.steps_per_epoch = steps_per_epoch
         self.loss_sum, self.count = 0.0, 0
         fields = dict(loss="-", val="-", lr="-")
-        self.epochs = self.progress.add_task("epochs", total=epochs, **fields)
-        self.steps = self.progress.add_task("steps ", total=steps_per_epoch, **fields)
+        self.epochs = self.progress.add_task("epochs", total=epochs, completed=epoch, **fields)
+        self.steps = self.progress.add_task("steps ", total=steps_per_epoch, completed=batch, **fields)
         self.progress.start()
 
     def step(self, loss: float):

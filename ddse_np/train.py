@@ -6,100 +6,53 @@ every evaluation and save, the projection P restores the sparsity constraints.
 Once an epoch: validation error, the plateau schedule, one history row.
 Training ends after ``epochs`` or when the schedule would drop the lr below
 ``min_lr``, whichever comes first.
+
+A :class:`Trainer` can stop after any batch (``should_stop``) and hand out its
+whole state (:meth:`Trainer.state`); :meth:`Trainer.resume` rebuilds it from a
+checkpoint so that the continued run is bit-for-bit the run that never stopped.
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .backend import Backend
-from .augment import AugmentConfig, augment
-from .data import IMAGE_SHAPE, NUM_CLASSES, Split, flatten, stratified_split, stratified_subset
+from .backend import Backend, to_host
+from .batches import BatchSource
+from .config import TrainConfig
+from .data import NUM_CLASSES, Split, flatten, stratified_split, stratified_subset
 from .errors import DDSEError
 from .evaluate import evaluate
 from .models import MODELS
 from .optim import MomentumSGD, PlateauSchedule
-from .pca import fit_pca, pca_transform
+from .pca import fit_pca
 from .sparsity import clip_thresholds, project_params
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds")
 
 
+class NumericalFault(DDSEError):
+    """The loss or a parameter became NaN or infinite."""
+
+
 @dataclass
-class TrainConfig:
-    """Every setting of a training run; saved in the checkpoint."""
+class Progress:
+    """Where a run stands: epochs finished, and how far into the next one."""
 
-    model: str = "ddse"
-    m: int = 1024
-    k: int = 2
-    sparsity: float = 0.25  # s / n
-    init: str = "paper"
-    theta_init: float = 0.01
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    project_every: int = 15
-    val_size: int = 5000
-    patience: int = 3
-    lr_factor: float = 0.1
-    min_lr: float = 1e-5
-    train_fraction: float = 1.0
-    aug_noise: float = 0.0
-    aug_blur: float = 0.0
-    aug_flip: float = 0.0
-    aug_rotate: float = 0.0
-    aug_scale: float = 0.0
-    seed: int = 0
-    backend: str = "numpy"
-    dtype: str = "float32"
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-    def augment_config(self) -> AugmentConfig:
-        return AugmentConfig(noise=self.aug_noise, blur=self.aug_blur, flip=self.aug_flip,
-                             rotate=self.aug_rotate, scale=self.aug_scale)
-
-    def sparsity_s(self, n: int) -> int:
-        """s = round(sparsity * n): nonzeros per row/column of the constrained matrices."""
-        return int(round(self.sparsity * n))
-
-    def validate(self, n: int = 784):
-        """Refuse impossible settings with one line, before any work starts."""
-        checks = [
-            (self.model in MODELS, f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}"),
-            (self.m >= 1, f"--m must be at least 1 (got {self.m})"),
-            (self.k >= 1, f"--k must be at least 1 (got {self.k})"),
-            (0.0 < self.sparsity <= 1.0, f"--sparsity s/n must lie in (0, 1] (got {self.sparsity})"),
-            (self.sparsity_s(n) >= 1, f"--sparsity {self.sparsity} leaves s = 0 nonzeros of n = {n}"),
-            (0.0 < self.train_fraction <= 1.0,
-             f"--train-fraction must lie in (0, 1] (got {self.train_fraction})"),
-            (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
-            (self.lr > 0, f"--lr must be positive (got {self.lr})"),
-            (0.0 <= self.momentum < 1.0, f"--momentum must lie in [0, 1) (got {self.momentum})"),
-            (self.project_every >= 1, f"--project-every must be at least 1 (got {self.project_every})"),
-            (self.val_size >= 0, f"--val-size must be non-negative (got {self.val_size})"),
-            (self.patience >= 1, f"--patience must be at least 1 (got {self.patience})"),
-            (0.0 < self.lr_factor < 1.0, f"--lr-factor must lie in (0, 1) (got {self.lr_factor})"),
-            (self.theta_init >= 0, f"--theta-init must be non-negative (got {self.theta_init})"),
-            (self.min_lr >= 0, f"--min-lr must be non-negative (got {self.min_lr})"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise DDSEError(message)
-        self.augment_config().validate()
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in epoch + 1
+    step: int = 0  # optimizer steps in all
+    loss_sum: float = 0.0  # sum of batch losses in the running epoch
+    seconds: float = 0.0  # seconds spent in the running epoch
+    schedule_ended: bool = False
 
 
 class NullReporter:
     """Progress reporter interface; this one shows nothing."""
 
-    def start(self, epochs: int, steps_per_epoch: int):
+    def start(self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0):
         pass
 
     def step(self, loss: float):
@@ -133,95 +86,134 @@ def build_model(config: TrainConfig, n: int, backend: Backend):
                       classes=NUM_CLASSES)
 
 
-class BatchSource:
-    """Training batches (X : B x n PCA inputs, y : B labels) on the backend, one epoch at a time.
+class Trainer:
+    """One training run: model, optimizer, schedule, data and progress."""
 
-    Without augmentation the PCA inputs are computed once.  With it, the raw
-    images stay on the backend and every batch is augmented, then projected.
-    """
+    def __init__(self, model, fit: Split, val: Split, config: TrainConfig,
+                 history: dict | None = None, progress: Progress | None = None):
+        self.model, self.config = model, config
+        self.backend = model.backend
+        self.batches = BatchSource(model, fit, config)
+        self.X_val = model.preprocess(val.images) if len(val) else None
+        self.y_val = self.backend.asarray(val.labels, dtype=np.int64) if len(val) else None
+        self.optimizer = MomentumSGD(config.lr, config.momentum)
+        self.schedule = PlateauSchedule(config.lr, config.lr_factor, config.patience)
+        self.grads = model.zero_grads()
+        self.history = history or {name: [] for name in HISTORY_FIELDS}
+        self.progress = progress or Progress()
 
-    def __init__(self, model, fit: Split, config: TrainConfig):
-        self.model, self.backend = model, model.backend
-        self.augment = config.augment_config()
-        self.batch_size = config.batch_size
-        self.order_rng = np.random.default_rng([config.seed, 1])
-        self.augment_rng = np.random.default_rng([config.seed, 2])
-        self.y = self.backend.asarray(fit.labels, dtype=np.int64)
-        if self.augment.enabled:
-            self.images = self.backend.asarray(flatten(fit.images, self.backend.dtype))
-        else:
-            self.X = model.preprocess(fit.images)
-        self.count = len(fit)
-        self.steps_per_epoch = -(-self.count // self.batch_size)
+    @classmethod
+    def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None):
+        """A fresh run: split the data, fit PCA on the training part, build the model."""
+        n = int(np.prod(train_split.images.shape[1:]))
+        config.validate(n)
+        backend = backend or Backend(config.backend, config.dtype)
+        fit, val = split_training_data(train_split, config)
+        mean, basis, _ = fit_pca(flatten(fit.images, np.float64))
+        model = build_model(config, n, backend)
+        model.set_pca(mean, basis)
+        project_params(model.params, model.constraints, model.s)
+        return cls(model, fit, val, config, None, None)
 
-    def epoch(self):
-        order = self.backend.asarray(self.order_rng.permutation(self.count), dtype=np.int64)
-        for first in range(0, self.count, self.batch_size):
-            batch = order[first : first + self.batch_size]
-            if self.augment.enabled:
-                images = self.images[batch].reshape(len(batch), *IMAGE_SHAPE)
-                images = augment(images, self.augment, self.augment_rng, self.backend)
-                X = pca_transform(images.reshape(len(batch), -1), self.model.mean, self.model.basis)
-            else:
-                X = self.X[batch]
-            yield X, self.y[batch]
+    @classmethod
+    def resume(cls, model, extras: dict, train_split: Split, config: TrainConfig):
+        """Continue the run saved in a checkpoint (``model`` and ``extras`` from checkpoint.load)."""
+        state = extras["train"]
+        if "progress" not in state or "velocity" not in extras["resume"]:
+            raise DDSEError("this checkpoint holds no training state to resume from")
+        config.validate(model.config["n"])
+        fit, val = split_training_data(train_split, config)
+        trainer = cls(model, fit, val, config, extras["history"], Progress(**state["progress"]))
+        for name, value in extras["resume"].get("params", {}).items():
+            model.params[name][...] = model.backend.asarray(value)  # unprojected, mid-epoch
+        trainer.optimizer.velocity = {name: model.backend.asarray(value)
+                                      for name, value in extras["resume"]["velocity"].items()}
+        trainer.optimizer.lr = state["lr"]
+        trainer.schedule.__dict__.update(state["schedule"])
+        return trainer
+
+    @property
+    def finished(self) -> bool:
+        return self.progress.schedule_ended or self.progress.epoch >= self.config.epochs
+
+    def run(self, reporter=None, should_stop=lambda: False, on_epoch_end=None):
+        """Train until ``config.epochs`` or the end of the schedule, or until ``should_stop()``
+        turns true after a batch.  ``on_epoch_end(trainer)`` is called after every epoch.
+        Returns True when the run is finished, False when it was stopped early.
+        """
+        reporter = reporter or NullReporter()
+        reporter.start(self.config.epochs, self.batches.steps_per_epoch, self.progress.epoch,
+                       self.progress.batch)
+        try:
+            while not self.finished:
+                if not self._run_epoch(reporter, should_stop):
+                    return False
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+        finally:
+            reporter.close()
+        return True
+
+    def _run_epoch(self, reporter, should_stop) -> bool:
+        model, config, progress = self.model, self.config, self.progress
+        params, constraints, s = model.params, model.constraints, model.s
+        epoch = progress.epoch + 1
+        started = time.perf_counter() - progress.seconds
+        for b, X, y in self.batches.epoch(epoch, progress.batch):
+            loss, _ = model.loss_and_grads(X, y, self.grads)
+            if not math.isfinite(loss):
+                raise NumericalFault(f"the loss became {loss} at step {progress.step + 1} "
+                                     f"(epoch {epoch}, batch {b + 1}), lr {self.optimizer.lr:g}")
+            self.optimizer.step(params, self.grads)
+            for g in self.grads.values():
+                g.fill(0)
+            clip_thresholds(params)
+            progress.step += 1
+            if progress.step % config.project_every == 0:
+                project_params(params, constraints, s)
+            progress.batch, progress.loss_sum = b + 1, progress.loss_sum + loss
+            reporter.step(loss)
+            if should_stop() and progress.batch < self.batches.steps_per_epoch:
+                progress.seconds = time.perf_counter() - started
+                return False
+        project_params(params, constraints, s)
+        self._check_parameters(epoch)
+        val_error = evaluate(model, self.X_val, self.y_val)["error"] if self.X_val is not None else float("nan")
+        row = dict(epoch=epoch, train_loss=progress.loss_sum / self.batches.steps_per_epoch,
+                   val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started)
+        for name in HISTORY_FIELDS:
+            self.history[name].append(row[name])
+        progress.epoch, progress.batch, progress.loss_sum, progress.seconds = epoch, 0, 0.0, 0.0
+        reporter.epoch_end(row)
+        if self.X_val is not None:
+            self.optimizer.lr = self.schedule.update(val_error)
+            progress.schedule_ended = self.optimizer.lr < config.min_lr * (1 - 1e-9)
+        return not (should_stop() and not self.finished)
+
+    def _check_parameters(self, epoch: int):
+        xp = self.backend.xp
+        for name, value in self.model.params.items():
+            if not bool(xp.isfinite(value).all()):
+                raise NumericalFault(f"parameter {name} holds NaN or infinity after epoch {epoch}")
+
+    def state(self):
+        """(JSON-ready training state, host arrays needed to resume) for a checkpoint."""
+        progress = self.progress
+        state = dict(config=self.config.to_dict(), progress=asdict(progress), lr=self.optimizer.lr,
+                     schedule=self.schedule.state())
+        arrays = {f"velocity/{name}": to_host(v) for name, v in self.optimizer.velocity.items()}
+        if progress.batch:  # mid-epoch: the parameters are not projected yet
+            for name in self.model.constraints:
+                arrays[f"params/{name}"] = to_host(self.model.params[name])
+        return state, arrays
 
 
 def train(train_split: Split, config: TrainConfig, reporter=None, backend: Backend | None = None):
-    """Train one model from ``config`` on the MNIST training split.
+    """Train one model from ``config`` on the MNIST training split, start to end.
 
-    Stops after ``config.epochs`` epochs, or earlier when the plateau schedule
-    would take the lr below ``config.min_lr``.  Returns (model, history) where
-    history is a dict of per-epoch lists (:data:`HISTORY_FIELDS`).
+    Returns (model, history) where history is a dict of per-epoch lists
+    (:data:`HISTORY_FIELDS`).
     """
-    reporter = reporter or NullReporter()
-    n = int(np.prod(train_split.images.shape[1:]))
-    config.validate(n)
-    backend = backend or Backend(config.backend, config.dtype)
-    fit, val = split_training_data(train_split, config)
-
-    mean, basis, _ = fit_pca(flatten(fit.images, np.float64))
-    model = build_model(config, n, backend)
-    model.set_pca(mean, basis)
-    batches = BatchSource(model, fit, config)
-    X_val = model.preprocess(val.images) if len(val) else None
-    y_val = backend.asarray(val.labels, dtype=np.int64) if len(val) else None
-
-    params, constraints, s = model.params, model.constraints, model.s
-    optimizer = MomentumSGD(config.lr, config.momentum)
-    schedule = PlateauSchedule(config.lr, config.lr_factor, config.patience)
-    grads = model.zero_grads()
-    history = {name: [] for name in HISTORY_FIELDS}
-    step = 0
-    project_params(params, constraints, s)
-    reporter.start(config.epochs, batches.steps_per_epoch)
-    try:
-        for epoch in range(1, config.epochs + 1):
-            started = time.perf_counter()
-            loss_sum = 0.0
-            for X, y in batches.epoch():
-                loss, _ = model.loss_and_grads(X, y, grads)
-                optimizer.step(params, grads)
-                for g in grads.values():
-                    g.fill(0)
-                clip_thresholds(params)
-                step += 1
-                if step % config.project_every == 0:
-                    project_params(params, constraints, s)
-                loss_sum += loss
-                reporter.step(loss)
-            project_params(params, constraints, s)
-            val_error = evaluate(model, X_val, y_val)["error"] if X_val is not None else float("nan")
-            row = dict(epoch=epoch, train_loss=loss_sum / batches.steps_per_epoch, val_error=val_error,
-                       lr=optimizer.lr, seconds=time.perf_counter() - started)
-            for name in HISTORY_FIELDS:
-                history[name].append(row[name])
-            reporter.epoch_end(row)
-            if X_val is not None:
-                optimizer.lr = schedule.update(val_error)
-                if optimizer.lr < config.min_lr * (1 - 1e-9):
-                    break  # the schedule has ended
-    finally:
-        reporter.close()
-    project_params(params, constraints, s)
-    return model, history
+    trainer = Trainer.start(train_split, config, backend)
+    trainer.run(reporter)
+    return trainer.model, trainer.history

@@ -1,0 +1,50 @@
+"""Turn SIGINT / SIGTERM into a polite request to stop after the current batch.
+
+The training loop polls :meth:`StopRequest.__call__`; the command line then
+saves a resumable checkpoint and exits (130 for SIGINT, 143 for SIGTERM).
+A second signal while stopping ends the process at once (the checkpoint
+being written, if any, is atomic: the previous file stays intact).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+    def __init__(self):
+        self.signum = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or 0)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # asked twice: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals():
+    """Within the block, SIGINT and SIGTERM set the yielded request instead of killing."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request  # signals can only be caught in the main thread
+        return
+    previous = {s: signal.signal(s, request._handle) for s in SIGNALS}
+    try:
+        yield request
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,109 @@
+"""Resuming: a run stopped anywhere and resumed ends bit-for-bit where the unbroken run ends."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from ddse_np.checkpoint import load, save
+from ddse_np.errors import DDSEError
+from ddse_np.train import NumericalFault, Trainer, TrainConfig
+
+SMALL = dict(m=24, k=2, epochs=3, val_size=300, batch_size=100, project_every=4, patience=1)
+
+
+def stop_after(steps):
+    """A should_stop that turns true once the trainer has made ``steps`` steps in all."""
+    box = {}
+
+    def should_stop():
+        return box["trainer"].progress.step >= steps
+
+    return box, should_stop
+
+
+def interrupted_then_resumed(tmp_path, train_split, config, steps):
+    trainer = Trainer.start(train_split, config)
+    box, should_stop = stop_after(steps)
+    box["trainer"] = trainer
+    assert trainer.run(should_stop=should_stop) is False
+    state, arrays = trainer.state()
+    save(tmp_path / "stopped.h5", trainer.model, trainer.history, state, arrays)
+    model, extras = load(tmp_path / "stopped.h5")
+    resumed = Trainer.resume(model, extras, train_split, TrainConfig.from_dict(extras["train"]["config"]))
+    assert resumed.progress.step == steps
+    assert resumed.run() is True
+    return resumed
+
+
+@pytest.mark.parametrize("model, extra, steps", [
+    ("ddse", {}, 17),                                  # mid-epoch, between projections
+    ("ddse", {}, 12),                                  # exactly at an epoch boundary (12 batches)
+    ("fc-dropout", dict(aug_rotate=10, aug_noise=0.05), 23),  # masks and augmentation
+])
+def test_stopped_and_resumed_equals_unbroken(tmp_path, mnist_small, model, extra, steps):
+    config = TrainConfig(**SMALL, model=model, seed=4, **extra)
+    unbroken = Trainer.start(mnist_small, config)
+    unbroken.run()
+    resumed = interrupted_then_resumed(tmp_path, mnist_small, TrainConfig(**SMALL, model=model, seed=4, **extra), steps)
+    for name, value in unbroken.model.params.items():
+        assert np.array_equal(value, resumed.model.params[name]), name
+    for name in unbroken.optimizer.velocity:
+        assert np.array_equal(unbroken.optimizer.velocity[name], resumed.optimizer.velocity[name])
+    for column in ("epoch", "train_loss", "val_error", "lr"):
+        assert unbroken.history[column] == resumed.history[column], column
+
+
+def test_cli_resume_extends_a_finished_run(tmp_path):
+    args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--quiet", "--seed", "2"]
+    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    assert run("train", *args, "--epochs", "2", "--out", tmp_path / "straight.h5").exit_code == 0
+    assert run("train", *args, "--epochs", "1", "--out", tmp_path / "part.h5").exit_code == 0
+    result = run("train", "--resume", tmp_path / "part.h5", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    (a, ea), (b, eb) = load(tmp_path / "straight.h5"), load(tmp_path / "part.h5")
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name]), name
+    assert ea["history"]["val_error"] == eb["history"]["val_error"]
+
+
+def test_cli_resume_refuses_changed_settings(tmp_path):
+    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--quiet", "--epochs", "1"]
+    assert run("train", *args, "--out", tmp_path / "a.h5").exit_code == 0
+    result = run("train", "--resume", tmp_path / "a.h5", "--lr", "0.5")
+    assert result.exit_code == 1 and "--lr cannot change when resuming" in result.output
+
+
+def test_resume_needs_training_state(tmp_path, mnist_small):
+    trainer = Trainer.start(mnist_small, TrainConfig(**SMALL))
+    save(tmp_path / "bare.h5", trainer.model)  # no progress, no optimizer state
+    model, extras = load(tmp_path / "bare.h5")
+    with pytest.raises(DDSEError, match="no training state"):
+        Trainer.resume(model, extras, mnist_small, TrainConfig(**SMALL))
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, mnist_small):
+    trainer = Trainer.start(mnist_small, TrainConfig(**SMALL))
+    box, stop = stop_after(12)
+    box["trainer"] = trainer
+    trainer.run(should_stop=stop)  # one good epoch
+    state, arrays = trainer.state()
+    save(tmp_path / "good.h5", trainer.model, trainer.history, state, arrays)
+    before = (tmp_path / "good.h5").read_bytes()
+    trainer.optimizer.lr = 1e12  # a diverging learning rate
+    with pytest.raises(NumericalFault, match=r"at step 1[3-9]|at step [2-9]\d"):
+        trainer.run()
+    assert (tmp_path / "good.h5").read_bytes() == before
+    load(tmp_path / "good.h5")
+
+
+def test_cli_diverging_lr_is_one_line_and_writes_nothing(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--m", "16", "--train-fraction", "0.02", "--val-size", "300",
+                                      "--quiet", "--lr", "1e12", "--out", str(tmp_path / "x.h5")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "became" in lines[0] and "at step" in lines[0]
+    assert "no checkpoint was written" in lines[0]
+    assert not (tmp_path / "x.h5").exists()
