@@ -9,6 +9,7 @@ large allocation.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -56,7 +57,7 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
             if len(raw) < 4 * dims:
                 raise DDSEError(f"{name}: truncated IDX header")
             shape = struct.unpack(f">{dims}I", raw)
-            nbytes = int(np.prod(shape, dtype=np.int64))
+            nbytes = math.prod(shape)  # Python ints: no overflow
             if nbytes > MAX_BYTES:
                 raise DDSEError(f"{name}: header declares {nbytes} bytes, more than this reader accepts")
             data = fh.read(nbytes + 1)
