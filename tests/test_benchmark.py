@@ -1,0 +1,55 @@
+"""The benchmark script runs on tiny shapes and prints its table (how fast is measured, not asserted)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_train.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_and_prints(bench, capsys):
+    result = bench.main(["--shapes", "tiny", "--rounds", "1", "--steps", "15"])
+    out = capsys.readouterr().out
+    assert "ddse_np" in out and "GEMM ceiling" in out
+    row = result["rows"][0]
+    assert row["shape"] == "tiny" and row["ddse_np"]["samples_per_s"] > 0
+    assert 0 < row["ddse_np"]["fraction_of_ceiling"]
+
+
+def test_flop_count_matches_the_gemm_list(bench):
+    n, m, k, batch = 784, 1024, 2, 128
+    gemms = sum(2 * r * i * c * count for r, i, c, count in bench.gemm_shapes(n, m, k, batch))
+    assert bench.step_flops(n, m, k, batch) - gemms == 3 * 2 * batch * m * 10  # the classifier's three
+
+
+def test_torch_network_matches_ddse_np(bench):
+    """The PyTorch rebuild computes the same loss and gradients (so the benchmark compares like with like)."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from ddse_np.models import DDSE
+
+    n, m, k, batch, s = 20, 24, 2, 8, 5
+    theirs = bench.DDSETorchStep(n, m, k, batch, s, "cpu", seed=3)
+    ours = DDSE.create(n, m, k, s, seed=3, dtype="float32")
+    X = theirs.X.numpy()
+    y = theirs.y.numpy()
+    loss, grads = ours.loss_and_grads(X, y)
+    p = theirs.p
+    U = theirs.X @ p["W1"].T
+    Z = theirs.shrink(U, p["theta.0"])
+    for i in range(1, k + 1):
+        Z = theirs.shrink(U + Z - (Z @ p[f"W2.{i}"].T) @ p[f"W3.{i}"].T, p[f"theta.{i}"])
+    torch_loss = torch.nn.functional.cross_entropy(Z @ p["V"].T + p["c"], theirs.y)
+    torch_loss.backward()
+    assert np.isclose(loss, torch_loss.item(), rtol=1e-5)
+    for name, value in p.items():
+        assert np.allclose(grads[name], value.grad.numpy(), rtol=1e-4, atol=1e-6), name
