@@ -216,14 +216,23 @@ def _load(checkpoint, backend="numpy", dtype=None):
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @data_option
 @backend_options
+@click.option("--sparse", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Constrained products as CSR sparse products (on), dense (off), or whichever was "
+                   "measured faster for this s/n and batch size (auto).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Images per forward pass.")
 @json_option
-def eval_(checkpoint, data_dir, backend, dtype, as_json):
+def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     """Test error (%), loss and per-class error of CHECKPOINT on the test images."""
     from ddse_np.evaluate import evaluate
+    from ddse_np.sparse_inference import choose
 
     model, _ = _load(checkpoint, backend, dtype)
     test = load_split(data_dir or default_data_dir(), "test")
-    result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
+    X, y = model.preprocess(test.images), model.backend.asarray(test.labels, "int64")
+    evaluated = choose(model, sparse, batch_size)
+    result = evaluate(evaluated, X, y, batch_size)
+    result["sparse_products"] = evaluated is not model
     if as_json:
         click.echo(json.dumps(dict(checkpoint=str(checkpoint), **result)))
         return

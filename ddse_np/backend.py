@@ -82,6 +82,17 @@ class Backend:
             return scipy.ndimage
         return self.xp.ndimage  # a stand-in array module brings its own
 
+    @property
+    def sparse(self):
+        """Sparse matrices for this backend's arrays: scipy.sparse or cupyx.scipy.sparse."""
+        if _cupy is not None and self.xp is _cupy:
+            import cupyx.scipy.sparse
+
+            return cupyx.scipy.sparse
+        import scipy.sparse
+
+        return scipy.sparse
+
     def uniform_source(self, seed):
         """A function shape -> array of uniform [0, 1) draws on this backend (dropout masks).
 

@@ -14,7 +14,11 @@ def linear_forward(X, W):
     """Y = X W^T.
 
     X : N x a,  W : b x a  ->  Y : N x b ;  cache = (X, W)
+    W may also be a CSR sparse matrix (scipy or cupyx), for evaluation with
+    sparse products (``ddse eval --sparse``): then Y = (W X^T)^T, no backward.
     """
+    if hasattr(W, "tocsr"):
+        return (W @ X.T).T, None
     return X @ W.T, (X, W)
 
 

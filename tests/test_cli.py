@@ -216,3 +216,20 @@ def test_augmentation_setting_is_saved(tmp_path):
     assert result.exit_code == 0, result.output
     _, extras = load(out)
     assert extras["train"]["config"]["aug_rotate"] == 10 and extras["train"]["config"]["aug_noise"] == 0.05
+
+
+def test_sparse_and_dense_evaluation_agree(trained):
+    path, _ = trained
+    dense = json.loads(run("eval", path, "--json", "--sparse", "off").output)
+    sparse = json.loads(run("eval", path, "--json", "--sparse", "on", "--batch-size", "500").output)
+    assert sparse["sparse_products"] and not dense["sparse_products"]
+    assert sparse["error"] == dense["error"] and sparse["per_class_error"] == dense["per_class_error"]
+    assert np.isclose(sparse["loss"], dense["loss"], rtol=1e-5)
+
+
+def test_sparse_on_for_a_dense_model(tmp_path):
+    out = tmp_path / "fc.h5"
+    assert run("train", "--model", "fc", "--m", "8", "--train-fraction", "0.01", "--val-size", "100",
+               "--epochs", "1", "--quiet", "--out", out).exit_code == 0
+    assert "no sparse matrices" in one_line_error(run("eval", out, "--sparse", "on"), 1)
+    assert run("eval", out, "--sparse", "auto").exit_code == 0

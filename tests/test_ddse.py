@@ -129,3 +129,14 @@ def test_same_seed_same_model_and_dtype():
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["W1"], c.params["W1"])
     assert all(v.dtype == np.float32 for v in a.params.values())
+
+
+def test_sparse_products_give_the_same_logits(rng):
+    from ddse_np.sparse_inference import choose, with_sparse_products
+
+    model = DDSE.create(n, m, 2, s, seed=3, dtype="float64", init="random")
+    X = rng.standard_normal((N, n))
+    sparse = with_sparse_products(model)
+    assert all(hasattr(sparse.params[name], "tocsr") for name in model.constraints)
+    assert np.allclose(sparse.forward(X), model.forward(X))
+    assert choose(model, "off", 1) is model and choose(model, "on", 10**6) is not model

@@ -1,0 +1,41 @@
+"""Evaluation with the constrained matrices as CSR sparse products (paper 3.3.2).
+
+A k-stage DDSE needs (2k+1) s m multiply-adds per sample with sparse products,
+against (2k+1) n m dense.  Whether that pays depends on s/n, the batch size and
+the machine; ``choose`` encodes what benchmarks/bench_sparse.py measured here
+(see the README's table).
+"""
+from __future__ import annotations
+
+from .errors import DDSEError
+
+MODES = ("auto", "on", "off")
+# Measured crossover (README, "Sparse inference"): sparse products win only for small batches
+# at low density; None disables the sparse path for that regime.
+AUTO_MAX_BATCH = {0.05: 128, 0.1: 128, 0.25: 1, 0.5: 1}
+
+
+def with_sparse_products(model):
+    """A copy of ``model`` for evaluation whose constrained matrices are CSR matrices."""
+    if not model.constraints:
+        raise DDSEError(f"--sparse on: model {model.config['model']} has no sparse matrices")
+    csr = model.backend.sparse.csr_matrix
+    params = dict(model.params)
+    for name in model.constraints:
+        params[name] = csr(params[name])
+    clone = type(model)(params, model.config, model.backend, model.mean, model.basis)
+    return clone
+
+
+def choose(model, mode: str, batch_size: int):
+    """The model to evaluate with: itself (dense) or its sparse-product copy."""
+    if mode not in MODES:
+        raise DDSEError(f"--sparse must be one of {', '.join(MODES)} (got {mode!r})")
+    if mode == "off" or (mode == "auto" and not model.constraints):
+        return model
+    if mode == "auto":
+        density = model.config["s"] / model.config["n"]
+        nearest = min(AUTO_MAX_BATCH, key=lambda d: abs(d - density))
+        if batch_size > AUTO_MAX_BATCH[nearest]:
+            return model
+    return with_sparse_products(model)
