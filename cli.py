@@ -245,6 +245,21 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     console.print(table)
 
 
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def export(checkpoint, out, overwrite):
+    """Write the model of CHECKPOINT to OUT without its training state (smaller; not resumable)."""
+    from ddse_np.checkpoint import check_target, save
+
+    check_target(out, overwrite)
+    model, extras = _load(checkpoint)
+    config = extras["train"].get("config")
+    save(out, model, extras["history"], dict(config=config) if config else {})
+    click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {checkpoint.stat().st_size})")
+
+
 @cli.command("augment-preview")
 @data_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("augment.png"), show_default=True)

@@ -1,12 +1,13 @@
 """HDF5 checkpoints (h5py), written atomically, constrained matrices stored sparse.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
     /                 attrs: format = "ddse-np checkpoint", format_version, config (JSON)
     /preprocessing    mean (n), basis (n x n)
     /params/NAME      a dataset for dense parameters (theta.i, V, c, ...)
-    /params/NAME/     a group for constrained ones: indices (L x s, uint16), values (L x s),
-                      attrs shape, axis ('row': L = rows; 'col': L = columns)
+    /params/NAME/     a group for constrained ones: mask (L x ceil(a/8) uint8, the packed bitmap
+                      of the s kept positions of each line), values (L x s), attrs shape, axis
+                      ('row': L = rows of length a; 'col': L = columns)
     /history/FIELD    one dataset per history column (epoch, train_loss, ...)
     /train            attrs: training config, progress, lr and schedule state (each JSON)
     /resume/velocity/NAME   optimizer state, dense (only what resuming needs)
@@ -32,7 +33,7 @@ from .models import MODELS
 from .sparsity import from_sparse, to_sparse
 
 FORMAT = "ddse-np checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps; 1 (still read): uint16 indices
 MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
 MAX_EPOCHS = 1 << 20
 
@@ -91,9 +92,9 @@ def _write(f, model, history, train_state, resume):
     for name, value in model.params.items():
         host = to_host(value)
         if name in constraints:
-            indices, values = to_sparse(host, model.s, constraints[name])
+            mask, values = to_sparse(host, model.s, constraints[name])
             g = params.create_group(name)
-            g.create_dataset("indices", data=indices)
+            g.create_dataset("mask", data=mask)
             g.create_dataset("values", data=values)
             g.attrs["shape"] = host.shape
             g.attrs["axis"] = constraints[name]
@@ -221,8 +222,21 @@ def _read_sparse(group, name, shape, s, path):
         raise DDSEError(f"{path}: sparse parameter {name} has unknown axis {axis!r}")
     line_length = shape[1] if axis == "row" else shape[0]
     lines = shape[0] if axis == "row" else shape[1]
-    indices = _read_dataset(group["indices"], (lines, s), f"sparse parameter {name}: indices", path, "ui")
     values = _read_dataset(group["values"], (lines, s), f"sparse parameter {name}: values", path)
-    if indices.size and int(indices.max()) >= line_length:
-        raise DDSEError(f"{path}: sparse parameter {name} has an index out of range")
-    return from_sparse(indices, values, shape, axis)
+    if "indices" in group:  # format 1
+        indices = _read_dataset(group["indices"], (lines, s), f"sparse parameter {name}: indices", path, "ui")
+        if indices.size and int(indices.max()) >= line_length:
+            raise DDSEError(f"{path}: sparse parameter {name} has an index out of range")
+        bits = np.zeros((lines, line_length), dtype=bool)
+        np.put_along_axis(bits, indices.astype(np.int64), True, axis=1)
+        if not np.all(bits.sum(axis=1) == s):
+            raise DDSEError(f"{path}: sparse parameter {name} repeats an index")
+        order = np.argsort(indices, axis=1, kind="stable")
+        mask, values = np.packbits(bits, axis=1), np.take_along_axis(values, order, axis=1)
+    else:
+        mask = _read_dataset(group["mask"], (lines, -(-line_length // 8)), f"sparse parameter {name}: mask",
+                             path, "u")
+    try:
+        return from_sparse(mask, values, shape, axis)
+    except ValueError:
+        raise DDSEError(f"{path}: sparse parameter {name}: bitmap and values disagree") from None

@@ -56,22 +56,31 @@ def count_nonzeros(W, axis: str):
 
 
 def to_sparse(W: np.ndarray, s: int, axis: str):
-    """Host matrix with <= s nonzeros per row/column -> (indices, values), each L x s.
+    """Host matrix with <= s nonzeros per row/column -> (mask, values) for storage.
 
-    L is the number of rows (axis='row') or columns ('col').  Indices are sorted
-    within each line and stored as uint16 when they fit; a line with fewer than
-    s nonzeros is padded with explicit zeros at unused positions.
+    A "line" is a row (axis='row') or a column ('col'); L lines of length a.
+    mask : L x ceil(a / 8) uint8, the packed bitmap (np.packbits) of the s kept
+    positions of each line; values : L x s, the kept entries in position order.
+    A line with fewer than s nonzeros keeps some explicit zeros, so every line
+    has exactly s bits set.  The bitmap costs a/8 bytes a line, less than s
+    uint16 indices whenever s > a/16.
     """
     lines = W if axis == ROW else W.T
-    idx = np.sort(np.argsort(-np.abs(lines), axis=1, kind="stable")[:, :s], axis=1)
-    values = np.take_along_axis(lines, idx, axis=1)
-    index_dtype = np.uint16 if lines.shape[1] <= np.iinfo(np.uint16).max + 1 else np.uint32
-    return idx.astype(index_dtype), values
+    keep = np.sort(np.argsort(-np.abs(lines), axis=1, kind="stable")[:, :s], axis=1)
+    bits = np.zeros(lines.shape, dtype=bool)
+    np.put_along_axis(bits, keep, True, axis=1)
+    return np.packbits(bits, axis=1), np.take_along_axis(lines, keep, axis=1)
 
 
-def from_sparse(indices: np.ndarray, values: np.ndarray, shape, axis: str) -> np.ndarray:
-    """Inverse of :func:`to_sparse`: the dense host matrix of ``shape``."""
+def from_sparse(mask: np.ndarray, values: np.ndarray, shape, axis: str) -> np.ndarray:
+    """Inverse of :func:`to_sparse`: the dense host matrix of ``shape``.
+
+    Raises ValueError when a line of the bitmap does not hold exactly as many bits as values.
+    """
     lines_shape = shape if axis == ROW else (shape[1], shape[0])
+    bits = np.unpackbits(mask, axis=1, count=lines_shape[1]).astype(bool)
+    if not np.all(bits.sum(axis=1) == values.shape[1]):
+        raise ValueError("bitmap and values disagree")
     lines = np.zeros(lines_shape, dtype=values.dtype)
-    np.put_along_axis(lines, indices.astype(np.int64), values, axis=1)
+    lines[bits] = values.reshape(-1)  # row-major order: the values of each line, in position order
     return lines if axis == ROW else lines.T.copy()

@@ -40,7 +40,8 @@ def test_round_trip_is_exact_and_sparse(tmp_path, model):
         for name, axis in model.constraints.items():
             group = f["params"][name]
             lines = m  # W1, W3i: m rows; W2i: m columns
-            assert group["indices"].shape == group["values"].shape == (lines, s)
+            assert group["values"].shape == (lines, s)
+            assert group["mask"].shape == (lines, -(-n // 8))  # every constrained line has length n
             assert group.attrs["axis"] == axis
         assert isinstance(f["params"]["V"], h5py.Dataset)
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
@@ -119,14 +120,14 @@ def test_missing_parameter(tmp_path, model):
         load(path)
 
 
-def test_sparse_index_out_of_range(tmp_path, model):
+def test_sparse_bitmap_that_disagrees_with_the_values(tmp_path, model):
     path = tmp_path / "c.h5"
     save(path, model)
 
     def corrupt(f):
-        f["params/W1/indices"][0, 0] = 60000
+        f["params/W1/mask"][0, 0] = 0xFF
     edit(path, corrupt)
-    with pytest.raises(DDSEError, match="index out of range"):
+    with pytest.raises(DDSEError, match="bitmap and values disagree"):
         load(path)
 
 
@@ -154,3 +155,24 @@ def test_python_api_load(tmp_path, model, rng):
     assert loaded.forward(X).shape == (4, 10)
     loss, grads = loaded.loss_and_grads(X, np.arange(4))
     assert set(grads) == set(loaded.params) and np.isfinite(loss)
+
+
+def test_format_1_with_uint16_indices_still_loads(tmp_path, model):
+    path = tmp_path / "c.h5"
+    save(path, model)
+
+    def downgrade(f):
+        f.attrs["format_version"] = 1
+        for name, axis in model.constraints.items():
+            group = f["params"][name]
+            lines = model.params[name] if axis == "row" else model.params[name].T
+            bits = np.unpackbits(group["mask"][()], axis=1, count=lines.shape[1]).astype(bool)
+            indices = np.nonzero(bits)[1].reshape(len(lines), -1)[:, ::-1]  # any order is allowed
+            values = np.take_along_axis(lines, indices, axis=1)
+            del group["mask"], group["values"]
+            group["indices"], group["values"] = indices.astype(np.uint16), values
+    edit(path, downgrade)
+    loaded, extras = load(path)
+    assert extras["format_version"] == 1
+    for name in model.params:
+        assert np.array_equal(loaded.params[name], model.params[name]), name

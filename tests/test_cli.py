@@ -233,3 +233,17 @@ def test_sparse_on_for_a_dense_model(tmp_path):
                "--epochs", "1", "--quiet", "--out", out).exit_code == 0
     assert "no sparse matrices" in one_line_error(run("eval", out, "--sparse", "on"), 1)
     assert run("eval", out, "--sparse", "auto").exit_code == 0
+
+
+def test_export_drops_the_training_state(trained, tmp_path):
+    path, _ = trained
+    out = tmp_path / "slim.h5"
+    result = run("export", path, out)
+    assert result.exit_code == 0, result.output
+    (a, ea), (b, eb) = load(path), load(out)
+    assert "velocity" in ea["resume"] and eb["resume"] == {}
+    assert out.stat().st_size < path.stat().st_size
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name])
+    assert "exists" in one_line_error(run("export", path, out), 1)
+    assert "no training state" in one_line_error(run("train", "--resume", out), 1)

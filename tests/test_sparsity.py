@@ -76,8 +76,15 @@ def test_support_matrix_has_s_ones_per_column(rng):
 def test_sparse_storage_round_trip(rng, axis):
     W = project(rng.standard_normal((7, 11)), 3, axis)
     W[0] = 0.0 if axis == "row" else W[0]  # a line with fewer than s nonzeros
-    indices, values = to_sparse(W, 3, axis)
-    lines = 7 if axis == "row" else 11
-    assert indices.shape == values.shape == (lines, 3)
-    assert indices.dtype == np.uint16
-    assert np.array_equal(from_sparse(indices, values, W.shape, axis), W)
+    mask, values = to_sparse(W, 3, axis)
+    lines, length = (7, 11) if axis == "row" else (11, 7)
+    assert values.shape == (lines, 3) and mask.shape == (lines, -(-length // 8)) and mask.dtype == np.uint8
+    assert np.array_equal(np.unpackbits(mask, axis=1, count=length).sum(axis=1), np.full(lines, 3))
+    assert np.array_equal(from_sparse(mask, values, W.shape, axis), W)
+
+
+def test_sparse_storage_refuses_inconsistent_bitmaps(rng):
+    mask, values = to_sparse(project(rng.standard_normal((4, 9)), 2, "row"), 2, "row")
+    mask[0, 0] ^= 0xFF
+    with pytest.raises(ValueError):
+        from_sparse(mask, values, (4, 9), "row")
