@@ -99,9 +99,7 @@ class DDSENumpyStep:
     def step(self):
         model = self.model
         model.loss_and_grads(self.X, self.y, self.grads)
-        self.opt.step(model.params, self.grads)
-        for g in self.grads.values():
-            g.fill(0)
+        self.opt.step(model.params, self.grads)  # also zeroes the gradients
         self.clip(model.params)
         self.count += 1
         if self.count % PROJECT_EVERY == 0:

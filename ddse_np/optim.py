@@ -1,7 +1,8 @@
 """Momentum SGD and the learning-rate schedule (paper 4.1).
 
 Optimizer interface (one, documented once): ``opt.step(params, grads)``
-updates every parameter in place from its gradient and keeps per-key state.
+updates every parameter in place from its gradient, keeps per-key state, and
+leaves ``grads`` zeroed for the next batch to accumulate into (Thinc style).
 It never projects: the sparsity projection is the training loop's job.
 """
 from __future__ import annotations
@@ -10,7 +11,10 @@ import math
 
 
 class MomentumSGD:
-    """v <- momentum * v - lr * g ;  p <- p + v   (per parameter name)."""
+    """v <- momentum * v - lr * g ;  p <- p + v ;  g <- 0   (per parameter name).
+
+    Every operation is in place: no temporary arrays the size of a parameter.
+    """
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9):
         self.lr = lr
@@ -19,13 +23,16 @@ class MomentumSGD:
 
     def step(self, params: dict, grads: dict):
         for name, p in params.items():
+            g = grads[name]
+            g *= -self.lr
             v = self.velocity.get(name)
             if v is None:
-                v = self.velocity[name] = grads[name] * (-self.lr)
+                v = self.velocity[name] = g.copy()
             else:
                 v *= self.momentum
-                v -= self.lr * grads[name]
+                v += g
             p += v
+            g.fill(0)
 
 
 class PlateauSchedule:

@@ -14,25 +14,34 @@ from .backend import array_module
 ROW, COL = "row", "col"
 
 
-def project_rows(W, s: int):
-    """In place: keep the s largest |entries| of each row of W (m x a), zero the rest.
+def project(W, s: int, axis: str):
+    """In place: keep the s largest |entries| of each row (axis='row') or column ('col') of W.
 
-    Ties at the cut are broken by ``argpartition``, so exactly ``a - s``
-    entries of each row are zeroed: a row never keeps more than s nonzeros.
-    Returns W.
+    The s-th largest magnitude of each line comes from ``partition`` (a selection,
+    not a sort) on a C-ordered copy of the lines of |W|; the mask is then applied
+    in W's own memory order.  Lines where ties at that magnitude would keep more
+    than s entries (e.g. a line with fewer than s nonzeros) are redone with
+    ``argpartition``, which keeps exactly s, so a line never keeps more than s
+    nonzeros.  Returns W.
     """
     xp = array_module(W)
-    cols = W.shape[1]
-    if s >= cols:
+    rows = axis == ROW
+    length = W.shape[1] if rows else W.shape[0]
+    if s >= length:
         return W
-    drop = xp.argpartition(xp.abs(W), cols - s - 1, axis=1)[:, : cols - s]
-    W[xp.arange(W.shape[0])[:, None], drop] = 0
-    return W
-
-
-def project(W, s: int, axis: str):
-    """Project W in place onto 'at most s nonzeros per row' (axis='row') or per column ('col')."""
-    project_rows(W if axis == ROW else W.T, s)
+    magnitude = xp.abs(W)
+    selection = (magnitude if rows else magnitude.T).copy(order="C")  # partitioned in place
+    kth = length - s
+    selection.partition(kth, axis=1)
+    threshold = selection[:, kth]
+    keep = magnitude >= (threshold[:, None] if rows else threshold[None, :])
+    W *= keep
+    tied = xp.flatnonzero(xp.count_nonzero(keep, axis=1 if rows else 0) > s)
+    if tied.size:
+        lines = W if rows else W.T
+        line_magnitude = magnitude[tied] if rows else magnitude.T[tied]
+        drop = xp.argpartition(line_magnitude, kth - 1, axis=1)[:, :kth]
+        lines[tied[:, None], drop] = 0
     return W
 
 

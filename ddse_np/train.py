@@ -164,9 +164,7 @@ class Trainer:
             if not math.isfinite(loss):
                 raise NumericalFault(f"the loss became {loss} at step {progress.step + 1} "
                                      f"(epoch {epoch}, batch {b + 1}), lr {self.optimizer.lr:g}")
-            self.optimizer.step(params, self.grads)
-            for g in self.grads.values():
-                g.fill(0)
+            self.optimizer.step(params, self.grads)  # also zeroes the gradients
             clip_thresholds(params)
             progress.step += 1
             if progress.step % config.project_every == 0:

@@ -13,8 +13,10 @@ SMALL = dict(m=32, k=2, epochs=2, val_size=300, batch_size=64, project_every=5)
 def test_momentum_sgd_update():
     p = {"w": np.array([1.0, 2.0])}
     opt = MomentumSGD(lr=0.1, momentum=0.5)
-    opt.step(p, {"w": np.array([1.0, -1.0])})
+    g = {"w": np.array([1.0, -1.0])}
+    opt.step(p, g)
     assert np.allclose(p["w"], [0.9, 2.1])
+    assert np.array_equal(g["w"], [0.0, 0.0])  # consumed: ready to accumulate the next batch
     opt.step(p, {"w": np.array([1.0, -1.0])})  # v = 0.5 * v - 0.1 g = [-0.15, 0.15]
     assert np.allclose(p["w"], [0.75, 2.25])
 
