@@ -27,6 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     p.add_argument("--seconds", type=float, default=1.0, help="time budget per measurement")
+    p.add_argument("--save", default=None, help="also write the results as JSON to this file")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
 
@@ -70,6 +71,8 @@ def main(argv=None):
             rows.append(dict(density=density, s=s, batch=batch, dense_ms=1e3 * t_dense,
                              sparse_ms=1e3 * t_sparse, sparse_speedup=t_dense / t_sparse))
     result = dict(backend=args.backend, m=args.m, k=args.k, threads=args.threads or os.cpu_count(), rows=rows)
+    if args.save:
+        Path(args.save).write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result))
         return result

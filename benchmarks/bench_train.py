@@ -42,6 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=2 * PROJECT_EVERY, help="steps per round (a multiple of 15)")
     p.add_argument("--sparsity", type=float, default=0.25)
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (e.g. where it is not installed)")
+    p.add_argument("--save", default=None, help="also write the results as JSON to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p.parse_args(argv)
 
@@ -252,6 +253,8 @@ def main(argv=None):
         import torch
 
         result["torch"] = torch.__version__
+    if args.save:
+        Path(args.save).write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result))
         return result

@@ -11,7 +11,8 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/device.txt" 2>&1 || true
 date -u +%Y-%m-%dT%H:%MZ >> "$out/device.txt"
 python -c "import cupy; print('cupy', cupy.__version__)" >> "$out/device.txt"
-timeout 240 python benchmarks/bench_train.py --backend cupy --shapes default,m2000,k6 --rounds 5 | tee "$out/gpu_train.txt"
-timeout 240 python benchmarks/bench_train.py --backend cupy --shapes default,m2000,k6 --rounds 5 --json > "$out/gpu_train.json"
-timeout 120 python benchmarks/bench_sparse.py --backend cupy --seconds 0.3 | tee "$out/gpu_sparse.txt"
+timeout 240 python benchmarks/bench_train.py --backend cupy --shapes default,m2000,k6 --rounds 5 \
+    --save "$out/gpu_train.json" | tee "$out/gpu_train.txt"
+timeout 120 python benchmarks/bench_sparse.py --backend cupy --seconds 0.3 \
+    --save "$out/gpu_sparse.json" | tee "$out/gpu_sparse.txt"
 cat "$out/device.txt"
