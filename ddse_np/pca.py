@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def fit_pca(X: np.ndarray):
-    """Fit mean and basis.
+def fit_pca(X: np.ndarray, divisor: float = 1.0, chunk: int = 4096):
+    """Fit mean and basis of X / divisor.
 
     Parameters
     ----------
-    X : N x n host array of training inputs (pixels in [0, 1])
+    X : N x n host array of training inputs, any numeric dtype (raw uint8 pixels
+        with divisor=255 give pixels in [0, 1] without a float copy of the data)
+    divisor : the inputs are X / divisor, in float64
+    chunk : rows converted to float64 at a time (bounds the extra memory)
 
     Returns
     -------
@@ -23,10 +26,14 @@ def fit_pca(X: np.ndarray):
     basis : n x n, float64, columns = eigenvectors by descending eigenvalue
     eigenvalues : n, float64, descending
     """
-    X = np.asarray(X, dtype=np.float64)
-    mean = X.mean(axis=0)
-    centered = X - mean
-    cov = centered.T @ centered / len(X)
+    N, n = X.shape
+    rows = [slice(i, i + chunk) for i in range(0, N, chunk)]
+    mean = sum(np.asarray(X[r], dtype=np.float64).sum(axis=0) for r in rows) / divisor / N
+    cov = np.zeros((n, n))
+    for r in rows:  # second pass: centered, so the covariance is accurate
+        centered = np.asarray(X[r], dtype=np.float64) / divisor - mean
+        cov += centered.T @ centered
+    cov /= N
     eigenvalues, basis = np.linalg.eigh(cov)
     order = np.argsort(eigenvalues)[::-1]
     eigenvalues, basis = eigenvalues[order], basis[:, order]

@@ -22,7 +22,7 @@ import numpy as np
 from .backend import Backend, to_host
 from .batches import BatchSource
 from .config import TrainConfig
-from .data import NUM_CLASSES, Split, flatten, stratified_split, stratified_subset
+from .data import NUM_CLASSES, Split, stratified_split, stratified_subset
 from .errors import DDSEError
 from .evaluate import evaluate
 from .models import MODELS
@@ -109,7 +109,7 @@ class Trainer:
         config.validate(n)
         backend = backend or Backend(config.backend, config.dtype)
         fit, val = split_training_data(train_split, config)
-        mean, basis, _ = fit_pca(flatten(fit.images, np.float64))
+        mean, basis, _ = fit_pca(fit.images.reshape(len(fit), -1), divisor=255.0)
         model = build_model(config, n, backend)
         model.set_pca(mean, basis)
         project_params(model.params, model.constraints, model.s)

@@ -30,3 +30,10 @@ def test_pca_sign_convention_is_deterministic(rng):
     assert np.allclose(basis, again)
     pivot = np.abs(basis).argmax(axis=0)
     assert np.all(basis[pivot, np.arange(5)] > 0)
+
+
+def test_chunked_fit_on_raw_pixels_matches_the_float_fit(rng):
+    images = rng.integers(0, 256, size=(300, 16)).astype(np.uint8)
+    mean, basis, values = fit_pca(images, divisor=255.0, chunk=64)
+    mean2, basis2, values2 = fit_pca(images.astype(np.float64) / 255.0, chunk=10_000)
+    assert np.allclose(mean, mean2) and np.allclose(values, values2) and np.allclose(basis, basis2)

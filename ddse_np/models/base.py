@@ -65,16 +65,24 @@ class Model:
         self.mean = self.backend.asarray(mean)
         self.basis = self.backend.asarray(basis)
 
-    def preprocess(self, images):
-        """Raw images (N x 28 x 28 uint8, host) -> PCA inputs X : N x n on the backend."""
+    def preprocess(self, images, chunk: int = 8192):
+        """Raw images (N x 28 x 28 uint8, host) -> PCA inputs X : N x n on the backend.
+
+        Done ``chunk`` images at a time into one output array, so the only
+        full-size array is the result.
+        """
         if self.mean is None:
             raise DDSEError("this model has no PCA yet: fit one with set_pca(mean, basis)")
-        flat = flatten(np.asarray(images), self.backend.dtype)
-        if flat.shape[1] != self.mean.shape[0]:
-            raise DDSEError(f"the model takes inputs of n = {self.mean.shape[0]}, "
-                            f"but the images have {flat.shape[1]} pixels")
-        flat = self.backend.asarray(flat)
-        return pca_transform(flat, self.mean, self.basis)
+        images = np.asarray(images)
+        n = self.mean.shape[0]
+        pixels = int(np.prod(images.shape[1:]))
+        if pixels != n:
+            raise DDSEError(f"the model takes inputs of n = {n}, but the images have {pixels} pixels")
+        out = self.backend.xp.empty((len(images), n), dtype=self.backend.dtype)
+        for first in range(0, len(images), chunk):
+            flat = self.backend.asarray(flatten(images[first : first + chunk], self.backend.dtype))
+            out[first : first + chunk] = pca_transform(flat, self.mean, self.basis)
+        return out
 
     # -- forward and backward ------------------------------------------------
     def features(self, X, train: bool = True):
