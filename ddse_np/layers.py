@@ -37,14 +37,14 @@ def shrink_forward(V, theta):
 
     V : N x m,  theta : m  ->  Z : N x m ;  cache = Z
 
+    Computed in two fused passes as Z = V - clip(V, -theta, theta): above theta
+    that is V - theta, inside [-theta, theta] it is 0, below -theta V + theta.
     The output alone determines the backward pass: the unit is active
     (|V| > theta) exactly where Z != 0, and there sign(V) = sign(Z).
     """
     xp = array_module(V)
-    Z = xp.abs(V)
-    Z -= theta
-    xp.maximum(Z, 0, out=Z)
-    Z *= xp.sign(V)
+    Z = xp.clip(V, -theta, theta)
+    xp.subtract(V, Z, out=Z)
     return Z, Z
 
 
