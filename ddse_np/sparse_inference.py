@@ -10,9 +10,11 @@ from __future__ import annotations
 from .errors import DDSEError
 
 MODES = ("auto", "on", "off")
-# Measured crossover (README, "Sparse inference"): sparse products win only for small batches
-# at low density; None disables the sparse path for that regime.
-AUTO_MAX_BATCH = {0.05: 128, 0.1: 128, 0.25: 1, 0.5: 1}
+# Largest batch at which CSR products beat dense ones, by s/n, as measured by
+# benchmarks/bench_sparse.py on the development machine (README, "Sparse inference"):
+# at s/n 0.05 sparse wins up to 10,000 (3.9x at batch 1, 1.07x at 10,000); at 0.1 only
+# for small batches (1.8x at 1, even at 128); at 0.25 and 0.5 never (0.94x at batch 1).
+AUTO_MAX_BATCH = {0.05: 10000, 0.1: 100, 0.25: 0, 0.5: 0}
 
 
 def with_sparse_products(model):

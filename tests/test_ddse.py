@@ -140,3 +140,12 @@ def test_sparse_products_give_the_same_logits(rng):
     assert all(hasattr(sparse.params[name], "tocsr") for name in model.constraints)
     assert np.allclose(sparse.forward(X), model.forward(X))
     assert choose(model, "off", 1) is model and choose(model, "on", 10**6) is not model
+
+
+def test_auto_picks_sparse_only_where_it_was_measured_faster():
+    from ddse_np.sparse_inference import choose
+
+    low = DDSE.create(784, 16, 1, 39)  # s/n = 0.05
+    default = DDSE.create(784, 16, 1, 196)  # s/n = 0.25
+    assert choose(low, "auto", 2000) is not low
+    assert choose(default, "auto", 1) is default and choose(default, "auto", 2000) is default
