@@ -11,10 +11,11 @@ from .errors import DDSEError
 
 MODES = ("auto", "on", "off")
 # Largest batch at which CSR products beat dense ones, by s/n, as measured by
-# benchmarks/bench_sparse.py on the development machine (README, "Sparse inference"):
-# at s/n 0.05 sparse wins up to 10,000 (3.9x at batch 1, 1.07x at 10,000); at 0.1 only
-# for small batches (1.8x at 1, even at 128); at 0.25 and 0.5 never (0.94x at batch 1).
-AUTO_MAX_BATCH = {0.05: 10000, 0.1: 100, 0.25: 0, 0.5: 0}
+# benchmarks/bench_sparse.py on the development machine with both cores (README, "Sparse
+# inference"): at s/n 0.05 sparse wins up to batch 128 (2.4x at 1, 1.2x at 128, 0.76x at
+# 10,000); from 0.1 on never (0.86x at batch 1).  scipy's CSR product is single-threaded
+# while BLAS uses every core: on one thread sparse also wins at s/n 0.1, batch 1 (1.8x).
+AUTO_MAX_BATCH = {0.05: 128, 0.1: 0, 0.25: 0, 0.5: 0}
 
 
 def with_sparse_products(model):

@@ -147,5 +147,5 @@ def test_auto_picks_sparse_only_where_it_was_measured_faster():
 
     low = DDSE.create(784, 16, 1, 39)  # s/n = 0.05
     default = DDSE.create(784, 16, 1, 196)  # s/n = 0.25
-    assert choose(low, "auto", 2000) is not low
+    assert choose(low, "auto", 100) is not low and choose(low, "auto", 2000) is low
     assert choose(default, "auto", 1) is default and choose(default, "auto", 2000) is default
