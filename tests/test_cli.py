@@ -108,6 +108,9 @@ def test_existing_output_is_not_overwritten(trained, tmp_path):
     (["--lr", "-0.1"], "--lr"),
     (["--batch-size", "0"], "--batch-size"),
     (["--backend", "tpu"], "'tpu' is not one of"),
+    (["--model", "resnet"], "'resnet' is not one of"),
+    (["--momentum", "1.5"], "--momentum"),
+    (["--patience", "0"], "--patience"),
     (["--m", "many"], "'many' is not a valid integer"),
 ])
 def test_bad_options(tmp_path, args, fragment):
