@@ -260,6 +260,55 @@ def export(checkpoint, out, overwrite):
     click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {checkpoint.stat().st_size})")
 
 
+@cli.command()
+@click.argument("name", type=click.Choice(["sparsity", "width", "samples", "depth"]))
+@click.option("--budget", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--methods", default=None, help="Comma-separated subset of the six methods (default: all).")
+@click.option("--values", default=None, help="Comma-separated values instead of the budget's grid.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes running jobs at once.")
+@click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
+@click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
+@click.option("--plot-only", is_flag=True, help="Only redraw the figure from the existing results.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a training setting of every job (e.g. --set epochs=1 --set m=64).")
+@data_option
+def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_checkpoints, plot_only,
+          overrides, data_dir):
+    """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6."""
+    from ddse_np import sweep as sw
+
+    settings = {}
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        if key not in TrainConfig.__dataclass_fields__ or not raw:
+            raise DDSEError(f"--set {item!r}: expected KEY=VALUE with KEY a training setting")
+        settings[key] = json.loads(raw) if raw[0].isdigit() or raw[0] in "-." else raw
+    method_list = tuple(methods.split(",")) if methods else sw.METHODS
+    unknown = [m for m in method_list if m not in sw.METHODS]
+    if unknown:
+        raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(sw.METHODS)}")
+    value_list = [json.loads(v) for v in values.split(",")] if values else None
+    jobs = sw.plan(name, budget, seeds, method_list, value_list, settings)
+    TrainConfig.from_dict(jobs[0]["config"]).validate()
+    out = out or Path("results") / "sweeps" / f"{name}-{budget}"
+    results = sw.ResultsFile(out, dict(sweep=name, budget=budget, settings=settings))
+    if not plot_only:
+        checkpoints = str(out) if keep_checkpoints else None
+        total = len(jobs)
+        ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
+                           on_result=lambda row: click.echo(
+                               f"{row['method']:15} {name}={row['value']} seed {row['seed']}: "
+                               f"{row['test_error']:.2f}% ({row['seconds']:.0f} s)", err=True))
+        click.echo(f"{ran} job(s) run, {total - ran} already done; results in {results.path}")
+    figure = out / f"{name}.png"
+    sw.plot(results, name, figure)
+    click.echo(f"figure: {figure}")
+
+
 @cli.command("augment-preview")
 @data_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("augment.png"), show_default=True)

@@ -1,0 +1,200 @@
+"""Sweeps behind the paper's Figures 3-6: every method x every value x every seed, one job each.
+
+A job trains one model from scratch and evaluates it on the test set; it is a
+plain function of a JSON-ready dict (:func:`run_job`), so it runs the same in
+this process, in a local process pool, or on a Dask worker.  Every finished
+job is appended at once, as one JSON line, to ``results.jsonl`` in the sweep's
+directory; running the sweep again skips the cells already there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import DDSEError
+
+METHODS = ("ddse", "fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip")
+SPARSE_METHODS = ("ddse", "ddse-noskip")  # the only ones s/n affects
+
+# sweep name -> (TrainConfig field, paper grid, quick grid)   (DESIGN.md, Experiments)
+SWEEPS = {
+    "sparsity": ("sparsity", [0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6], [0.1, 0.25, 0.5]),
+    "width": ("m", [800, 1024, 1200, 1400, 1600, 1800, 2000], [256, 512]),
+    "samples": ("train_fraction", [0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0], [0.05, 0.2]),
+    "depth": ("k", [1, 2, 3, 4, 5, 6], [1, 2, 3]),
+}
+# settings every job of a budget shares (the rest are TrainConfig defaults)
+BUDGETS = {
+    "paper": dict(epochs=40, lr=0.05, patience=3, min_lr=5e-5, aug_rotate=10, aug_scale=0.1, aug_noise=0.05),
+    "quick": dict(epochs=2, lr=0.05, m=256, train_fraction=0.2, val_size=2000),
+}
+RESULT_FIELDS = ("sweep", "method", "value", "seed", "test_error", "epochs", "seconds", "checkpoint")
+
+
+def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, overrides=None):
+    """The jobs of a sweep: dicts with sweep, method, value, seed and the full training config.
+
+    Methods a parameter does not affect (baselines I-IV for s/n) run once, at the default
+    value, and are drawn flat.
+    """
+    if sweep not in SWEEPS:
+        raise DDSEError(f"unknown sweep {sweep!r}: choose one of {', '.join(SWEEPS)}")
+    if budget not in BUDGETS:
+        raise DDSEError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+    field, paper_grid, quick_grid = SWEEPS[sweep]
+    values = values or (paper_grid if budget == "paper" else quick_grid)
+    base = {**BUDGETS[budget], **(overrides or {})}
+    jobs = []
+    for method in methods:
+        flat = sweep == "sparsity" and method not in SPARSE_METHODS
+        for value in ([None] if flat else values):
+            for seed in range(seeds):
+                config = dict(base, model=method, seed=seed)
+                if value is not None:
+                    config[field] = value
+                jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
+    return jobs
+
+
+def cell(job) -> tuple:
+    return job["method"], job["value"], job["seed"]
+
+
+def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict:
+    """Train and test one job; returns its result row.  Runs in any process."""
+    from .checkpoint import save
+    from .config import TrainConfig
+    from .data import load_split
+    from .evaluate import evaluate
+    from .train import Trainer
+
+    started = time.perf_counter()
+    config = TrainConfig.from_dict(job["config"])
+    trainer = Trainer.start(load_split(data_dir, "train"), config)
+    trainer.run()
+    model = trainer.model
+    test = load_split(data_dir, "test")
+    result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
+    path = None
+    if checkpoint_dir:
+        value = "default" if job["value"] is None else job["value"]
+        path = str(Path(checkpoint_dir) / f"{job['method']}-{value}-seed{job['seed']}.h5")
+        save(path, model, trainer.history, dict(config=asdict(config)))
+    return dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"],
+                test_error=result["error"], epochs=len(trainer.history["epoch"]),
+                seconds=time.perf_counter() - started, checkpoint=path)
+
+
+class ResultsFile:
+    """``results.jsonl`` of one sweep directory, with the settings it was made with.
+
+    ``sweep.json`` holds the sweep, budget and shared settings; a directory made by
+    another sweep or other settings is refused rather than mixed or overwritten.
+    """
+
+    def __init__(self, directory, settings: dict):
+        self.directory = Path(directory)
+        self.path = self.directory / "results.jsonl"
+        meta = self.directory / "sweep.json"
+        if meta.exists():
+            existing = json.loads(meta.read_text())
+            if existing != settings:
+                raise DDSEError(f"{self.directory} holds another sweep's results "
+                                f"({existing.get('sweep')}, {existing.get('budget')}): choose another --out")
+        else:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = meta.with_suffix(".tmp")
+            tmp.write_text(json.dumps(settings, indent=1))
+            os.replace(tmp, meta)
+
+    def rows(self) -> list:
+        if not self.path.exists():
+            return []
+        rows = []
+        for line in self.path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash: that cell simply runs again
+        return rows
+
+    def done(self) -> set:
+        return {(r["method"], r["value"], r["seed"]) for r in self.rows()}
+
+    def append(self, row: dict):
+        line = json.dumps({name: row[name] for name in RESULT_FIELDS}) + "\n"
+        with open(self.path, "a") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,
+              checkpoint_dir=None, on_result=None):
+    """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster."""
+    todo = [job for job in jobs if cell(job) not in results.done()]
+    data_dir = str(data_dir)
+
+    def finished(row):
+        results.append(row)
+        if on_result:
+            on_result(row)
+
+    if scheduler:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise DDSEError("--scheduler needs dask.distributed: pip install 'ddse-np[dask]'") from None
+        with Client(scheduler) as client:
+            futures = [client.submit(run_job, job, data_dir, checkpoint_dir, pure=False) for job in todo]
+            for future in as_completed(futures):
+                finished(future.result())
+    elif workers > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run_job, job, data_dir, checkpoint_dir) for job in todo]
+            for future in as_completed(futures):
+                finished(future.result())
+    else:
+        for job in todo:
+            finished(run_job(job, data_dir, checkpoint_dir))
+    return len(todo)
+
+
+def plot(results: ResultsFile, sweep: str, path):
+    """Error (%) against the varied value, one line per method, mean +- std over seeds."""
+    import numpy as np
+
+    from .models import PAPER_NAMES
+    from .plots import _pyplot, _save
+
+    rows = results.rows()
+    if not rows:
+        raise DDSEError(f"{results.path}: no results to plot")
+    field, _, _ = SWEEPS[sweep]
+    values = sorted({r["value"] for r in rows if r["value"] is not None})
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        if not mine:
+            continue
+        if all(r["value"] is None for r in mine):  # not affected by this parameter: flat
+            errors = [r["test_error"] for r in mine]
+            xs, means, stds = values or [0], [np.mean(errors)] * max(1, len(values)), [np.std(errors)] * max(1, len(values))
+        else:
+            xs = sorted({r["value"] for r in mine})
+            groups = [[r["test_error"] for r in mine if r["value"] == x] for x in xs]
+            means, stds = [np.mean(g) for g in groups], [np.std(g) if len(g) > 1 else 0 for g in groups]
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=PAPER_NAMES.get(method, method))
+    ax.set_xlabel(field)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(f"{sweep} sweep")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
