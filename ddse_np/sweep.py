@@ -22,16 +22,20 @@ SPARSE_METHODS = ("ddse", "ddse-noskip")  # the only ones s/n affects
 # sweep name -> (TrainConfig field, paper grid, quick grid)   (DESIGN.md, Experiments)
 SWEEPS = {
     "sparsity": ("sparsity", [0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6], [0.1, 0.25, 0.5]),
-    "width": ("m", [800, 1024, 1200, 1400, 1600, 1800, 2000], [256, 512]),
-    "samples": ("train_fraction", [0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0], [0.05, 0.2]),
-    "depth": ("k", [1, 2, 3, 4, 5, 6], [1, 2, 3]),
+    "width": ("m", [800, 1024, 1200, 1400, 1600, 1800, 2000], [256, 512, 1024]),
+    "samples": ("train_fraction", [0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0], [0.05, 0.25, 1.0]),
+    "depth": ("k", [1, 2, 3, 4, 5, 6], [1, 2, 4]),
 }
-# settings every job of a budget shares (the rest are TrainConfig defaults)
+# settings every job of a budget shares (the rest are TrainConfig defaults): the paper budget is
+# the README's recipe; the quick one trains a half-width network for 10 epochs on a quarter of the
+# data, so that the four quick sweeps take about an hour of CPU time
 BUDGETS = {
     "paper": dict(epochs=40, lr=0.05, patience=3, min_lr=5e-5, aug_rotate=10, aug_scale=0.1, aug_noise=0.05),
-    "quick": dict(epochs=2, lr=0.05, m=256, train_fraction=0.2, val_size=2000),
+    "quick": dict(epochs=10, lr=0.05, patience=3, min_lr=5e-5, m=512, train_fraction=0.25, val_size=2000),
 }
-RESULT_FIELDS = ("sweep", "method", "value", "seed", "test_error", "epochs", "seconds", "checkpoint")
+# LISTA diverges at lr 0.05 (README, recipe): it runs at the paper's 0.01 in every budget
+METHOD_SETTINGS = {"lista": dict(lr=0.01)}
+RESULT_FIELDS = ("sweep", "method", "value", "seed", "test_error", "epochs", "seconds", "checkpoint", "note")
 
 
 def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, overrides=None):
@@ -52,7 +56,7 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
         flat = sweep == "sparsity" and method not in SPARSE_METHODS
         for value in ([None] if flat else values):
             for seed in range(seeds):
-                config = dict(base, model=method, seed=seed)
+                config = dict(base, **METHOD_SETTINGS.get(method, {}), model=method, seed=seed)
                 if value is not None:
                     config[field] = value
                 jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
@@ -69,12 +73,17 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
     from .config import TrainConfig
     from .data import load_split
     from .evaluate import evaluate
-    from .train import Trainer
+    from .train import NumericalFault, Trainer
 
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
     trainer = Trainer.start(load_split(data_dir, "train"), config)
-    trainer.run()
+    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"])
+    try:
+        trainer.run()
+    except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
+        return dict(row, test_error=None, epochs=len(trainer.history["epoch"]),
+                    seconds=time.perf_counter() - started, checkpoint=None, note=str(exc))
     model = trainer.model
     test = load_split(data_dir, "test")
     result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
@@ -83,8 +92,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
         value = "default" if job["value"] is None else job["value"]
         path = str(Path(checkpoint_dir) / f"{job['method']}-{value}-seed{job['seed']}.h5")
         save(path, model, trainer.history, dict(config=asdict(config)))
-    return dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"],
-                test_error=result["error"], epochs=len(trainer.history["epoch"]),
+    return dict(row, test_error=result["error"], epochs=len(trainer.history["epoch"]),
                 seconds=time.perf_counter() - started, checkpoint=path)
 
 
@@ -125,7 +133,7 @@ class ResultsFile:
         return {(r["method"], r["value"], r["seed"]) for r in self.rows()}
 
     def append(self, row: dict):
-        line = json.dumps({name: row[name] for name in RESULT_FIELDS}) + "\n"
+        line = json.dumps({name: row.get(name) for name in RESULT_FIELDS}) + "\n"
         with open(self.path, "a") as fh:
             fh.write(line)
             fh.flush()
@@ -172,7 +180,7 @@ def plot(results: ResultsFile, sweep: str, path):
     from .models import PAPER_NAMES
     from .plots import _pyplot, _save
 
-    rows = results.rows()
+    rows = [r for r in results.rows() if r["test_error"] is not None]
     if not rows:
         raise DDSEError(f"{results.path}: no results to plot")
     field, _, _ = SWEEPS[sweep]
