@@ -306,6 +306,7 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
         click.echo(f"{ran} job(s) run, {total - ran} already done; results in {results.path}")
     figure = out / f"{name}.png"
     sw.plot(results, name, figure)
+    click.echo(sw.table(results, name))
     click.echo(f"figure: {figure}")
 
 

@@ -206,3 +206,27 @@ def plot(results: ResultsFile, sweep: str, path):
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
+
+
+def table(results: ResultsFile, sweep: str) -> str:
+    """A markdown table of mean test error (%) per method (rows) and value (columns)."""
+    import numpy as np
+
+    from .models import PAPER_NAMES
+
+    rows = results.rows()
+    values = sorted({r["value"] for r in rows if r["value"] is not None})
+    field = SWEEPS[sweep][0]
+    lines = [f"| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
+             "|---|" + "---|" * len(values)]
+    for method in METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        if not mine:
+            continue
+        cells = []
+        for v in values:
+            errors = [r["test_error"] for r in mine if r["value"] in (v, None)]
+            finite = [e for e in errors if e is not None]
+            cells.append(f"{np.mean(finite):.2f}" if finite else ("diverged" if errors else ""))
+        lines.append(f"| {PAPER_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

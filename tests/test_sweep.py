@@ -92,3 +92,13 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
         sw.run_sweep(jobs, dask, BUNDLED_MNIST, scheduler=cluster.scheduler_address)
     assert by_cell(tmp_path / "plain") == by_cell(tmp_path / "pool") == by_cell(tmp_path / "dask")
     assert len(by_cell(tmp_path / "plain")) == 4
+
+
+def test_table_lists_every_method_and_value(tmp_path):
+    results = sw.ResultsFile(tmp_path / "t", {})
+    for method, value, error in [("ddse", 0.1, 2.0), ("ddse", 0.5, 3.0), ("fc", None, 4.0), ("lista", None, None)]:
+        results.append(dict(sweep="sparsity", method=method, value=value, seed=0, test_error=error,
+                            epochs=1, seconds=1.0, checkpoint=None))
+    text = sw.table(results, "sparsity")
+    assert "| DDSE | 2.00 | 3.00 |" in text and "| Baseline I | 4.00 | 4.00 |" in text
+    assert "| Baseline IV | diverged | diverged |" in text
