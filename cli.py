@@ -299,10 +299,14 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
     if not plot_only:
         checkpoints = str(out) if keep_checkpoints else None
         total = len(jobs)
+
+        def report(row):
+            error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
+            click.echo(f"{row['method']:15} {name}={row['value']} seed {row['seed']}: {error} "
+                       f"({row['seconds']:.0f} s)", err=True)
+
         ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                           on_result=lambda row: click.echo(
-                               f"{row['method']:15} {name}={row['value']} seed {row['seed']}: "
-                               f"{row['test_error']:.2f}% ({row['seconds']:.0f} s)", err=True))
+                           on_result=report)
         click.echo(f"{ran} job(s) run, {total - ran} already done; results in {results.path}")
     figure = out / f"{name}.png"
     sw.plot(results, name, figure)

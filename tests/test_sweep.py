@@ -102,3 +102,11 @@ def test_table_lists_every_method_and_value(tmp_path):
     text = sw.table(results, "sparsity")
     assert "| DDSE | 2.00 | 3.00 |" in text and "| Baseline I | 4.00 | 4.00 |" in text
     assert "| Baseline IV | diverged | diverged |" in text
+
+
+def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
+    out = tmp_path / "s"
+    result = run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--set", "lr=1e12", "--out", out)
+    assert result.exit_code == 1 and "no results to plot" in result.output  # nothing finite to draw
+    row = rows(out)[0]
+    assert row["test_error"] is None and "became" in row["note"]
