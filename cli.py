@@ -275,13 +275,16 @@ def export(checkpoint, out, overwrite):
 @click.option("--plot-only", is_flag=True, help="Only redraw the figure from the existing results.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a training setting of every job (e.g. --set epochs=1 --set m=64).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
+              help="Backend of every job; with cupy each job uses the GPU its worker process sees.")
 @data_option
 def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_checkpoints, plot_only,
-          overrides, data_dir):
+          overrides, backend, data_dir):
     """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6."""
     from ddse_np import sweep as sw
 
-    settings = {}
+    Backend(backend)  # a missing GPU is refused before anything is written
+    settings = {} if backend == "numpy" else {"backend": backend}
     for item in overrides:
         key, _, raw = item.partition("=")
         if key not in TrainConfig.__dataclass_fields__ or not raw:

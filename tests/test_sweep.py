@@ -110,3 +110,13 @@ def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
     assert result.exit_code == 1 and "no results to plot" in result.output  # nothing finite to draw
     row = rows(out)[0]
     assert row["test_error"] is None and "became" in row["note"]
+
+
+def test_cupy_sweep_without_gpu_writes_nothing(tmp_path):
+    from ddse_np.backend import gpu_available
+
+    if gpu_available():
+        pytest.skip("a GPU is present")
+    result = run("sweep", "depth", "--backend", "cupy", "--out", tmp_path / "s")
+    assert result.exit_code == 1 and result.output.startswith("error: backend 'cupy'")
+    assert not (tmp_path / "s").exists()
