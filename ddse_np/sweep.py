@@ -193,7 +193,8 @@ def plot(results: ResultsFile, sweep: str, path):
             continue
         if all(r["value"] is None for r in mine):  # not affected by this parameter: flat
             errors = [r["test_error"] for r in mine]
-            xs, means, stds = values or [0], [np.mean(errors)] * max(1, len(values)), [np.std(errors)] * max(1, len(values))
+            xs = values or [0]
+            means, stds = [np.mean(errors)] * len(xs), [np.std(errors)] * len(xs)
         else:
             xs = sorted({r["value"] for r in mine})
             groups = [[r["test_error"] for r in mine if r["value"] == x] for x in xs]
