@@ -12,6 +12,7 @@ import json
 import os
 import time
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import DDSEError
@@ -67,17 +68,24 @@ def cell(job) -> tuple:
     return job["method"], job["value"], job["seed"]
 
 
+@lru_cache(maxsize=2)
+def _split(data_dir: str, which: str):
+    """MNIST read once per process, not once per job."""
+    from .data import load_split
+
+    return load_split(data_dir, which)
+
+
 def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict:
     """Train and test one job; returns its result row.  Runs in any process."""
     from .checkpoint import save
     from .config import TrainConfig
-    from .data import load_split
     from .evaluate import evaluate
     from .train import NumericalFault, Trainer
 
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
-    trainer = Trainer.start(load_split(data_dir, "train"), config)
+    trainer = Trainer.start(_split(data_dir, "train"), config)
     row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"])
     try:
         trainer.run()
@@ -85,7 +93,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
         return dict(row, test_error=None, epochs=len(trainer.history["epoch"]),
                     seconds=time.perf_counter() - started, checkpoint=None, note=str(exc))
     model = trainer.model
-    test = load_split(data_dir, "test")
+    test = _split(data_dir, "test")
     result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
     path = None
     if checkpoint_dir:

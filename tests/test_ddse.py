@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from ddse_np.backend import Backend
 from ddse_np.layers import shrink_forward
 from ddse_np.models import DDSE
 from ddse_np.models.ddse import stage_backward, stage_forward

@@ -1,6 +1,5 @@
 """Float64 finite-difference checks of every primitive, away from the shrinkage kink."""
 import numpy as np
-import pytest
 
 from ddse_np.layers import (linear_backward, linear_forward, shrink_backward, shrink_forward,
                             softmax_xent_backward, softmax_xent_forward)

@@ -1,5 +1,4 @@
 """Resuming: a run stopped anywhere and resumed ends bit-for-bit where the unbroken run ends."""
-import json
 
 import numpy as np
 import pytest
