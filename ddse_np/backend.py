@@ -110,6 +110,14 @@ class Backend:
         return f"Backend({self.name!r}, {self.dtype.name!r})"
 
 
+def as_backend(backend: "Backend | str", dtype: str = "float32") -> Backend:
+    """``backend`` itself when it is a :class:`Backend`, else ``Backend(backend, dtype)``.
+
+    Raises DDSEError for an unknown name or dtype, or cupy without a GPU.
+    """
+    return backend if isinstance(backend, Backend) else Backend(backend, dtype)
+
+
 def array_module(x):
     """The array module of ``x``: cupy for cupy arrays, else the array's own namespace."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):

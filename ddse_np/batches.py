@@ -15,7 +15,7 @@ from .pca import pca_transform
 
 
 class BatchSource:
-    """Batches (X : B x n PCA inputs, y : B labels) on the model's backend.
+    """Batches (X : B x n PCA inputs, y : B labels, noise) on the model's backend.
 
     Without augmentation the PCA inputs are computed once.  With it, the raw
     images stay on the backend and every batch is augmented, then projected.
@@ -35,15 +35,16 @@ class BatchSource:
         self.steps_per_epoch = -(-self.count // self.batch_size)
 
     def epoch(self, epoch: int, start: int = 0):
-        """Yield (batch index, X, y) for batches ``start``, ``start + 1``, ... of ``epoch``.
+        """Yield (batch index, X, y, noise) for batches ``start``, ``start + 1``, ... of ``epoch``.
 
-        Also points ``model.noise`` at the batch's own dropout stream.
+        ``noise`` is the batch's own stream of uniform draws (shape -> array) for
+        dropout and DropConnect masks, to pass to ``model.loss_and_grads``.
         """
         order = np.random.default_rng([self.seed, 1, epoch]).permutation(self.count)
         order = self.backend.asarray(order, dtype=np.int64)
         for b in range(start, self.steps_per_epoch):
             rows = order[b * self.batch_size : (b + 1) * self.batch_size]
-            self.model.noise = self.backend.uniform_source([self.seed, 3, epoch, b])
+            noise = self.backend.uniform_source([self.seed, 3, epoch, b])
             if self.augment.enabled:
                 images = self.images[rows].reshape(len(rows), *IMAGE_SHAPE)
                 rng = np.random.default_rng([self.seed, 2, epoch, b])
@@ -51,4 +52,4 @@ class BatchSource:
                 X = pca_transform(images.reshape(len(rows), -1), self.model.mean, self.model.basis)
             else:
                 X = self.X[rows]
-            yield b, X, self.y[rows]
+            yield b, X, self.y[rows], noise

@@ -159,8 +159,8 @@ class Trainer:
         params, constraints, s = model.params, model.constraints, model.s
         epoch = progress.epoch + 1
         started = time.perf_counter() - progress.seconds
-        for b, X, y in self.batches.epoch(epoch, progress.batch):
-            loss, _ = model.loss_and_grads(X, y, self.grads)
+        for b, X, y, noise in self.batches.epoch(epoch, progress.batch):
+            loss, _ = model.loss_and_grads(X, y, self.grads, noise=noise)
             if not math.isfinite(loss):
                 raise NumericalFault(f"the loss became {loss} at step {progress.step + 1} "
                                      f"(epoch {epoch}, batch {b + 1}), lr {self.optimizer.lr:g}")

@@ -28,12 +28,13 @@ def relative_error(analytic, numeric):
     return float(np.linalg.norm(a - b) / scale)
 
 
-def assert_model_gradients(model, X, y, tol=1e-6):
+def assert_model_gradients(model, X, y, tol=1e-6, noise=None):
     """Every parameter's analytic gradient matches centered differences of the mean loss,
-    and every parameter affects the loss (so no gradient is trivially zero on both sides)."""
-    _, grads = model.loss_and_grads(X, y)
+    and every parameter affects the loss (so no gradient is trivially zero on both sides).
+    ``noise`` must give the same masks on every call (see test_baselines.frozen_noise)."""
+    _, grads = model.loss_and_grads(X, y, noise=noise)
     assert set(grads) == set(model.params)
-    f = lambda: model.loss_and_grads(X, y)[0]
+    f = lambda: model.loss_and_grads(X, y, noise=noise)[0]
     for name, value in model.params.items():
         numeric = numerical_grad(f, value)
         assert relative_error(grads[name], numeric) < tol, name

@@ -41,17 +41,16 @@ def kink_inputs(monkeypatch):
 def test_baseline_gradients(name, k, kink_inputs):
     rng = np.random.default_rng(k)
     model = MODELS[name].create(n=n, m=m, k=k, s=s, seed=k, dtype="float64", theta_init=0.05)
-    model.noise = frozen_noise
     for attempt in range(50):
         X = rng.standard_normal((N, n)) * 2
         y = rng.integers(0, 10, N)
         kink_inputs.clear()
-        model.loss_and_grads(X, y)
+        model.loss_and_grads(X, y, noise=frozen_noise)
         if min(kink_inputs) > 1e-4:
             break
     else:
         raise AssertionError("no batch away from the kinks")
-    assert_model_gradients(model, X, y, TOL)
+    assert_model_gradients(model, X, y, TOL, noise=frozen_noise)
 
 
 @pytest.mark.parametrize("name", ["fc-dropout", "fc-dropconnect", "lista"])
@@ -62,8 +61,12 @@ def test_random_regularisers_are_off_at_evaluation(name, rng):
     assert np.array_equal(a, b)
     train_a, _ = model.forward_train(X, train=True)
     train_b, _ = model.forward_train(X, train=True)
-    assert not np.allclose(train_a, train_b)  # fresh masks each training pass
+    assert not np.allclose(train_a, train_b)  # fresh masks each training pass without a source
     assert np.array_equal(model.forward_train(X, train=False)[0], a)
+    same_a, _ = model.forward_train(X, train=True, noise=frozen_noise)
+    same_b, _ = model.forward_train(X, train=True, noise=frozen_noise)
+    assert np.array_equal(same_a, same_b)  # the masks come from the source passed in
+    assert not np.allclose(same_a, a)
 
 
 def test_dropout_keeps_half_and_preserves_the_mean(rng):

@@ -1,12 +1,14 @@
 """What every model shares: parameters, preprocessing, the softmax head's loss.
 
 A model holds ``params`` (name -> backend array) and answers
-``features(X, train) -> (Z, backprop)``: its final hidden code Z : N x m, and
-``backprop(dZ, grads)``, which *adds* the gradient of every parameter into
+``features(X, train, noise) -> (Z, backprop)``: its final hidden code Z : N x m,
+and ``backprop(dZ, grads)``, which *adds* the gradient of every parameter into
 ``grads`` (a dict with the same keys), Thinc style.  The softmax classifier
-``logits = Z V^T + c`` on top is shared and lives here.  ``train=True`` applies the model's random regularisers
-(dropout, DropConnect) with masks drawn from ``self.noise``; evaluation uses
-``train=False``.  Everything else is here.
+``logits = Z V^T + c`` on top is shared and lives here.  ``train=True`` applies
+the model's random regularisers (dropout, DropConnect) with masks drawn from
+``noise``, a function shape -> uniform [0, 1) draws that the caller passes in
+(the training loop gives each batch its own seeded stream); evaluation uses
+``train=False``.  The equations of every model are in docs/design.md.
 """
 from __future__ import annotations
 
@@ -39,7 +41,6 @@ class Model:
         self.backend = backend
         self.mean = mean
         self.basis = basis
-        self.noise = backend.uniform_source(int(config.get("seed", 0)) + 1)
 
     @classmethod
     def from_host(cls, host: dict, config: dict, backend: Backend):
@@ -85,13 +86,17 @@ class Model:
         return out
 
     # -- forward and backward ------------------------------------------------
-    def features(self, X, train: bool = True):
-        """X : N x n -> (Z : N x m, backprop(dZ, grads))."""
+    def features(self, X, train: bool = True, noise=None):
+        """X : N x n -> (Z : N x m, backprop(dZ, grads)).
+
+        ``noise`` (shape -> uniform draws) feeds dropout/DropConnect masks when
+        ``train``; None draws them from fresh, unseeded entropy.
+        """
         raise NotImplementedError
 
-    def forward_train(self, X, train: bool = True):
+    def forward_train(self, X, train: bool = True, noise=None):
         """X : N x n -> (logits = Z V^T + c : N x C, backprop(dlogits, grads))."""
-        Z, features_backprop = self.features(X, train)
+        Z, features_backprop = self.features(X, train, noise)
         logits, head = linear_forward(Z, self.params["V"])
         logits += self.params["c"]
 
@@ -116,19 +121,24 @@ class Model:
         xp = self.backend.xp
         return {name: xp.zeros_like(value) for name, value in self.params.items()}
 
-    def loss_and_grads(self, X, y, grads: dict | None = None, train: bool = True):
+    def loss_and_grads(self, X, y, grads: dict | None = None, train: bool = True, noise=None):
         """Mean softmax cross-entropy of the batch and its gradients.
 
         X : N x n,  y : N labels.  The gradients are *added* into ``grads``
         when it is given (then zero it after each update), else into fresh zeros.
+        ``noise``: the batch's mask source (see :meth:`features`).
         Returns (loss as a Python float, grads).
         """
         if grads is None:
             grads = self.zero_grads()
-        logits, backprop = self.forward_train(X, train)
+        logits, backprop = self.forward_train(X, train, noise)
         loss, cache = softmax_xent_forward(logits, y)
         backprop(softmax_xent_backward(cache), grads)
         return float(loss), grads
+
+    def mask_source(self, noise):
+        """``noise``, or a fresh unseeded source on this model's backend when it is None."""
+        return noise if noise is not None else self.backend.uniform_source(None)
 
     # -- counts for inspect --------------------------------------------------
     def parameter_count(self) -> int:

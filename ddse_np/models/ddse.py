@@ -8,11 +8,12 @@
 Shapes: X N x n, W1 m x n, W2i n x m, W3i m x n, theta_i m, V C x m, c C.
 One stage's forward and backward are :func:`stage_forward` and
 :func:`stage_backward`; the model walks them forward, then in reverse,
-adding each stage's dU into the gradient of the shared W1.
+adding each stage's dU into one running sum for the gradient of the shared W1.
+Equations and choices: docs/design.md; derivations: docs/gradients.md.
 """
 from __future__ import annotations
 
-from ..backend import Backend
+from ..backend import array_module, as_backend
 from ..init import ddse_params, variance_preserving_factors
 from ..layers import linear_backward, linear_forward, shrink_backward, shrink_forward
 from ..sparsity import COL, ROW
@@ -90,38 +91,49 @@ class DDSE(Model):
         ``init`` is 'paper' or 'random' (see :mod:`ddse_np.init`); all random
         draws happen on the host from ``seed``, so every backend starts alike.
         """
-        backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
-        host = ddse_params(n, m, k, s, seed, init, theta_init, classes)
+        backend = as_backend(backend, dtype)
+        host = cls.initial_params(n, m, k, s, seed, init, theta_init, classes)
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, init=init,
                       seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
         return cls.from_host(host, config, backend)
 
-    def features(self, X, train: bool = True):
-        """X : N x n -> (Zk : N x m, backprop(dZk, grads)); DDSE has no random parts."""
+    @staticmethod
+    def initial_params(n, m, k, s, seed, init, theta_init, classes) -> dict:
+        """Host arrays of a fresh model (paper 4.1, :func:`ddse_np.init.ddse_params`)."""
+        return ddse_params(n, m, k, s, seed, init, theta_init, classes)
+
+    def features(self, X, train: bool = True, noise=None, codes: list | None = None):
+        """X : N x n -> (Zk : N x m, backprop(dZk, grads)); DDSE has no random parts.
+
+        ``codes``, when a list, receives Z0, ..., Zk (for ``ddse inspect --codes``).
+        """
         p, k = self.params, self.k
         U, lin1 = linear_forward(X, p["W1"])
         Z, shrink0 = shrink_forward(U, p["theta.0"])
         caches = []
         for i in range(1, k + 1):
+            if codes is not None:
+                codes.append(Z)
             Z, cache = stage_forward(U, Z, p[f"W2.{i}"], p[f"W3.{i}"], p[f"theta.{i}"], self.skip)
             caches.append(cache)
+        if codes is not None:
+            codes.append(Z)
 
         def backprop(dZ, grads):
-            dU_parts = []  # U feeds every stage: its gradient is the sum over stages
+            dU = array_module(U).zeros_like(U)  # U feeds every stage: one running sum of its gradients
             for i in range(k, 0, -1):
                 dU_i, dZ, dW2, dW3, dtheta = stage_backward(dZ, caches[i - 1])
                 grads[f"W2.{i}"] += dW2
                 grads[f"W3.{i}"] += dW3
                 grads[f"theta.{i}"] += dtheta
-                if dU_i is not None:
-                    dU_parts.append(dU_i)
+                if dU_i is not None:  # None without the shortcuts (baseline V)
+                    dU += dU_i
             dU0, dtheta0 = shrink_backward(dZ, shrink0)
             grads["theta.0"] += dtheta0
-            dU_parts.append(dU0)
-            grads["W1"] += linear_backward(sum(dU_parts), lin1, need_dX=False)[1]
+            dU += dU0
+            grads["W1"] += linear_backward(dU, lin1, need_dX=False)[1]
 
         return Z, backprop
-
 
 
 class DDSENoSkip(DDSE):
@@ -135,10 +147,9 @@ class DDSENoSkip(DDSE):
     name = "ddse-noskip"
     skip = False
 
-    @classmethod
-    def create(cls, n, m, k, s, seed=0, dtype="float32", backend="numpy", init="paper", classes=10,
-               theta_init=0.01):
-        model = super().create(n, m, k, s, seed, dtype, backend, init, classes, theta_init)
-        for name, value in variance_preserving_factors(n, m, k, s, seed).items():
-            model.params[name] = model.backend.asarray(value)
-        return model
+    @staticmethod
+    def initial_params(n, m, k, s, seed, init, theta_init, classes) -> dict:
+        """DDSE's start with W2i, W3i replaced by variance-preserving sparse factors."""
+        host = ddse_params(n, m, k, s, seed, init, theta_init, classes)
+        host.update(variance_preserving_factors(n, m, k, s, seed))
+        return host

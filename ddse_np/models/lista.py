@@ -10,7 +10,7 @@ It starts as ISTA on D0 S / sqrt(L) (see :mod:`ddse_np.init`); no sparsity const
 """
 from __future__ import annotations
 
-from ..backend import Backend
+from ..backend import array_module, as_backend
 from ..init import lista_params
 from ..layers import (dropout_backward, dropout_forward, linear_backward, linear_forward,
                       shrink_backward, shrink_forward)
@@ -36,16 +36,16 @@ class LISTA(Model):
     def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
                backend="numpy", classes: int = 10, theta_init: float = 0.01, **_):
         """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
-        backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
+        backend = as_backend(backend, dtype)
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, seed=seed,
                       dtype=backend.dtype.name, theta_init=theta_init)
         return cls.from_host(lista_params(n, m, k, s, seed, theta_init, classes), config, backend)
 
-    def _layer(self, A, theta, train):
+    def _layer(self, A, theta, noise):
         Z, shrink_cache = shrink_forward(A, theta)
         drop_cache = None
-        if train and self.dropout:
-            Z, drop_cache = dropout_forward(Z, self.dropout, self.noise(Z.shape))
+        if noise is not None and self.dropout:
+            Z, drop_cache = dropout_forward(Z, self.dropout, noise(Z.shape))
         return Z, (shrink_cache, drop_cache)
 
     @staticmethod
@@ -55,31 +55,40 @@ class LISTA(Model):
             dZ = dropout_backward(dZ, drop_cache)
         return shrink_backward(dZ, shrink_cache)
 
-    def features(self, X, train: bool = True):
-        """X : N x n -> (final hidden code : N x m, backprop(dZ, grads))."""
+    def features(self, X, train: bool = True, noise=None, codes: list | None = None):
+        """X : N x n -> (final hidden code : N x m, backprop(dZ, grads)).
+
+        ``noise`` feeds the dropout masks when ``train``; ``codes``, when a list,
+        receives Z0, ..., Zk.
+        """
         p = self.params
+        noise = self.mask_source(noise) if train else None
         B, lin1 = linear_forward(X, p["W1"])
-        Z, cache0 = self._layer(B, p["theta.0"], train)
+        Z, cache0 = self._layer(B, p["theta.0"], noise)
         caches = []
         for i in range(1, self.k + 1):
+            if codes is not None:
+                codes.append(Z)
             A, lin = linear_forward(Z, p[f"S.{i}"])
             A += B
-            Z, cache = self._layer(A, p[f"theta.{i}"], train)
+            Z, cache = self._layer(A, p[f"theta.{i}"], noise)
             caches.append((lin, cache))
+        if codes is not None:
+            codes.append(Z)
 
         def backprop(dZ, grads):
-            dB_parts = []  # B feeds every stage: its gradient is the sum over stages
+            dB = array_module(B).zeros_like(B)  # B feeds every stage: one running sum of its gradients
             for i in range(self.k, 0, -1):
                 lin, cache = caches[i - 1]
                 dA, dtheta = self._layer_backward(dZ, cache)
                 grads[f"theta.{i}"] += dtheta
                 dZ, dS = linear_backward(dA, lin)
                 grads[f"S.{i}"] += dS
-                dB_parts.append(dA)
+                dB += dA
             dA0, dtheta0 = self._layer_backward(dZ, cache0)
             grads["theta.0"] += dtheta0
-            dB_parts.append(dA0)
-            grads["W1"] += linear_backward(sum(dB_parts), lin1, need_dX=False)[1]
+            dB += dA0
+            grads["W1"] += linear_backward(dB, lin1, need_dX=False)[1]
 
         return Z, backprop
 

@@ -12,7 +12,7 @@ Initialisation: W.i ~ N(0, 2 / fan_in) (He), b.i = 0, V ~ N(0, 1/m), c = 0.
 """
 from __future__ import annotations
 
-from ..backend import Backend
+from ..backend import as_backend
 from ..init import dense_params
 from ..layers import (dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward,
                       linear_backward, linear_forward, relu_backward, relu_forward)
@@ -41,27 +41,34 @@ class FullyConnected(Model):
     def create(cls, n: int, m: int, k: int, s: int | None = None, seed: int = 0, dtype: str = "float32",
                backend="numpy", classes: int = 10, **_):
         """A fresh network; ``s`` and the DDSE-only options are accepted and ignored."""
-        backend = backend if isinstance(backend, Backend) else Backend(backend, dtype)
+        backend = as_backend(backend, dtype)
         config = dict(model=cls.name, n=n, m=m, k=k, s=None, classes=classes, seed=seed,
                       dtype=backend.dtype.name)
         return cls.from_host(dense_params(cls.param_shapes(config), seed), config, backend)
 
-    def features(self, X, train: bool = True):
-        """X : N x n -> (final hidden code : N x m, backprop(dZ, grads))."""
+    def features(self, X, train: bool = True, noise=None, codes: list | None = None):
+        """X : N x n -> (final hidden code : N x m, backprop(dZ, grads)).
+
+        ``noise`` feeds the dropout/DropConnect masks when ``train``; ``codes``,
+        when a list, receives the hidden layers H0, ..., Hk.
+        """
         p = self.params
+        noise = self.mask_source(noise) if train and (self.dropout or self.dropconnect) else None
         H, caches = X, []
         for i in range(self.k + 1):
             W = p[f"W.{i}"]
-            if train and self.dropconnect:
-                A, lin = dropconnect_forward(H, W, self.dropconnect, self.noise(W.shape))
+            if noise is not None and self.dropconnect:
+                A, lin = dropconnect_forward(H, W, self.dropconnect, noise(W.shape))
             else:
                 A, lin = linear_forward(H, W)
             A += p[f"b.{i}"]
             H, relu_cache = relu_forward(A)
             drop_cache = None
-            if train and self.dropout:
-                H, drop_cache = dropout_forward(H, self.dropout, self.noise(H.shape))
+            if noise is not None and self.dropout:
+                H, drop_cache = dropout_forward(H, self.dropout, noise(H.shape))
             caches.append((lin, relu_cache, drop_cache))
+            if codes is not None:
+                codes.append(H)
 
         def backprop(dH, grads):
             for i in range(self.k, -1, -1):
@@ -70,7 +77,7 @@ class FullyConnected(Model):
                     dH = dropout_backward(dH, drop_cache)
                 dA = relu_backward(dH, relu_cache)
                 grads[f"b.{i}"] += dA.sum(axis=0)
-                if train and self.dropconnect:
+                if noise is not None and self.dropconnect:
                     dH, dW = dropconnect_backward(dA, lin)
                 else:
                     dH, dW = linear_backward(dA, lin, need_dX=i > 0)
