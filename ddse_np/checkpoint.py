@@ -13,21 +13,20 @@ Layout (format version 2)::
     /resume/velocity/NAME   optimizer state, dense (only what resuming needs)
     /resume/params/NAME     unprojected constrained parameters of a run stopped mid-epoch
 
-Saving converts every array to the host first, writes ``PATH.tmp-XXXX`` in the
-same directory, flushes it to disk and renames it over ``PATH``: a crash
-leaves either the old file or the new one, never half of one.
+Saving converts every array to the host first and writes through
+:func:`ddse_np.atomic.atomic_path`: a crash leaves either the old file or the
+new one, never half of one.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from .backend import Backend, to_host
+from .atomic import atomic_path
+from .backend import Backend, as_backend, to_host
 from .errors import DDSEError
 from .models import MODELS
 from .sparsity import from_sparse, to_sparse
@@ -57,27 +56,9 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
     ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see Trainer.state).
     """
     path = check_target(path)
-    directory = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=directory)
-    except OSError as exc:
-        raise DDSEError(f"cannot write {path}: {exc.strerror}") from None
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             _write(f, model, history or {}, train_state or {}, resume or {})
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise DDSEError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
 
 
 def _put(group, name, data):
@@ -156,8 +137,7 @@ def _read(f, path, backend, dtype):
         raise DDSEError(f"{path}: checkpoint has no valid format version")
     config = _check_config(json.loads(f.attrs["config"]), path)
     cls = MODELS[config["model"]]
-    if not isinstance(backend, Backend):
-        backend = Backend(backend, dtype or config["dtype"])
+    backend = as_backend(backend, dtype or config["dtype"])
     expected = cls.param_shapes(config)
     stored = f["params"]
     if set(stored.keys()) != set(expected):

@@ -1,45 +1,83 @@
 """Every setting of a training run, validated before any work starts; saved in checkpoints."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from .augment import AugmentConfig
+from .backend import BACKENDS, DTYPES
 from .errors import DDSEError
+from .init import INITS
 from .models import MODELS
+
+
+def setting(default, help: str, choices: tuple | None = None):
+    """A field of :class:`TrainConfig`: its default, its --help text and its choices, in one place."""
+    return field(default=default, metadata=dict(help=help, choices=choices))
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run; saved in the checkpoint."""
+    """Every setting of a training run, its default and its meaning; saved in the checkpoint.
 
-    model: str = "ddse"
-    m: int = 1024
-    k: int = 2
-    sparsity: float = 0.25  # s / n
-    init: str = "paper"
-    theta_init: float = 0.01
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    project_every: int = 15
-    val_size: int = 5000
-    patience: int = 3
-    lr_factor: float = 0.1
-    min_lr: float = 1e-5
-    train_fraction: float = 1.0
-    aug_noise: float = 0.0
-    aug_blur: float = 0.0
-    aug_flip: float = 0.0
-    aug_rotate: float = 0.0
-    aug_scale: float = 0.0
-    seed: int = 0
-    backend: str = "numpy"
-    dtype: str = "float32"
+    The ``ddse train`` options are made from these fields (``--name-with-dashes``),
+    so a default or a choice list is written here and nowhere else.  The choices
+    are documented in docs/design.md.
+    """
+
+    model: str = setting("ddse", "ddse (DDSE), fc (Baseline I), fc-dropout (II), fc-dropconnect (III), "
+                                 "lista (IV), ddse-noskip (V).", tuple(MODELS))
+    m: int = setting(1024, "Code dimension m.")
+    k: int = setting(2, "Unrolled iterations k.")
+    sparsity: float = setting(0.25, "s/n: nonzeros per row/column of W1, W2_i, W3_i as a fraction of n.")
+    init: str = setting("paper", "Initial weights: the paper's (ISTA on D0 S) or random.", INITS)
+    theta_init: float = setting(0.01, "Initial shrinkage thresholds.")
+    epochs: int = setting(10, "Most epochs to train (the schedule may end sooner).")
+    batch_size: int = setting(128, "Images per SGD step.")
+    lr: float = setting(0.01, "Learning rate.")
+    momentum: float = setting(0.9, "Momentum of SGD.")
+    project_every: int = setting(15, "SGD steps between projections.")
+    val_size: int = setting(5000, "Stratified validation images held out of training (0: no lr schedule).")
+    patience: int = setting(3, "Epochs without validation improvement before the lr drops.")
+    lr_factor: float = setting(0.1, "lr multiplier at a drop.")
+    min_lr: float = setting(1e-5, "Stop when the schedule would drop the lr below this (the schedule has ended).")
+    train_fraction: float = setting(1.0, "Stratified fraction ts/t of the training images to train on.")
+    aug_noise: float = setting(0.0, "Augmentation: sigma of Gaussian pixel noise (pixels in [0, 1]); 0 = off.")
+    aug_blur: float = setting(0.0, "Augmentation: sigma in pixels of a Gaussian blur of a random half of "
+                                   "each batch; 0 = off.")
+    aug_flip: float = setting(0.0, "Augmentation: probability of a left-right flip; 0 = off.")
+    aug_rotate: float = setting(0.0, "Augmentation: largest rotation in degrees; 0 = off.")
+    aug_scale: float = setting(0.0, "Augmentation: largest relative zoom, e.g. 0.1 for 0.9x-1.1x; 0 = off.")
+    seed: int = setting(0, "Seed of the initialisation, splits, batch order, augmentation and masks.")
+    backend: str = setting("numpy", "numpy (CPU) or cupy (GPU).", BACKENDS)
+    dtype: str = setting("float32", "Float type of parameters and activations.", DTYPES)
+
+    @classmethod
+    def fields(cls) -> dict:
+        """name -> dataclasses.Field, in declaration order."""
+        return {f.name: f for f in fields(cls)}
+
+    @classmethod
+    def parse(cls, name: str, raw: str):
+        """The value of setting ``name`` written as text ('.25', '1e-3', 'lista'), of the field's
+        type; DDSEError in one line for an unknown name or a value that is not one."""
+        known = cls.fields()
+        if name not in known:
+            raise DDSEError(f"unknown training setting {name!r}")
+        kind = type(known[name].default)
+        try:
+            value = kind(raw) if kind is not int else int(raw, 10)
+        except ValueError:
+            raise DDSEError(f"setting {name}: {raw!r} is not {'an' if kind is int else 'a'} "
+                            f"{kind.__name__}") from None
+        choices = known[name].metadata["choices"]
+        if choices and value not in choices:
+            raise DDSEError(f"setting {name}: {raw!r} is not one of {', '.join(choices)}")
+        return value
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
+        """A config from a saved dict; keys this version does not know are ignored."""
+        known = cls.fields()
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def augment_config(self) -> AugmentConfig:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,22 @@ import numpy as np
 from .errors import DDSEError
 from .idx import read_idx
 
-BUNDLED_MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist"
+
+
+def bundled_mnist() -> Path:
+    """The directory of the MNIST files that come with ddse-np.
+
+    An installed package (wheel, ``pip install .``) carries them as ``ddse_np/mnist``
+    (pyproject.toml maps the repository's ``data/mnist`` there); a checkout or an
+    editable install reads ``data/mnist`` of the repository itself.
+    """
+    installed = resources.files("ddse_np") / "mnist"
+    if installed.is_dir():
+        return Path(str(installed))
+    return Path(__file__).resolve().parent.parent / "data" / "mnist"
+
+
+BUNDLED_MNIST = bundled_mnist()
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
 
@@ -42,7 +58,7 @@ class Split:
 
 
 def default_data_dir() -> Path:
-    """``$DDSE_DATA`` if set, else the MNIST bundled with the repository."""
+    """``$DDSE_DATA`` if set, else the MNIST that comes with ddse-np (:func:`bundled_mnist`)."""
     return Path(os.environ.get("DDSE_DATA", BUNDLED_MNIST))
 
 

@@ -34,6 +34,17 @@ class MomentumSGD:
             p += v
             g.fill(0)
 
+    def state(self) -> dict:
+        """Everything a resumed run needs: lr, momentum (numbers) and velocity (name -> array,
+        on the parameters' backend; empty before the first step)."""
+        return dict(lr=self.lr, momentum=self.momentum, velocity=dict(self.velocity))
+
+    def load_state(self, state: dict):
+        """Restore what :meth:`state` returned; velocity arrays must be on the parameters' backend."""
+        self.lr = float(state["lr"])
+        self.momentum = float(state.get("momentum", self.momentum))
+        self.velocity = dict(state.get("velocity", {}))
+
 
 class PlateauSchedule:
     """Multiply lr by ``factor`` when validation error has not improved for ``patience`` epochs.
@@ -61,5 +72,14 @@ class PlateauSchedule:
         return self.lr
 
     def state(self) -> dict:
+        """JSON-ready state (best is None before the first update)."""
         return dict(lr=self.lr, factor=self.factor, patience=self.patience,
-                    best=self.best, bad_epochs=self.bad_epochs)
+                    best=None if math.isinf(self.best) else self.best, bad_epochs=self.bad_epochs)
+
+    def load_state(self, state: dict):
+        """Restore what :meth:`state` returned."""
+        self.lr = float(state["lr"])
+        self.factor = float(state["factor"])
+        self.patience = int(state["patience"])
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.bad_epochs = int(state["bad_epochs"])

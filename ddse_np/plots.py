@@ -1,15 +1,14 @@
-"""PNG figures (matplotlib, an optional extra): augmented digits, learning curves.
+"""PNG figures (matplotlib, an optional extra): augmented digits, learning curves,
+sweeps, dictionary atoms and code statistics.
 
-Files are written to a temporary name and renamed, like checkpoints.
+Each function takes host data already computed (by :mod:`ddse_np.report` or the
+sweep's results) and writes one PNG atomically (:mod:`ddse_np.atomic`).
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import DDSEError
 
 
@@ -25,19 +24,13 @@ def _pyplot():
 
 
 def _save(fig, path):
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise DDSEError(f"cannot write {path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
+    """Write ``fig`` to ``path`` as PNG, atomically, and free it."""
     try:
-        fig.savefig(tmp, dpi=100)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         fig.clf()
+        _pyplot().close(fig)
 
 
 def image_grid(rows, path, row_titles):
@@ -54,7 +47,6 @@ def image_grid(rows, path, row_titles):
         axes[r][0].set_ylabel(title, fontsize=7)
     fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
 
 
 def learning_curves(history: dict, path, title: str = ""):
@@ -78,4 +70,87 @@ def learning_curves(history: dict, path, title: str = ""):
     fig.suptitle(title + "  (dotted: lr drops)", fontsize=9)
     fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
+
+
+def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None):
+    """Test error (%) against the varied value, one line per method, mean +- std over seeds.
+
+    rows : result dicts with method, value (None: not affected, drawn flat) and test_error
+    (None: diverged, left out); ``order`` lists methods in drawing order, ``names`` maps a
+    method to its label.
+    """
+    rows = [r for r in rows if r["test_error"] is not None]
+    values = sorted({r["value"] for r in rows if r["value"] is not None})
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        if not mine:
+            continue
+        if all(r["value"] is None for r in mine):  # not affected by this parameter: flat
+            errors = [r["test_error"] for r in mine]
+            xs = values or [0]
+            means, stds = [np.mean(errors)] * len(xs), [np.std(errors)] * len(xs)
+        else:
+            xs = sorted({r["value"] for r in mine if r["value"] is not None})
+            groups = [[r["test_error"] for r in mine if r["value"] == x] for x in xs]
+            means, stds = [np.mean(g) for g in groups], [np.std(g) if len(g) > 1 else 0 for g in groups]
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=(names or {}).get(method, method))
+    ax.set_xlabel(field)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def atoms_figure(atoms: np.ndarray, usage: np.ndarray, path, title: str = "", columns: int = 16):
+    """Dictionary atoms as image tiles, most used first.
+
+    atoms : count x 28 x 28 host array (any scale; each tile is drawn symmetric about 0, its own
+    scale, so its sign pattern shows); usage : count fractions in [0, 1] written under each tile.
+    """
+    plt = _pyplot()
+    count = len(atoms)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.75, rows * 0.85 + 0.4), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if index >= count:
+            ax.axis("off")
+            continue
+        limit = float(np.abs(atoms[index]).max()) or 1.0
+        ax.imshow(atoms[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_xlabel(f"{100 * usage[index]:.0f}%", fontsize=6, labelpad=1)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    _save(fig, path)
+
+
+def codes_figure(stages: list, path, title: str = "", stage_label: str = "Z"):
+    """Per stage i: the fraction of exact zeros of its code, and a histogram of active units per image.
+
+    stages : one dict per stage, as :func:`ddse_np.report.code_statistics` returns them
+    (``zero_fraction``, ``active_per_image`` : N ints, ``units`` : m).
+    """
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    labels = [f"{stage_label}{i}" for i in range(len(stages))]
+    zeros = [100 * s["zero_fraction"] for s in stages]
+    bars = left.bar(labels, zeros, color=[f"C{i}" for i in range(len(stages))])
+    left.bar_label(bars, fmt="%.1f%%", fontsize=7)
+    left.set_ylim(0, 105)
+    left.set_ylabel("exact zeros (%)")
+    units = stages[0]["units"]
+    bins = np.linspace(0, units, min(units, 60) + 1)
+    for i, stage in enumerate(stages):
+        right.hist(stage["active_per_image"], bins=bins, histtype="step", lw=1.4, color=f"C{i}",
+                   label=labels[i])
+    right.set_xlabel(f"active units per image (of {units})")
+    right.set_ylabel("images")
+    right.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,7 +1,11 @@
-"""What ``ddse inspect`` reports: sparsity per matrix, parameter counts, size, code sparsity."""
+"""What ``ddse inspect`` and ``ddse sweep`` report: sparsity per matrix, parameter counts, size,
+code statistics per stage, dictionary atoms in pixel space, and sweep tables (host values only;
+:mod:`ddse_np.plots` draws them)."""
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 from .backend import to_host
 from .evaluate import code_zero_fraction
@@ -31,3 +35,62 @@ def describe(model, path, X) -> dict:
     return dict(checkpoint=str(path), config=c, matrices=matrices, counts=counts,
                 file_bytes=os.path.getsize(path), code_images=int(len(X)),
                 code_zero_fraction=code_zero_fraction(model, X))
+
+
+def code_statistics(model, X, batch_size: int = 2000) -> list:
+    """Per stage i = 0..k, the sparsity of its code over the inputs X : N x n (evaluation mode).
+
+    Returns one dict per stage: ``zero_fraction`` (exact zeros over all N x m entries),
+    ``active_per_image`` (N ints: nonzero units of each image), ``unit_use`` (m floats: the
+    fraction of images in which each unit is nonzero), ``units`` (m).  The stages are the
+    codes Z0..Zk of DDSE, LISTA and baseline V, the hidden layers H0..Hk of baselines I-III.
+    """
+    active, use = None, None
+    for first in range(0, len(X), batch_size):
+        codes = []
+        model.features(X[first : first + batch_size], train=False, codes=codes)
+        nonzero = [Z != 0 for Z in codes]
+        counts = [to_host(z.sum(axis=1)) for z in nonzero]
+        sums = [to_host(z.sum(axis=0)) for z in nonzero]
+        active = counts if active is None else [np.concatenate(p) for p in zip(active, counts)]
+        use = sums if use is None else [a + b for a, b in zip(use, sums)]
+    units = int(use[0].shape[0])
+    return [dict(zero_fraction=1.0 - float(a.sum()) / (len(X) * units), active_per_image=a.astype(np.int64),
+                 unit_use=u / len(X), units=units) for a, u in zip(active, use)]
+
+
+def dictionary_atoms(model) -> np.ndarray:
+    """The first layer's rows mapped back to pixel space: m x 28 x 28 host array.
+
+    A unit's input is ``w . x_pca = w . D0^T (x - mu) = (D0 w) . (x - mu)``, so row j of W1
+    (DDSE, LISTA, baseline V; ``W.0`` for I-III) is the pixel-space atom ``D0 w_j``: the
+    columns of D = D0 W1^T.
+    """
+    W = to_host(model.params[model.first_layer]).astype(np.float64)
+    basis = to_host(model.basis).astype(np.float64)
+    atoms = W @ basis.T  # row j = (D0 w_j)^T
+    side = int(round(np.sqrt(atoms.shape[1])))
+    return atoms.reshape(len(atoms), side, side)
+
+
+def sweep_table(rows: list, field: str, order=(), names=None) -> str:
+    """A markdown table of mean test error (%) per method (rows) and value (columns).
+
+    A method run once for all values (value None) fills every column; a cell whose runs all
+    diverged reads 'diverged'.
+    """
+    values = sorted({r["value"] for r in rows if r["value"] is not None})
+    lines = ["| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
+             "|---|" + "---|" * len(values)]
+    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        if not mine:
+            continue
+        cells = []
+        for v in values:
+            errors = [r["test_error"] for r in mine if r["value"] in (v, None)]
+            finite = [e for e in errors if e is not None]
+            cells.append(f"{np.mean(finite):.2f}" if finite else ("diverged" if errors else ""))
+        lines.append(f"| {(names or {}).get(method, method)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

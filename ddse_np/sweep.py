@@ -15,12 +15,14 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
+from .atomic import write_text
 from .errors import DDSEError
+from .models import MODELS, PAPER_NAMES
 
-METHODS = ("ddse", "fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip")
-SPARSE_METHODS = ("ddse", "ddse-noskip")  # the only ones s/n affects
+METHODS = tuple(MODELS)
+SPARSE_METHODS = tuple(name for name, cls in MODELS.items() if cls.sparse)  # the only ones s/n affects
 
-# sweep name -> (TrainConfig field, paper grid, quick grid)   (DESIGN.md, Experiments)
+# sweep name -> (TrainConfig field, paper grid, quick grid)   (docs/design.md, Experiments)
 SWEEPS = {
     "sparsity": ("sparsity", [0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6], [0.1, 0.25, 0.5]),
     "width": ("m", [800, 1024, 1200, 1400, 1600, 1800, 2000], [256, 512, 1024]),
@@ -121,10 +123,11 @@ class ResultsFile:
                 raise DDSEError(f"{self.directory} holds another sweep's results "
                                 f"({existing.get('sweep')}, {existing.get('budget')}): choose another --out")
         else:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = meta.with_suffix(".tmp")
-            tmp.write_text(json.dumps(settings, indent=1))
-            os.replace(tmp, meta)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DDSEError(f"cannot create {self.directory}: {exc.strerror or exc}") from None
+            write_text(meta, json.dumps(settings, indent=1))
 
     def rows(self) -> list:
         if not self.path.exists():
@@ -181,61 +184,18 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     return len(todo)
 
 
-def plot(results: ResultsFile, sweep: str, path):
-    """Error (%) against the varied value, one line per method, mean +- std over seeds."""
-    import numpy as np
+def figure(results: ResultsFile, sweep: str, path):
+    """Draw the sweep's figure (:func:`ddse_np.plots.sweep_figure`) from its results."""
+    from .plots import sweep_figure
 
-    from .models import PAPER_NAMES
-    from .plots import _pyplot, _save
-
-    rows = [r for r in results.rows() if r["test_error"] is not None]
-    if not rows:
+    rows = results.rows()
+    if not any(r["test_error"] is not None for r in rows):
         raise DDSEError(f"{results.path}: no results to plot")
-    field, _, _ = SWEEPS[sweep]
-    values = sorted({r["value"] for r in rows if r["value"] is not None})
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method in METHODS:
-        mine = [r for r in rows if r["method"] == method]
-        if not mine:
-            continue
-        if all(r["value"] is None for r in mine):  # not affected by this parameter: flat
-            errors = [r["test_error"] for r in mine]
-            xs = values or [0]
-            means, stds = [np.mean(errors)] * len(xs), [np.std(errors)] * len(xs)
-        else:
-            xs = sorted({r["value"] for r in mine})
-            groups = [[r["test_error"] for r in mine if r["value"] == x] for x in xs]
-            means, stds = [np.mean(g) for g in groups], [np.std(g) if len(g) > 1 else 0 for g in groups]
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=PAPER_NAMES.get(method, method))
-    ax.set_xlabel(field)
-    ax.set_ylabel("test error (%)")
-    ax.set_title(f"{sweep} sweep")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES)
 
 
 def table(results: ResultsFile, sweep: str) -> str:
-    """A markdown table of mean test error (%) per method (rows) and value (columns)."""
-    import numpy as np
+    """The sweep's markdown table (:func:`ddse_np.report.sweep_table`) from its results."""
+    from .report import sweep_table
 
-    from .models import PAPER_NAMES
-
-    rows = results.rows()
-    values = sorted({r["value"] for r in rows if r["value"] is not None})
-    field = SWEEPS[sweep][0]
-    lines = [f"| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
-             "|---|" + "---|" * len(values)]
-    for method in METHODS:
-        mine = [r for r in rows if r["method"] == method]
-        if not mine:
-            continue
-        cells = []
-        for v in values:
-            errors = [r["test_error"] for r in mine if r["value"] in (v, None)]
-            finite = [e for e in errors if e is not None]
-            cells.append(f"{np.mean(finite):.2f}" if finite else ("diverged" if errors else ""))
-        lines.append(f"| {PAPER_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return sweep_table(results.rows(), SWEEPS[sweep][0], METHODS, PAPER_NAMES)

@@ -8,7 +8,7 @@ Training ends after ``epochs`` or when the schedule would drop the lr below
 ``min_lr``, whichever comes first.
 
 A :class:`Trainer` can stop after any batch (``should_stop``) and hand out its
-whole state (:meth:`Trainer.state`); :meth:`Trainer.resume` rebuilds it from a
+whole state (:meth:`Trainer.state`); :meth:`Trainer.from_checkpoint` rebuilds it from a
 checkpoint so that the continued run is bit-for-bit the run that never stopped.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .pca import fit_pca
 from .sparsity import clip_thresholds, project_params
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds")
+RESUMABLE = ("epochs",)  # the only settings a resumed run may change
 
 
 class NumericalFault(DDSEError):
@@ -116,20 +117,39 @@ class Trainer:
         return cls(model, fit, val, config, None, None)
 
     @classmethod
-    def resume(cls, model, extras: dict, train_split: Split, config: TrainConfig):
-        """Continue the run saved in a checkpoint (``model`` and ``extras`` from checkpoint.load)."""
+    def from_checkpoint(cls, path, train_split: Split, changes: dict | None = None):
+        """Continue the run saved in the checkpoint at ``path`` on ``train_split`` (the same
+        training images it started on), on the backend it was started on.
+
+        ``changes``: settings given anew; only those in :data:`RESUMABLE` may differ
+        (``epochs``, to extend a run).  Anything else, or a checkpoint without a training
+        state, raises DDSEError.  The layout of the state is :meth:`state`'s.
+        """
+        from .checkpoint import load
+
+        fixed = sorted(set(changes or {}) - set(RESUMABLE))
+        if fixed:
+            raise DDSEError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: a resumed run "
+                            f"keeps its settings (only {', '.join('--' + n for n in RESUMABLE)} may change)")
+        model, extras = load(path)
         state = extras["train"]
         if "progress" not in state or "velocity" not in extras["resume"]:
-            raise DDSEError("this checkpoint holds no training state to resume from")
+            raise DDSEError(f"{path}: this checkpoint holds no training state to resume from")
+        config = TrainConfig.from_dict(state.get("config", {}))
+        for name, value in (changes or {}).items():
+            setattr(config, name, value)
+        if config.backend != model.backend.name:
+            model, extras = load(path, config.backend)
         config.validate(model.config["n"])
         fit, val = split_training_data(train_split, config)
         trainer = cls(model, fit, val, config, extras["history"], Progress(**state["progress"]))
-        for name, value in extras["resume"].get("params", {}).items():
-            model.params[name][...] = model.backend.asarray(value)  # unprojected, mid-epoch
-        trainer.optimizer.velocity = {name: model.backend.asarray(value)
-                                      for name, value in extras["resume"]["velocity"].items()}
-        trainer.optimizer.lr = state["lr"]
-        trainer.schedule.__dict__.update(state["schedule"])
+        resume, asarray = extras["resume"], model.backend.asarray
+        for name, value in resume.get("params", {}).items():
+            model.params[name][...] = asarray(value)  # unprojected, mid-epoch
+        optimizer = state.get("optimizer") or dict(lr=state["lr"])  # format of ddse-np 0.1
+        trainer.optimizer.load_state(dict(optimizer, velocity={name: asarray(value) for name, value
+                                                               in resume["velocity"].items()}))
+        trainer.schedule.load_state(state["schedule"])
         return trainer
 
     @property
@@ -195,11 +215,18 @@ class Trainer:
                 raise NumericalFault(f"parameter {name} holds NaN or infinity after epoch {epoch}")
 
     def state(self):
-        """(JSON-ready training state, host arrays needed to resume) for a checkpoint."""
+        """(JSON-ready training state, host arrays needed to resume) for a checkpoint.
+
+        The state holds config, progress, optimizer (lr, momentum) and schedule; the arrays
+        'velocity/NAME' and, mid-epoch, the unprojected 'params/NAME'.  Read back by
+        :meth:`from_checkpoint`.
+        """
         progress = self.progress
-        state = dict(config=self.config.to_dict(), progress=asdict(progress), lr=self.optimizer.lr,
+        optimizer = self.optimizer.state()
+        velocity = optimizer.pop("velocity")
+        state = dict(config=self.config.to_dict(), progress=asdict(progress), optimizer=optimizer,
                      schedule=self.schedule.state())
-        arrays = {f"velocity/{name}": to_host(v) for name, v in self.optimizer.velocity.items()}
+        arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
         if progress.batch:  # mid-epoch: the parameters are not projected yet
             for name in self.model.constraints:
                 arrays[f"params/{name}"] = to_host(self.model.params[name])

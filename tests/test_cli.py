@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from ddse_np.cli import cli
 from conftest import write_mnist_dir
 from ddse_np.backend import gpu_available
 from ddse_np.checkpoint import load

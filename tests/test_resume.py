@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from ddse_np.cli import cli
 from ddse_np.checkpoint import load, save
 from ddse_np.errors import DDSEError
 from ddse_np.train import NumericalFault, Trainer, TrainConfig
@@ -29,8 +29,7 @@ def interrupted_then_resumed(tmp_path, train_split, config, steps):
     assert trainer.run(should_stop=should_stop) is False
     state, arrays = trainer.state()
     save(tmp_path / "stopped.h5", trainer.model, trainer.history, state, arrays)
-    model, extras = load(tmp_path / "stopped.h5")
-    resumed = Trainer.resume(model, extras, train_split, TrainConfig.from_dict(extras["train"]["config"]))
+    resumed = Trainer.from_checkpoint(tmp_path / "stopped.h5", train_split)
     assert resumed.progress.step == steps
     assert resumed.run() is True
     return resumed
@@ -78,9 +77,23 @@ def test_cli_resume_refuses_changed_settings(tmp_path):
 def test_resume_needs_training_state(tmp_path, mnist_small):
     trainer = Trainer.start(mnist_small, TrainConfig(**SMALL))
     save(tmp_path / "bare.h5", trainer.model)  # no progress, no optimizer state
-    model, extras = load(tmp_path / "bare.h5")
     with pytest.raises(DDSEError, match="no training state"):
-        Trainer.resume(model, extras, mnist_small, TrainConfig(**SMALL))
+        Trainer.from_checkpoint(tmp_path / "bare.h5", mnist_small)
+
+
+def test_resume_refuses_changed_settings_but_extends_epochs(tmp_path, mnist_small):
+    trainer = Trainer.start(mnist_small, TrainConfig(**SMALL))
+    box, stop = stop_after(5)
+    box["trainer"] = trainer
+    trainer.run(should_stop=stop)
+    state, arrays = trainer.state()
+    save(tmp_path / "run.h5", trainer.model, trainer.history, state, arrays)
+    with pytest.raises(DDSEError, match="--batch-size cannot change when resuming"):
+        Trainer.from_checkpoint(tmp_path / "run.h5", mnist_small, dict(batch_size=50, epochs=9))
+    resumed = Trainer.from_checkpoint(tmp_path / "run.h5", mnist_small, dict(epochs=9))
+    assert resumed.config.epochs == 9 and resumed.config.batch_size == SMALL["batch_size"]
+    assert resumed.optimizer.state()["lr"] == trainer.optimizer.lr
+    assert resumed.schedule.state() == trainer.schedule.state()
 
 
 def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, mnist_small):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from ddse_np.cli import cli
 from ddse_np.checkpoint import load
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from ddse_np.cli import cli
 from ddse_np import sweep as sw
 from ddse_np.data import BUNDLED_MNIST
 from ddse_np.errors import DDSEError

@@ -1,4 +1,6 @@
 """The training loop, optimizer and schedule."""
+import json
+
 import numpy as np
 import pytest
 
@@ -25,6 +27,37 @@ def test_plateau_schedule_drops_after_patience():
     sched = PlateauSchedule(lr=1.0, factor=0.1, patience=2)
     lrs = [sched.update(e) for e in [5.0, 4.0, 4.0, 4.5, 3.0, 3.1, 3.2]]
     assert np.allclose(lrs, [1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01])
+
+
+def test_optimizer_state_round_trip_continues_identically():
+    rng = np.random.default_rng(0)
+    grads = [{"w": rng.standard_normal(5)} for _ in range(4)]
+    one = MomentumSGD(lr=0.1, momentum=0.8)
+    p_one = {"w": np.ones(5)}
+    for g in grads[:2]:
+        one.step(p_one, {"w": g["w"].copy()})
+    two = MomentumSGD(lr=123.0, momentum=0.0)  # every field comes from the state
+    state = one.state()
+    two.load_state({**state, "velocity": {k: v.copy() for k, v in state["velocity"].items()}})
+    p_two = {"w": p_one["w"].copy()}
+    for g in grads[2:]:
+        one.step(p_one, {"w": g["w"].copy()})
+        two.step(p_two, {"w": g["w"].copy()})
+    assert np.array_equal(p_one["w"], p_two["w"])
+    assert two.lr == 0.1 and two.momentum == 0.8
+
+
+def test_schedule_state_round_trip_continues_identically():
+    one = PlateauSchedule(lr=1.0, factor=0.5, patience=2)
+    fresh = PlateauSchedule(lr=7.0)
+    assert json.loads(json.dumps(fresh.state(), allow_nan=False))["best"] is None  # strict JSON
+    for e in [3.0, 2.0, 2.5]:
+        one.update(e)
+    two = PlateauSchedule(lr=9.0, factor=0.1, patience=7)
+    two.load_state(json.loads(json.dumps(one.state(), allow_nan=False)))
+    assert two.state() == one.state()
+    assert [one.update(e) for e in [2.6, 2.7, 1.0]] == [two.update(e) for e in [2.6, 2.7, 1.0]]
+    assert two.lr == 0.5  # one drop, at the second bad epoch (2.6)
 
 
 def test_training_learns_and_respects_the_constraints(mnist_small):

@@ -34,6 +34,9 @@ class Model:
     """
 
     name = "model"
+    sparse = False  # True for models whose weights carry the s-sparse constraint of eq. (6)
+    first_layer = "W1"  # the parameter whose rows act on x_pca (drawn by ``ddse inspect --atoms``)
+    atom_stage = -1  # the stage whose unit use ranks the atoms: Zk, as every stage adds row j's response to unit j
 
     def __init__(self, params: dict, config: dict, backend: Backend, mean=None, basis=None):
         self.params = params

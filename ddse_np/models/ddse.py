@@ -62,6 +62,7 @@ class DDSE(Model):
     """DDSE with k stages; see the module docstring for the equations."""
 
     name = "ddse"
+    sparse = True
     skip = True
 
     @property
@@ -146,6 +147,7 @@ class DDSENoSkip(DDSE):
 
     name = "ddse-noskip"
     skip = False
+    atom_stage = 0  # no injection of U: row j of W1 drives unit j of Z0 only
 
     @staticmethod
     def initial_params(n, m, k, s, seed, init, theta_init, classes) -> dict:

@@ -25,6 +25,8 @@ class FullyConnected(Model):
     """Baseline I; subclasses switch on dropout (II) or DropConnect (III)."""
 
     name = "fc"
+    first_layer = "W.0"
+    atom_stage = 0  # the layers mix units: row j of W.0 drives unit j of H0 only
     dropout = 0.0
     dropconnect = 0.0
 

@@ -1,0 +1,375 @@
+"""The ``ddse`` command line: train, eval, inspect, export, sweep, augment-preview.
+
+Every user mistake (bad option, missing data, corrupt checkpoint, no GPU)
+ends with one line on stderr, ``error: ...``, and a non-zero exit status.
+The options of a training setting are made from :class:`TrainConfig`'s fields,
+so their defaults, help and choices live there only.  The installed ``ddse``
+script runs :func:`main`; from a checkout, ``python cli.py ...`` does the same.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+import numpy as np
+from click.core import ParameterSource
+from rich.console import Console
+from rich.table import Table
+
+from .backend import DTYPES, Backend
+from .config import TrainConfig
+from .data import default_data_dir, load_split
+from .errors import DDSEError, Interrupted
+from .models import PAPER_NAMES
+from .sweep import BUDGETS, METHODS, SWEEPS
+
+SETTINGS = tuple(TrainConfig.fields())  # every training setting, in order
+AUGMENT_SETTINGS = tuple(name for name in SETTINGS if name.startswith("aug_"))
+ATOMS_SHOWN = 64  # tiles in ``inspect --atoms``
+
+
+class DDSEGroup(click.Group):
+    """A click group that turns every user error into one line and an exit status."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except DDSEError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(getattr(exc, "exit_code", 1))
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(0)
+
+
+@click.group(cls=DDSEGroup, context_settings=dict(help_option_names=["-h", "--help"]))
+def cli():
+    """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST.
+
+    \b
+    Models (--model):  ddse            DDSE (the paper's model)
+                       fc              Baseline I    fully connected, ReLU
+                       fc-dropout      Baseline II   I with dropout 0.5
+                       fc-dropconnect  Baseline III  I with DropConnect 0.5
+                       lista           Baseline IV   LISTA, untied dense m x m, dropout
+                       ddse-noskip     Baseline V    DDSE without shortcuts
+    """
+
+
+def data_option(f):
+    return click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+                        help="Directory with the four MNIST IDX files (raw or .gz). "
+                             "Default: $DDSE_DATA or the bundled data/mnist.")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
+
+
+def config_options(*names):
+    """One click option --NAME per TrainConfig field, with the field's default, help and choices."""
+    def decorate(f):
+        fields = TrainConfig.fields()
+        for name in reversed(names):
+            field, choices = fields[name], fields[name].metadata["choices"]
+            f = click.option(f"--{name.replace('_', '-')}", name,
+                             type=click.Choice(choices) if choices else type(field.default),
+                             default=field.default, show_default=True, help=field.metadata["help"])(f)
+        return f
+
+    return decorate
+
+
+@cli.command()
+@data_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("ddse.h5"), show_default=True,
+              help="Checkpoint to write.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@config_options(*SETTINGS)
+@json_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue the run saved in this checkpoint (its settings; --epochs may raise the total).")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also save a resumable checkpoint to --out every N epochs (0: only at the end).")
+def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **options):
+    """Train a model on MNIST and save a checkpoint.
+
+    Ctrl-C or SIGTERM stops after the current batch and saves a resumable
+    checkpoint to --out; continue with ddse train --resume.
+    """
+    from .checkpoint import check_target, save
+    from .evaluate import evaluate
+    from .interrupt import stop_on_signals
+    from .progress import RichReporter
+    from .train import NumericalFault, Trainer
+
+    ctx = click.get_current_context()
+    given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    data_dir = data_dir or default_data_dir()
+    if resume is not None:
+        out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
+        check_target(out, overwrite or out.resolve() == resume.resolve())
+        trainer = Trainer.from_checkpoint(resume, load_split(data_dir, "train"),
+                                          {name: options[name] for name in given})
+        config = trainer.config
+    else:
+        config = TrainConfig(**options)
+        config.validate()
+        check_target(out, overwrite)
+        trainer = Trainer.start(load_split(data_dir, "train"), config, Backend(config.backend, config.dtype))
+    test_split = load_split(data_dir, "test")
+    saved = []
+
+    def save_state(_trainer=None):
+        state, arrays = trainer.state()
+        save(out, trainer.model, trainer.history, state, arrays)
+        saved.append(trainer.progress.epoch)
+
+    def periodic(_trainer):
+        if checkpoint_every and trainer.progress.epoch % checkpoint_every == 0 and not trainer.finished:
+            save_state()
+
+    reporter = None if (quiet or as_json) else RichReporter()
+    try:
+        with stop_on_signals() as stop:
+            finished = trainer.run(reporter, stop, periodic)
+            if not finished:
+                save_state()
+    except NumericalFault as exc:
+        kept = (f"{out} keeps the last good checkpoint (epoch {saved[-1]})" if saved
+                else f"no checkpoint was written")
+        raise NumericalFault(f"{exc}; training stopped, {kept}") from None
+    p = trainer.progress
+    if not finished:
+        raise Interrupted(f"stopped by {stop.name} at epoch {p.epoch + 1}, batch {p.batch}: saved a "
+                          f"resumable checkpoint to {out}; continue with: ddse train --resume {out}",
+                          stop.exit_code)
+    save_state()
+    model, history = trainer.model, trainer.history
+    test = evaluate(model, model.preprocess(test_split.images), model.backend.asarray(test_split.labels, "int64"))
+    summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]),
+                   schedule_ended=p.schedule_ended,
+                   final_val_error=history["val_error"][-1], test_error=test["error"],
+                   test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
+                   config=asdict(config))
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"saved {out}: test error {test['error']:.2f}% after {summary['epochs']} epochs "
+                   f"({summary['seconds']:.0f} s)")
+
+
+def _load(checkpoint, backend="numpy", dtype=None):
+    from .checkpoint import load
+
+    return load(checkpoint, backend, dtype)
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@data_option
+@config_options("backend")
+@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Float type [default: the checkpoint's].")
+@click.option("--sparse", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Constrained products as CSR sparse products (on), dense (off), or whichever was "
+                   "measured faster for this s/n and batch size (auto).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Images per forward pass.")
+@json_option
+def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
+    """Test error (%), loss and per-class error of CHECKPOINT on the test images."""
+    from .evaluate import evaluate
+    from .sparse_inference import choose
+
+    model, _ = _load(checkpoint, backend, dtype)
+    test = load_split(data_dir or default_data_dir(), "test")
+    X, y = model.preprocess(test.images), model.backend.asarray(test.labels, "int64")
+    evaluated = choose(model, sparse, batch_size)
+    result = evaluate(evaluated, X, y, batch_size)
+    result["sparse_products"] = evaluated is not model
+    if as_json:
+        click.echo(json.dumps(dict(checkpoint=str(checkpoint), **result)))
+        return
+    console = Console()
+    console.print(f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
+                  f"({result['count']} images), loss {result['loss']:.4f}")
+    table = Table("class", "error %")
+    for c, err in enumerate(result["per_class_error"]):
+        table.add_row(str(c), f"{err:.2f}")
+    console.print(table)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def export(checkpoint, out, overwrite):
+    """Write the model of CHECKPOINT to OUT without its training state (smaller; not resumable)."""
+    from .checkpoint import check_target, save
+
+    check_target(out, overwrite)
+    model, extras = _load(checkpoint)
+    config = extras["train"].get("config")
+    save(out, model, extras["history"], dict(config=config) if config else {})
+    click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {checkpoint.stat().st_size})")
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(list(SWEEPS)))
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--methods", default=None, help=f"Comma-separated subset of {', '.join(METHODS)} (default: all).")
+@click.option("--values", default=None, help="Comma-separated values instead of the budget's grid.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes running jobs at once.")
+@click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
+@click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
+@click.option("--plot-only", is_flag=True, help="Only redraw the figure from the existing results.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a training setting of every job (e.g. --set epochs=1 --set m=64).")
+@config_options("backend")
+@data_option
+def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_checkpoints, plot_only,
+          overrides, backend, data_dir):
+    """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6."""
+    from . import sweep as sw
+
+    Backend(backend)  # a missing GPU is refused before anything is written
+    settings = {} if backend == TrainConfig.backend else {"backend": backend}
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        if not raw:
+            raise DDSEError(f"--set {item!r}: expected KEY=VALUE with KEY a training setting")
+        settings[key] = TrainConfig.parse(key, raw)
+    method_list = tuple(methods.split(",")) if methods else METHODS
+    unknown = [m for m in method_list if m not in METHODS]
+    if unknown:
+        raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+    field = SWEEPS[name][0]
+    value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
+    jobs = sw.plan(name, budget, seeds, method_list, value_list, settings)
+    TrainConfig.from_dict(jobs[0]["config"]).validate()
+    out = out or Path("results") / "sweeps" / f"{name}-{budget}"
+    results = sw.ResultsFile(out, dict(sweep=name, budget=budget, settings=settings))
+    if not plot_only:
+        checkpoints = str(out) if keep_checkpoints else None
+        total = len(jobs)
+
+        def report(row):
+            error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
+            click.echo(f"{row['method']:15} {name}={row['value']} seed {row['seed']}: {error} "
+                       f"({row['seconds']:.0f} s)", err=True)
+
+        ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
+                           on_result=report)
+        click.echo(f"{ran} job(s) run, {total - ran} already done; results in {results.path}")
+    figure = out / f"{name}.png"
+    sw.figure(results, name, figure)
+    click.echo(sw.table(results, name))
+    click.echo(f"figure: {figure}")
+
+
+@cli.command("augment-preview")
+@data_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("augment.png"), show_default=True)
+@click.option("--count", type=click.IntRange(1, 32), default=10, show_default=True, help="Digits per row.")
+@click.option("--rows", type=click.IntRange(1, 10), default=4, show_default=True,
+              help="Rows of augmented versions under the originals.")
+@config_options(*AUGMENT_SETTINGS, "seed")
+def augment_preview(data_dir, out, count, rows, seed, **strengths):
+    """Write a PNG grid of training digits and augmented versions of them."""
+    from .augment import augment
+    from .plots import image_grid
+
+    config = TrainConfig(**strengths).augment_config()
+    config.validate()
+    backend = Backend("numpy", "float32")
+    images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
+    rng = np.random.default_rng(seed)
+    grid = [images] + [augment(images, config, rng, backend) for _ in range(rows)]
+    image_grid(grid, out, ["original"] + ["augmented"] * rows)
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@data_option
+@json_option
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="Also draw training loss and validation error per epoch to this PNG.")
+@click.option("--atoms", "atoms_path", type=click.Path(path_type=Path), default=None,
+              help="Also draw the learned dictionary atoms (first layer's rows through the PCA basis, "
+                   "most used first) to this PNG.")
+@click.option("--atom-count", type=click.IntRange(min=1), default=ATOMS_SHOWN, show_default=True,
+              help="Atoms drawn by --atoms.")
+@click.option("--codes", "codes_path", type=click.Path(path_type=Path), default=None,
+              help="Also draw, per stage, the zeros of the code and active units per test image to this PNG.")
+def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, codes_path):
+    """Sparsity, parameter counts, file size and learning curves of CHECKPOINT."""
+    from .report import code_statistics, describe, dictionary_atoms
+
+    model, extras = _load(checkpoint)
+    label = f"{checkpoint.name}: {PAPER_NAMES.get(model.config['model'], model.config['model'])}"
+    if plot_path is not None:
+        from .plots import learning_curves
+
+        learning_curves(extras["history"], plot_path, label)
+    test = load_split(data_dir or default_data_dir(), "test")
+    X = model.preprocess(test.images)
+    report = describe(model, checkpoint, X)
+    if atoms_path is not None or codes_path is not None:
+        from .plots import atoms_figure, codes_figure
+
+        stages = code_statistics(model, X)
+        letter = "H" if model.first_layer == "W.0" else "Z"
+        if atoms_path is not None:
+            stage = len(stages) - 1 if model.atom_stage == -1 else model.atom_stage
+            use = stages[stage]["unit_use"]
+            order = np.argsort(-use, kind="stable")[:atom_count]
+            atoms_figure(dictionary_atoms(model)[order], use[order], atoms_path,
+                         f"{label}: the {len(order)} most used of {len(use)} atoms D0 w_j ({model.first_layer} "
+                         f"rows in pixel space); % = test images where unit j of {letter}{stage} is nonzero")
+        if codes_path is not None:
+            codes_figure(stages, codes_path, f"{label}: codes on {len(X)} test images", letter)
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    console = Console()
+    counts = report["counts"]
+    if report["matrices"]:
+        table = Table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
+        for row in report["matrices"]:
+            table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
+                          f"{row['max_per_line']} per {row['axis']}", str(row["s"]))
+        console.print(table)
+        console.print(f"constrained weights (2k+1)*s*m = {counts['paper_constrained']}, "
+                      f"stored nonzeros {counts['stored_nonzeros']}, "
+                      f"dense mn + km^2 = {counts['dense_lista']} "
+                      f"(ratio {counts['paper_constrained'] / counts['dense_lista']:.3f})")
+    else:
+        console.print(f"{checkpoint}: dense model {report['config']['model']}, no sparsity constraint")
+    console.print(f"all parameters (dense count) {counts['total_parameters']}; "
+                  f"file {report['file_bytes']} bytes")
+    console.print(f"exact zeros in Z_k on {report['code_images']} test images: "
+                  f"{100 * report['code_zero_fraction']:.1f}%")
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()
