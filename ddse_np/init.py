@@ -56,8 +56,12 @@ def ddse_params(n: int, m: int, k: int, s: int, seed: int, init: str = "paper",
 
 
 def variance_preserving_factors(n: int, m: int, k: int, s: int, seed: int) -> dict:
-    """W2.i (n x m, s per column) and W3.i (m x n, s per row), Gaussian, scaled so that
-    Z -> (Z W2^T) W3^T keeps the mean square of Z: std 1/sqrt(fan-in) for each factor.
+    """W2.i (n x m, s per column) and W3.i (m x n, s per row): standard Gaussians projected to
+    their constraint, then divided by sqrt(fan-in) (sqrt(s m / n) for W2.i, sqrt(s) for W3.i).
+
+    The name says what was aimed at, not quite what it gives: the projection keeps each
+    line's s largest-magnitude entries, whose mean square is above 1 (about 2.9 at s/n 0.25),
+    so each factor raises the mean square of its input about 2.9-fold (docs/design.md).
 
     Baseline V needs this: without shortcuts the paper's factors (W3 W2 = S^T S / L, whose
     bulk eigenvalues are about s/L, some 0.004 at the defaults) shrink the code towards 0

@@ -2,7 +2,7 @@
 
 Each ``*_forward`` returns ``(out, cache)``; each ``*_backward`` takes the
 upstream gradient and that cache and returns the gradients of the inputs.
-Letters follow DESIGN.md: N batch, n input size, m code size, C classes.
+Letters follow docs/design.md: N batch, n input size, m code size, C classes.
 The derivations are in docs/gradients.md.
 """
 from __future__ import annotations

@@ -151,7 +151,7 @@ class DDSENoSkip(DDSE):
 
     @staticmethod
     def initial_params(n, m, k, s, seed, init, theta_init, classes) -> dict:
-        """DDSE's start with W2i, W3i replaced by variance-preserving sparse factors."""
+        """DDSE's start with W2i, W3i replaced by rescaled sparse Gaussian factors."""
         host = ddse_params(n, m, k, s, seed, init, theta_init, classes)
         host.update(variance_preserving_factors(n, m, k, s, seed))
         return host

@@ -1,0 +1,78 @@
+"""What DDSE learned, as numbers and pictures: dictionary atoms in pixel space, codes per stage."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ddse_np.cli import cli
+from ddse_np.models import MODELS
+from ddse_np.pca import fit_pca, pca_transform
+from ddse_np.report import code_statistics, dictionary_atoms
+
+n, m = 784, 24
+
+
+def small_model(name, rng, k=2):
+    model = MODELS[name].create(n=n, m=m, k=k, s=49, seed=1, dtype="float64", theta_init=0.05)
+    pixels = rng.random((200, n))
+    mean, basis, _ = fit_pca(pixels)
+    model.set_pca(mean, basis)
+    return model, pixels
+
+
+@pytest.mark.parametrize("name", ["ddse", "fc"])
+def test_atoms_are_the_first_layer_through_the_pca_basis(name, rng):
+    """Unit j's input is atom_j . (x - mean): the atom is the pixel-space filter of row j."""
+    model, pixels = small_model(name, rng)
+    atoms = dictionary_atoms(model)
+    assert atoms.shape == (m, 28, 28)
+    X = pca_transform(pixels, model.mean, model.basis)
+    W = model.params[model.first_layer]
+    assert np.allclose((pixels - model.mean) @ atoms.reshape(m, n).T, X @ W.T)
+
+
+@pytest.mark.parametrize("name, stages", [("ddse", 3), ("lista", 3), ("fc-dropout", 3), ("ddse-noskip", 3)])
+def test_code_statistics_count_the_zeros_of_every_stage(name, stages, rng):
+    model, pixels = small_model(name, rng)
+    X = pca_transform(pixels, model.mean, model.basis)
+    stats = code_statistics(model, X, batch_size=64)  # several batches
+    assert len(stats) == stages
+    codes = []
+    Z, _ = model.features(X, train=False, codes=codes)
+    assert np.array_equal(codes[-1], Z) and np.array_equal(Z, model.encode(X))
+    for stat, code in zip(stats, codes):
+        assert np.array_equal(stat["active_per_image"], (code != 0).sum(axis=1))
+        assert np.allclose(stat["unit_use"], (code != 0).mean(axis=0))
+        assert np.isclose(stat["zero_fraction"], (code == 0).mean())
+        assert stat["units"] == m
+
+
+def test_a_stage_list_does_not_change_the_training_pass(rng):
+    model, pixels = small_model("ddse", rng)
+    X = pca_transform(pixels, model.mean, model.basis)
+    y = rng.integers(0, 10, len(X))
+    loss, grads = model.loss_and_grads(X, y)
+    codes = []
+    Z, backprop = model.features(X, codes=codes)
+    assert len(codes) == 3 and codes[-1] is Z
+    again, grads_again = model.loss_and_grads(X, y)
+    assert loss == again and all(np.array_equal(grads[p], grads_again[p]) for p in grads)
+
+
+def is_png(path):
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+@pytest.mark.parametrize("model", ["ddse", "fc"])
+def test_inspect_draws_atoms_and_codes(tmp_path, model):
+    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    ckpt = tmp_path / f"{model}.h5"
+    result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.02", "--val-size", "300",
+                 "--epochs", "1", "--quiet", "--out", ckpt)
+    assert result.exit_code == 0, result.output
+    atoms, codes = tmp_path / "atoms.png", tmp_path / "codes.png"
+    result = run("inspect", ckpt, "--atoms", atoms, "--codes", codes, "--atom-count", "20")
+    assert result.exit_code == 0, result.output
+    assert is_png(atoms) and is_png(codes)
+    assert not list(tmp_path.glob("*.tmp-*"))
+    missing = run("inspect", ckpt, "--atoms", tmp_path / "no" / "atoms.png")
+    assert missing.exit_code == 1 and "does not exist" in missing.output
