@@ -250,3 +250,34 @@ def test_export_drops_the_training_state(trained, tmp_path):
         assert np.array_equal(a.params[name], b.params[name])
     assert "exists" in one_line_error(run("export", path, out), 1)
     assert "no training state" in one_line_error(run("train", "--resume", out), 1)
+
+
+def test_train_options_are_made_from_the_config_fields():
+    from ddse_np.config import TrainConfig
+
+    params = {p.name: p for p in cli.commands["train"].params}
+    for name, field in TrainConfig.fields().items():
+        assert params[name].default == field.default, name
+        if field.metadata["choices"]:
+            assert tuple(params[name].type.choices) == field.metadata["choices"], name
+    assert params["model"].type.choices[0] == "ddse" and "random" in params["init"].type.choices
+
+
+@pytest.mark.parametrize("name, raw, value", [("lr", ".05", 0.05), ("lr", "1e-3", 1e-3), ("m", "64", 64),
+                                              ("model", "lista", "lista"), ("sparsity", ".25", 0.25)])
+def test_settings_parse_as_numbers(name, raw, value):
+    from ddse_np.config import TrainConfig
+
+    assert TrainConfig.parse(name, raw) == value and type(TrainConfig.parse(name, raw)) is type(value)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "lr=.05x"], "setting lr: '.05x' is not a float"),
+    (["--set", "m=1.5"], "setting m: '1.5' is not an int"),
+    (["--set", "colour=3"], "unknown training setting 'colour'"),
+    (["--values", ".1,x"], "setting sparsity: 'x' is not a float"),
+])
+def test_sweep_refuses_values_that_are_not_numbers(tmp_path, args, fragment):
+    result = run("sweep", "sparsity", *args, "--out", tmp_path / "sweep")
+    assert fragment in one_line_error(result, 1)
+    assert not (tmp_path / "sweep").exists()
