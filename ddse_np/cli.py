@@ -108,7 +108,7 @@ def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **
     Ctrl-C or SIGTERM stops after the current batch and saves a resumable
     checkpoint to --out; continue with ddse train --resume.
     """
-    from .checkpoint import check_target, save
+    from .checkpoint import check_target
     from .evaluate import evaluate
     from .interrupt import stop_on_signals
     from .progress import RichReporter
@@ -132,8 +132,7 @@ def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **
     saved = []
 
     def save_state(_trainer=None):
-        state, arrays = trainer.state()
-        save(out, trainer.model, trainer.history, state, arrays)
+        trainer.save(out)
         saved.append(trainer.progress.epoch)
 
     def periodic(_trainer):
@@ -156,17 +155,23 @@ def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **
                           f"resumable checkpoint to {out}; continue with: ddse train --resume {out}",
                           stop.exit_code)
     save_state()
-    model, history = trainer.model, trainer.history
+    model, history = trainer.kept_model(), trainer.history
+    kept = "best" if trainer.keeps_best else "last"
+    if config.keep == "best" and kept == "last":
+        click.echo("note: --val-size 0 leaves no validation error: the last epoch's model is kept", err=True)
     test = evaluate(model, model.preprocess(test_split.images), model.backend.asarray(test_split.labels, "int64"))
-    summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]),
-                   schedule_ended=p.schedule_ended,
+    summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]), steps=p.step,
+                   schedule_ended=p.schedule_ended, kept=kept,
+                   best_epoch=p.best_epoch or None, best_val_error=p.best_val_error,
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
                    config=asdict(config))
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"saved {out}: test error {test['error']:.2f}% after {summary['epochs']} epochs "
+        which = (f"epoch {p.best_epoch} of {summary['epochs']} (best validation error "
+                 f"{p.best_val_error:.2f}%)" if kept == "best" else f"the last of {summary['epochs']} epochs")
+        click.echo(f"saved {out}: test error {test['error']:.2f}% of the model of {which} "
                    f"({summary['seconds']:.0f} s)")
 
 

@@ -41,6 +41,8 @@ class TrainConfig:
     lr_factor: float = setting(0.1, "lr multiplier at a drop.")
     min_lr: float = setting(1e-5, "Stop when the schedule would drop the lr below this (the schedule has ended).")
     train_fraction: float = setting(1.0, "Stratified fraction ts/t of the training images to train on.")
+    keep: str = setting("best", "Model to save and test: the epoch of lowest validation error, or the last "
+                                "(best falls back to last with --val-size 0).", ("best", "last"))
     aug_noise: float = setting(0.0, "Augmentation: sigma of Gaussian pixel noise (pixels in [0, 1]); 0 = off.")
     aug_blur: float = setting(0.0, "Augmentation: sigma in pixels of a Gaussian blur of a random half of "
                                    "each batch; 0 = off.")

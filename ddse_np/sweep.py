@@ -9,9 +9,9 @@ directory; running the sweep again skips the cells already there.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +38,8 @@ BUDGETS = {
 }
 # LISTA diverges at lr 0.05 (README, recipe): it runs at the paper's 0.01 in every budget
 METHOD_SETTINGS = {"lista": dict(lr=0.01)}
-RESULT_FIELDS = ("sweep", "method", "value", "seed", "test_error", "epochs", "seconds", "checkpoint", "note")
+RESULT_FIELDS = ("sweep", "method", "value", "seed", "lr", "epochs", "steps", "val_error", "test_error",
+                 "seconds", "checkpoint", "note")
 
 
 def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, overrides=None):
@@ -79,7 +80,11 @@ def _split(data_dir: str, which: str):
 
 
 def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict:
-    """Train and test one job; returns its result row.  Runs in any process."""
+    """Train and test one job; returns its result row.  Runs in any process.
+
+    The model tested (and saved with ``checkpoint_dir``) is the one the config keeps
+    (``keep``: the best-validation epoch by default); ``val_error`` is its validation error.
+    """
     from .checkpoint import save
     from .config import TrainConfig
     from .evaluate import evaluate
@@ -88,22 +93,30 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
     trainer = Trainer.start(_split(data_dir, "train"), config)
-    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"])
+    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr)
+
+    def done(**fields):
+        return dict(row, epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
+                    seconds=time.perf_counter() - started, **fields)
+
     try:
         trainer.run()
     except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
-        return dict(row, test_error=None, epochs=len(trainer.history["epoch"]),
-                    seconds=time.perf_counter() - started, checkpoint=None, note=str(exc))
-    model = trainer.model
+        return done(val_error=None, test_error=None, checkpoint=None, note=str(exc))
+    model = trainer.kept_model()
     test = _split(data_dir, "test")
     result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
     path = None
     if checkpoint_dir:
         value = "default" if job["value"] is None else job["value"]
         path = str(Path(checkpoint_dir) / f"{job['method']}-{value}-seed{job['seed']}.h5")
-        save(path, model, trainer.history, dict(config=asdict(config)))
-    return dict(row, test_error=result["error"], epochs=len(trainer.history["epoch"]),
-                seconds=time.perf_counter() - started, checkpoint=path)
+        save(path, model, trainer.history, dict(config=config.to_dict()))  # the model, no resume state
+    val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
+    return done(val_error=val_error, test_error=result["error"], checkpoint=path)
+
+
+def _finite(x):
+    return x if x is not None and math.isfinite(x) else None
 
 
 class ResultsFile:

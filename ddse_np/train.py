@@ -48,6 +48,8 @@ class Progress:
     loss_sum: float = 0.0  # sum of batch losses in the running epoch
     seconds: float = 0.0  # seconds spent in the running epoch
     schedule_ended: bool = False
+    best_epoch: int = 0  # the epoch of the lowest validation error so far (0: none yet)
+    best_val_error: float | None = None
 
 
 class NullReporter:
@@ -102,6 +104,7 @@ class Trainer:
         self.grads = model.zero_grads()
         self.history = history or {name: [] for name in HISTORY_FIELDS}
         self.progress = progress or Progress()
+        self.best_params = None  # copies of the parameters at progress.best_epoch (keep='best')
 
     @classmethod
     def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None):
@@ -143,14 +146,30 @@ class Trainer:
         config.validate(model.config["n"])
         fit, val = split_training_data(train_split, config)
         trainer = cls(model, fit, val, config, extras["history"], Progress(**state["progress"]))
+        if trainer.keeps_best and trainer.progress.best_epoch:
+            trainer.best_params = {name: value.copy() for name, value in model.params.items()}
         resume, asarray = extras["resume"], model.backend.asarray
         for name, value in resume.get("params", {}).items():
-            model.params[name][...] = asarray(value)  # unprojected, mid-epoch
+            model.params[name][...] = asarray(value)  # the current parameters, when not the saved ones
         optimizer = state.get("optimizer") or dict(lr=state["lr"])  # format of ddse-np 0.1
         trainer.optimizer.load_state(dict(optimizer, velocity={name: asarray(value) for name, value
                                                                in resume["velocity"].items()}))
         trainer.schedule.load_state(state["schedule"])
         return trainer
+
+    @property
+    def keeps_best(self) -> bool:
+        """True when the saved model is the best-validation one (keep='best' with a validation split)."""
+        return self.config.keep == "best" and self.X_val is not None
+
+    def kept_model(self):
+        """The model to save and test: the parameters of the epoch with the lowest validation
+        error (keep='best'), else the current ones.  Shares arrays with the trainer: save or
+        evaluate it before training goes on."""
+        if self.keeps_best and self.best_params is not None:
+            model = self.model
+            return type(model)(self.best_params, model.config, model.backend, model.mean, model.basis)
+        return self.model
 
     @property
     def finished(self) -> bool:
@@ -201,6 +220,10 @@ class Trainer:
                    val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started)
         for name in HISTORY_FIELDS:
             self.history[name].append(row[name])
+        if self.X_val is not None and (progress.best_val_error is None or val_error < progress.best_val_error):
+            progress.best_epoch, progress.best_val_error = epoch, val_error
+            if self.keeps_best:
+                self.best_params = {name: value.copy() for name, value in params.items()}
         progress.epoch, progress.batch, progress.loss_sum, progress.seconds = epoch, 0, 0.0, 0.0
         reporter.epoch_end(row)
         if self.X_val is not None:
@@ -217,9 +240,10 @@ class Trainer:
     def state(self):
         """(JSON-ready training state, host arrays needed to resume) for a checkpoint.
 
-        The state holds config, progress, optimizer (lr, momentum) and schedule; the arrays
-        'velocity/NAME' and, mid-epoch, the unprojected 'params/NAME'.  Read back by
-        :meth:`from_checkpoint`.
+        The state holds config, progress (with the best epoch), optimizer (lr, momentum) and
+        schedule; the arrays 'velocity/NAME' and, whenever the saved model is not the current
+        one (stopped mid-epoch before the projection, or keep='best' after a worse epoch), the
+        current parameters 'params/NAME'.  Read back by :meth:`from_checkpoint`.
         """
         progress = self.progress
         optimizer = self.optimizer.state()
@@ -227,10 +251,20 @@ class Trainer:
         state = dict(config=self.config.to_dict(), progress=asdict(progress), optimizer=optimizer,
                      schedule=self.schedule.state())
         arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
-        if progress.batch:  # mid-epoch: the parameters are not projected yet
-            for name in self.model.constraints:
-                arrays[f"params/{name}"] = to_host(self.model.params[name])
+        saved_is_current = self.kept_model() is self.model or progress.best_epoch == progress.epoch
+        if progress.batch or not saved_is_current:
+            for name, value in self.model.params.items():
+                arrays[f"params/{name}"] = to_host(value)
         return state, arrays
+
+    def save(self, path, extra_state: dict | None = None):
+        """Write the kept model (:meth:`kept_model`), history and whole training state to ``path``
+        (atomically; see :func:`ddse_np.checkpoint.save`).  ``extra_state``: more JSON-ready
+        entries for the checkpoint's /train attributes (e.g. the recipe file)."""
+        from .checkpoint import save
+
+        state, arrays = self.state()
+        save(path, self.kept_model(), self.history, {**state, **(extra_state or {})}, arrays)
 
 
 def train(train_split: Split, config: TrainConfig, reporter=None, backend: Backend | None = None):

@@ -281,3 +281,23 @@ def test_sweep_refuses_values_that_are_not_numbers(tmp_path, args, fragment):
     result = run("sweep", "sparsity", *args, "--out", tmp_path / "sweep")
     assert fragment in one_line_error(result, 1)
     assert not (tmp_path / "sweep").exists()
+
+
+def test_json_and_checkpoint_report_the_best_epoch(tmp_path):
+    result = run("train", "--m", "16", "--train-fraction", "0.03", "--val-size", "300", "--epochs", "3",
+                 "--quiet", "--json", "--lr", "0.05", "--out", tmp_path / "a.h5")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    errors = summary["history"]["val_error"]
+    assert summary["kept"] == "best" and summary["best_epoch"] == int(np.argmin(errors)) + 1
+    assert summary["best_val_error"] == min(errors) and summary["steps"] > 0
+    progress = load(tmp_path / "a.h5")[1]["train"]["progress"]
+    assert progress["best_epoch"] == summary["best_epoch"] and progress["best_val_error"] == min(errors)
+
+
+def test_keep_best_without_validation_says_it_keeps_the_last(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--m", "16", "--train-fraction", "0.02",
+                                                      "--val-size", "0", "--epochs", "1", "--quiet", "--out",
+                                                      str(tmp_path / "a.h5")])
+    assert result.exit_code == 0, result.output
+    assert "the last epoch's model is kept" in result.stderr and "last of 1 epochs" in result.stdout

@@ -27,8 +27,7 @@ def interrupted_then_resumed(tmp_path, train_split, config, steps):
     box, should_stop = stop_after(steps)
     box["trainer"] = trainer
     assert trainer.run(should_stop=should_stop) is False
-    state, arrays = trainer.state()
-    save(tmp_path / "stopped.h5", trainer.model, trainer.history, state, arrays)
+    trainer.save(tmp_path / "stopped.h5")
     resumed = Trainer.from_checkpoint(tmp_path / "stopped.h5", train_split)
     assert resumed.progress.step == steps
     assert resumed.run() is True
@@ -51,6 +50,40 @@ def test_stopped_and_resumed_equals_unbroken(tmp_path, mnist_small, model, extra
         assert np.array_equal(unbroken.optimizer.velocity[name], resumed.optimizer.velocity[name])
     for column in ("epoch", "train_loss", "val_error", "lr"):
         assert unbroken.history[column] == resumed.history[column], column
+    assert_same_kept_model(unbroken, resumed)
+
+
+def assert_same_kept_model(a, b):
+    assert a.progress.best_epoch == b.progress.best_epoch and a.progress.best_val_error == b.progress.best_val_error
+    for name, value in a.kept_model().params.items():
+        assert np.array_equal(value, b.kept_model().params[name]), name
+
+
+@pytest.fixture
+def scripted_val_errors(monkeypatch):
+    """Validation errors given in advance, one per epoch, so the best epoch is known."""
+    import ddse_np.train as train_module
+
+    def script(errors):
+        it = iter(errors)
+        monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
+
+    return script
+
+
+@pytest.mark.parametrize("steps", [17, 29])  # stopped in epoch 2 (best so far), in epoch 3 (after a worse one)
+def test_keep_best_resumes_bit_exact_when_the_best_epoch_is_not_the_last(tmp_path, mnist_small,
+                                                                          scripted_val_errors, steps):
+    config = dict(SMALL, epochs=4, patience=5, seed=2)
+    scripted_val_errors([4.0, 3.0, 5.0, 3.5])
+    unbroken = Trainer.start(mnist_small, TrainConfig(**config))
+    unbroken.run()
+    assert unbroken.progress.best_epoch == 2
+    scripted_val_errors([4.0, 3.0, 5.0, 3.5])
+    resumed = interrupted_then_resumed(tmp_path, mnist_small, TrainConfig(**config), steps)
+    assert_same_kept_model(unbroken, resumed)
+    for name, value in unbroken.model.params.items():
+        assert np.array_equal(value, resumed.model.params[name]), name
 
 
 def test_cli_resume_extends_a_finished_run(tmp_path):

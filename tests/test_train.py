@@ -131,3 +131,35 @@ def test_preprocess_applies_the_training_pca(mnist_small):
     assert X.shape == (50, 784)
     assert np.allclose(X, (flat - model.mean) @ model.basis)
     assert np.allclose(model.basis.T @ model.basis, np.eye(784), atol=1e-8)
+
+
+@pytest.mark.parametrize("errors, best", [([5.0, 3.0, 4.0, 6.0], 2), ([5.0, 4.0, 4.0, 3.0], 4), ([2.0, 2.0, 2.5, 9.0], 1)])
+def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last(mnist_small, monkeypatch,
+                                                                                 errors, best):
+    import ddse_np.train as train_module
+    from ddse_np.train import Trainer
+
+    it = iter(errors)
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
+    snapshots = []
+    trainer = Trainer.start(mnist_small, TrainConfig(**dict(SMALL, epochs=4, patience=9)))
+    trainer.run(on_epoch_end=lambda t: snapshots.append({n: v.copy() for n, v in t.model.params.items()}))
+    assert trainer.progress.best_epoch == best and trainer.progress.best_val_error == min(errors)
+    kept = trainer.kept_model().params
+    for name in kept:
+        assert np.array_equal(kept[name], snapshots[best - 1][name]), name
+    differs = any(not np.array_equal(kept[n], trainer.model.params[n]) for n in kept)
+    assert differs == (best != len(errors))
+    monkeypatch.undo()
+    last = Trainer.start(mnist_small, TrainConfig(**dict(SMALL, epochs=1, keep="last")))
+    last.run()
+    assert last.kept_model() is last.model
+
+
+def test_keep_best_without_validation_keeps_the_last(mnist_small):
+    from ddse_np.train import Trainer
+
+    trainer = Trainer.start(mnist_small, TrainConfig(**dict(SMALL, val_size=0, epochs=1)))
+    trainer.run()
+    assert not trainer.keeps_best and trainer.kept_model() is trainer.model
+    assert trainer.progress.best_epoch == 0 and trainer.progress.best_val_error is None
