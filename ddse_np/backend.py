@@ -96,7 +96,8 @@ class Backend:
     def uniform_source(self, seed):
         """A function shape -> array of uniform [0, 1) draws on this backend (dropout masks).
 
-        ``seed`` is an int or a sequence of ints (as numpy's ``default_rng`` takes).
+        ``seed`` is an int or a sequence of ints (as numpy's ``default_rng`` takes), or
+        None for fresh, unseeded entropy.
         """
         if _cupy is not None and self.xp is _cupy:
             state = _cupy.random.RandomState(int(numpy.random.SeedSequence(seed).generate_state(1)[0]))

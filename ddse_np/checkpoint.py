@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path
-from .backend import Backend, as_backend, to_host
+from .backend import DTYPES, Backend, as_backend, to_host
 from .errors import DDSEError
 from .models import MODELS
 from .sparsity import from_sparse, to_sparse
@@ -74,7 +74,7 @@ def _put(group, name, data):
 def _write(f, model, history, train_state, resume):
     f.attrs["format"] = FORMAT
     f.attrs["format_version"] = FORMAT_VERSION
-    f.attrs["config"] = json.dumps(model.config)
+    f.attrs["config"] = json.dumps(model.config, allow_nan=False)
     pre = f.create_group("preprocessing")
     _put(pre, "mean", to_host(model.mean))
     _put(pre, "basis", to_host(model.basis))
@@ -96,7 +96,7 @@ def _write(f, model, history, train_state, resume):
         _put(hist, name, np.asarray(values, dtype=np.float64))
     train = f.create_group("train")
     for name, value in train_state.items():
-        train.attrs[name] = json.dumps(value)
+        train.attrs[name] = json.dumps(value, allow_nan=False)
     group = f.create_group("resume")
     for name, value in resume.items():
         _put(group, name, value)
@@ -191,8 +191,8 @@ def _check_config(config, path) -> dict:
     s = config.get("s")
     if s is not None and (not isinstance(s, int) or not 1 <= s <= config["n"]):
         raise DDSEError(f"{path}: config s = {s!r} is out of range")
-    if config.get("dtype") not in ("float32", "float64"):
-        raise DDSEError(f"{path}: config dtype {config.get('dtype')!r} is not float32 or float64")
+    if config.get("dtype") not in DTYPES:
+        raise DDSEError(f"{path}: config dtype {config.get('dtype')!r} is not one of {', '.join(DTYPES)}")
     return config
 
 

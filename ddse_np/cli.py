@@ -23,7 +23,9 @@ from .backend import DTYPES, Backend
 from .config import TrainConfig
 from .data import default_data_dir, load_split
 from .errors import DDSEError, Interrupted
+from .evaluate import BATCH as EVAL_BATCH
 from .models import PAPER_NAMES
+from .sparse_inference import MODES
 from .sweep import BUDGETS, METHODS, SWEEPS
 
 SETTINGS = tuple(TrainConfig.fields())  # every training setting, in order
@@ -69,7 +71,7 @@ def cli():
 def data_option(f):
     return click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
                         help="Directory with the four MNIST IDX files (raw or .gz). "
-                             "Default: $DDSE_DATA or the bundled data/mnist.")(f)
+                             "Default: $DDSE_DATA or the MNIST that comes with ddse-np.")(f)
 
 
 def json_option(f):
@@ -186,10 +188,10 @@ def _load(checkpoint, backend="numpy", dtype=None):
 @data_option
 @config_options("backend")
 @click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Float type [default: the checkpoint's].")
-@click.option("--sparse", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+@click.option("--sparse", type=click.Choice(MODES), default=MODES[0], show_default=True,
               help="Constrained products as CSR sparse products (on), dense (off), or whichever was "
                    "measured faster for this s/n and batch size (auto).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=EVAL_BATCH, show_default=True,
               help="Images per forward pass.")
 @json_option
 def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
@@ -301,7 +303,7 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
 
     config = TrainConfig(**strengths).augment_config()
     config.validate()
-    backend = Backend("numpy", "float32")
+    backend = Backend()
     images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
     rng = np.random.default_rng(seed)
     grid = [images] + [augment(images, config, rng, backend) for _ in range(rows)]
@@ -339,7 +341,7 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
         from .plots import atoms_figure, codes_figure
 
         stages = code_statistics(model, X)
-        letter = "H" if model.first_layer == "W.0" else "Z"
+        letter = model.code_letter
         if atoms_path is not None:
             stage = len(stages) - 1 if model.atom_stage == -1 else model.atom_stage
             use = stages[stage]["unit_use"]

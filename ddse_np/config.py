@@ -1,12 +1,13 @@
 """Every setting of a training run, validated before any work starts; saved in checkpoints."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .augment import AugmentConfig
 from .backend import BACKENDS, DTYPES
 from .errors import DDSEError
-from .init import INITS
+from .init import INITS, THETA_INIT
 from .models import MODELS
 
 
@@ -29,8 +30,8 @@ class TrainConfig:
     m: int = setting(1024, "Code dimension m.")
     k: int = setting(2, "Unrolled iterations k.")
     sparsity: float = setting(0.25, "s/n: nonzeros per row/column of W1, W2_i, W3_i as a fraction of n.")
-    init: str = setting("paper", "Initial weights: the paper's (ISTA on D0 S) or random.", INITS)
-    theta_init: float = setting(0.01, "Initial shrinkage thresholds.")
+    init: str = setting(INITS[0], "Initial weights: the paper's (ISTA on D0 S) or random.", INITS)
+    theta_init: float = setting(THETA_INIT, "Initial shrinkage thresholds.")
     epochs: int = setting(10, "Most epochs to train (the schedule may end sooner).")
     batch_size: int = setting(128, "Images per SGD step.")
     lr: float = setting(0.01, "Learning rate.")
@@ -92,6 +93,10 @@ class TrainConfig:
 
     def validate(self, n: int = 784):
         """Refuse impossible settings with one line, before any work starts."""
+        for name, spec in self.fields().items():
+            value = getattr(self, name)
+            if isinstance(spec.default, float) and not math.isfinite(value):
+                raise DDSEError(f"--{name.replace('_', '-')} must be a finite number (got {value})")
         checks = [
             (self.model in MODELS, f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}"),
             (self.m >= 1, f"--m must be at least 1 (got {self.m})"),

@@ -6,8 +6,10 @@ import numpy as np
 from .backend import to_host
 from .layers import softmax_xent_forward
 
+BATCH = 2000  # images per forward pass when evaluating (memory, not results, depends on it)
 
-def evaluate(model, X, y, batch_size: int = 2000) -> dict:
+
+def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
     """Evaluate on X : N x n (PCA inputs, on the model's backend), y : N labels.
 
     Returns a dict of host values: ``error`` (% misclassified), ``loss`` (mean
@@ -29,7 +31,7 @@ def evaluate(model, X, y, batch_size: int = 2000) -> dict:
                 per_class_error=per_class, count=int(len(X)))
 
 
-def code_zero_fraction(model, X, batch_size: int = 2000) -> float:
+def code_zero_fraction(model, X, batch_size: int = BATCH) -> float:
     """Fraction of exact zeros in the final code Z_k over the inputs X : N x n."""
     zeros, total = 0, 0
     for first in range(0, len(X), batch_size):

@@ -15,7 +15,8 @@ import numpy as np
 
 from .sparsity import COL, ROW, project
 
-INITS = ("paper", "random")
+INITS = ("paper", "random")  # the first is the default
+THETA_INIT = 0.01  # initial shrinkage thresholds (docs/design.md, "Initialisation")
 
 
 def support_matrix(n: int, m: int, s: int, rng: np.random.Generator) -> np.ndarray:

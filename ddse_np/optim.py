@@ -16,7 +16,7 @@ class MomentumSGD:
     Every operation is in place: no temporary arrays the size of a parameter.
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9):
+    def __init__(self, lr: float, momentum: float):
         self.lr = lr
         self.momentum = momentum
         self.velocity: dict = {}
@@ -35,15 +35,16 @@ class MomentumSGD:
             g.fill(0)
 
     def state(self) -> dict:
-        """Everything a resumed run needs: lr, momentum (numbers) and velocity (name -> array,
-        on the parameters' backend; empty before the first step)."""
-        return dict(lr=self.lr, momentum=self.momentum, velocity=dict(self.velocity))
+        """Everything a resumed run needs: lr, momentum (numbers) and velocity (name -> a copy
+        of its array, on the parameters' backend; empty before the first step)."""
+        return dict(lr=self.lr, momentum=self.momentum,
+                    velocity={name: v.copy() for name, v in self.velocity.items()})
 
     def load_state(self, state: dict):
-        """Restore what :meth:`state` returned; velocity arrays must be on the parameters' backend."""
+        """Restore what :meth:`state` returned (velocity arrays on the parameters' backend; copied)."""
         self.lr = float(state["lr"])
         self.momentum = float(state.get("momentum", self.momentum))
-        self.velocity = dict(state.get("velocity", {}))
+        self.velocity = {name: v.copy() for name, v in state.get("velocity", {}).items()}
 
 
 class PlateauSchedule:
@@ -53,7 +54,7 @@ class PlateauSchedule:
     After a drop the patience counter restarts.
     """
 
-    def __init__(self, lr: float, factor: float = 0.1, patience: int = 3):
+    def __init__(self, lr: float, factor: float, patience: int):
         self.lr = lr
         self.factor = factor
         self.patience = patience

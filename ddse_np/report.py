@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from .backend import to_host
-from .evaluate import code_zero_fraction
+from .evaluate import BATCH, code_zero_fraction
 from .sparsity import count_nonzeros
 
 
@@ -37,7 +37,7 @@ def describe(model, path, X) -> dict:
                 code_zero_fraction=code_zero_fraction(model, X))
 
 
-def code_statistics(model, X, batch_size: int = 2000) -> list:
+def code_statistics(model, X, batch_size: int = BATCH) -> list:
     """Per stage i = 0..k, the sparsity of its code over the inputs X : N x n (evaluation mode).
 
     Returns one dict per stage: ``zero_fraction`` (exact zeros over all N x m entries),

@@ -140,7 +140,7 @@ class ResultsFile:
                 self.directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise DDSEError(f"cannot create {self.directory}: {exc.strerror or exc}") from None
-            write_text(meta, json.dumps(settings, indent=1))
+            write_text(meta, json.dumps(settings, indent=1, allow_nan=False))
 
     def rows(self) -> list:
         if not self.path.exists():
@@ -157,7 +157,14 @@ class ResultsFile:
         return {(r["method"], r["value"], r["seed"]) for r in self.rows()}
 
     def append(self, row: dict):
-        line = json.dumps({name: row.get(name) for name in RESULT_FIELDS}) + "\n"
+        """Add one row as a JSON line and flush it to disk.  A line cut by a crash is ended first,
+        so it cannot swallow this one."""
+        line = json.dumps({name: row.get(name) for name in RESULT_FIELDS}, allow_nan=False) + "\n"
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
         with open(self.path, "a") as fh:
             fh.write(line)
             fh.flush()

@@ -46,16 +46,34 @@ def test_code_statistics_count_the_zeros_of_every_stage(name, stages, rng):
         assert stat["units"] == m
 
 
-def test_a_stage_list_does_not_change_the_training_pass(rng):
-    model, pixels = small_model("ddse", rng)
+@pytest.mark.parametrize("name", ["ddse", "lista", "fc"])
+def test_a_stage_list_does_not_change_the_pass(name, rng):
+    """The forward and backward pass that fills ``codes`` gives the plain pass's code and gradients."""
+    model, pixels = small_model(name, rng)
     X = pca_transform(pixels, model.mean, model.basis)
-    y = rng.integers(0, 10, len(X))
-    loss, grads = model.loss_and_grads(X, y)
+    dZ = rng.standard_normal((len(X), m))
+    plain, plain_backprop = model.features(X, train=False)
     codes = []
-    Z, backprop = model.features(X, codes=codes)
-    assert len(codes) == 3 and codes[-1] is Z
-    again, grads_again = model.loss_and_grads(X, y)
-    assert loss == again and all(np.array_equal(grads[p], grads_again[p]) for p in grads)
+    Z, backprop = model.features(X, train=False, codes=codes)
+    assert len(codes) == 3 and codes[-1] is Z and np.array_equal(Z, plain)
+    grads, plain_grads = model.zero_grads(), model.zero_grads()
+    backprop(dZ, grads)
+    plain_backprop(dZ, plain_grads)
+    assert all(np.array_equal(grads[p], plain_grads[p]) for p in grads)
+
+
+@pytest.mark.parametrize("name", ["ddse", "lista", "ddse-noskip"])
+def test_the_first_code_is_the_first_shrinkage(name, rng):
+    model, pixels = small_model(name, rng)
+    X = pca_transform(pixels, model.mean, model.basis)
+    codes = []
+    model.features(X, train=False, codes=codes)
+    V, theta = X @ model.params["W1"].T, model.params["theta.0"]
+    assert np.allclose(codes[0], np.sign(V) * np.maximum(np.abs(V) - theta, 0))
+    fc, _ = small_model("fc", rng)
+    codes = []
+    fc.features(X, train=False, codes=codes)
+    assert np.allclose(codes[0], np.maximum(X @ fc.params["W.0"].T + fc.params["b.0"], 0))
 
 
 def is_png(path):

@@ -38,6 +38,8 @@ def interrupted_then_resumed(tmp_path, train_split, config, steps):
     ("ddse", {}, 17),                                  # mid-epoch, between projections
     ("ddse", {}, 12),                                  # exactly at an epoch boundary (12 batches)
     ("fc-dropout", dict(aug_rotate=10, aug_noise=0.05), 23),  # masks and augmentation
+    ("fc-dropconnect", {}, 17),                        # weight masks
+    ("lista", {}, 17),                                 # dropout on shrinkage layers
 ])
 def test_stopped_and_resumed_equals_unbroken(tmp_path, mnist_small, model, extra, steps):
     config = TrainConfig(**SMALL, model=model, seed=4, **extra)
@@ -152,3 +154,31 @@ def test_cli_diverging_lr_is_one_line_and_writes_nothing(tmp_path):
     assert len(lines) == 1 and "became" in lines[0] and "at step" in lines[0]
     assert "no checkpoint was written" in lines[0]
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_checkpoints_of_ddse_np_0_1_still_resume(tmp_path, mnist_small):
+    """Version 0.1 stored the lr at the top of /train and inf as the schedule's first best."""
+    import json
+
+    import h5py
+
+    config = dict(SMALL, keep="last", seed=5)
+    unbroken = Trainer.start(mnist_small, TrainConfig(**config))
+    unbroken.run()
+    trainer = Trainer.start(mnist_small, TrainConfig(**config))
+    box, stop = stop_after(7)
+    box["trainer"] = trainer
+    trainer.run(should_stop=stop)  # stopped in epoch 1: the schedule has seen nothing yet
+    trainer.save(tmp_path / "old.h5")
+    with h5py.File(tmp_path / "old.h5", "a") as f:
+        attrs = f["train"].attrs
+        optimizer = json.loads(attrs["optimizer"])
+        del attrs["optimizer"]
+        attrs["lr"] = json.dumps(optimizer["lr"])
+        attrs["schedule"] = json.dumps(dict(json.loads(attrs["schedule"]), best=float("inf")))
+        progress = json.loads(attrs["progress"])
+        attrs["progress"] = json.dumps({k: v for k, v in progress.items() if not k.startswith("best")})
+    resumed = Trainer.from_checkpoint(tmp_path / "old.h5", mnist_small)
+    resumed.run()
+    for name, value in unbroken.model.params.items():
+        assert np.array_equal(value, resumed.model.params[name]), name

@@ -38,7 +38,10 @@ def test_optimizer_state_round_trip_continues_identically():
         one.step(p_one, {"w": g["w"].copy()})
     two = MomentumSGD(lr=123.0, momentum=0.0)  # every field comes from the state
     state = one.state()
-    two.load_state({**state, "velocity": {k: v.copy() for k, v in state["velocity"].items()}})
+    two.load_state(state)
+    one.step({"w": np.zeros(5)}, {"w": np.ones(5)})  # neither the state nor `two` may follow `one`
+    assert np.array_equal(state["velocity"]["w"], two.velocity["w"])
+    one.load_state(state)
     p_two = {"w": p_one["w"].copy()}
     for g in grads[2:]:
         one.step(p_one, {"w": g["w"].copy()})
@@ -49,7 +52,7 @@ def test_optimizer_state_round_trip_continues_identically():
 
 def test_schedule_state_round_trip_continues_identically():
     one = PlateauSchedule(lr=1.0, factor=0.5, patience=2)
-    fresh = PlateauSchedule(lr=7.0)
+    fresh = PlateauSchedule(lr=7.0, factor=0.1, patience=3)
     assert json.loads(json.dumps(fresh.state(), allow_nan=False))["best"] is None  # strict JSON
     for e in [3.0, 2.0, 2.5]:
         one.update(e)

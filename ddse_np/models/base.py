@@ -36,6 +36,7 @@ class Model:
     name = "model"
     sparse = False  # True for models whose weights carry the s-sparse constraint of eq. (6)
     first_layer = "W1"  # the parameter whose rows act on x_pca (drawn by ``ddse inspect --atoms``)
+    code_letter = "Z"  # what the figures call the stage codes: Z0..Zk (H0..Hk for ReLU layers)
     atom_stage = -1  # the stage whose unit use ranks the atoms: Zk, as every stage adds row j's response to unit j
 
     def __init__(self, params: dict, config: dict, backend: Backend, mean=None, basis=None):
@@ -89,11 +90,12 @@ class Model:
         return out
 
     # -- forward and backward ------------------------------------------------
-    def features(self, X, train: bool = True, noise=None):
+    def features(self, X, train: bool = True, noise=None, codes: list | None = None):
         """X : N x n -> (Z : N x m, backprop(dZ, grads)).
 
         ``noise`` (shape -> uniform draws) feeds dropout/DropConnect masks when
-        ``train``; None draws them from fresh, unseeded entropy.
+        ``train``; None draws them from fresh, unseeded entropy.  ``codes``, when a
+        list, receives the code of every stage, Z0 .. Zk (report.code_statistics).
         """
         raise NotImplementedError
 

@@ -14,7 +14,7 @@ Equations and choices: docs/design.md; derivations: docs/gradients.md.
 from __future__ import annotations
 
 from ..backend import array_module, as_backend
-from ..init import ddse_params, variance_preserving_factors
+from ..init import INITS, THETA_INIT, ddse_params, variance_preserving_factors
 from ..layers import linear_backward, linear_forward, shrink_backward, shrink_forward
 from ..sparsity import COL, ROW
 from .base import Model
@@ -86,7 +86,7 @@ class DDSE(Model):
 
     @classmethod
     def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
-               backend="numpy", init: str = "paper", classes: int = 10, theta_init: float = 0.01):
+               backend="numpy", init: str = INITS[0], classes: int = 10, theta_init: float = THETA_INIT):
         """A fresh model.  ``backend`` is a name or a :class:`Backend`.
 
         ``init`` is 'paper' or 'random' (see :mod:`ddse_np.init`); all random

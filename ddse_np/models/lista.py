@@ -11,7 +11,7 @@ It starts as ISTA on D0 S / sqrt(L) (see :mod:`ddse_np.init`); no sparsity const
 from __future__ import annotations
 
 from ..backend import array_module, as_backend
-from ..init import lista_params
+from ..init import THETA_INIT, lista_params
 from ..layers import (dropout_backward, dropout_forward, linear_backward, linear_forward,
                       shrink_backward, shrink_forward)
 from .base import Model
@@ -34,7 +34,7 @@ class LISTA(Model):
 
     @classmethod
     def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
-               backend="numpy", classes: int = 10, theta_init: float = 0.01, **_):
+               backend="numpy", classes: int = 10, theta_init: float = THETA_INIT, **_):
         """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
         backend = as_backend(backend, dtype)
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, seed=seed,
@@ -62,7 +62,7 @@ class LISTA(Model):
         receives Z0, ..., Zk.
         """
         p = self.params
-        noise = self.mask_source(noise) if train else None
+        noise = self.mask_source(noise) if train and self.dropout else None
         B, lin1 = linear_forward(X, p["W1"])
         Z, cache0 = self._layer(B, p["theta.0"], noise)
         caches = []

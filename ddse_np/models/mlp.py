@@ -26,6 +26,7 @@ class FullyConnected(Model):
 
     name = "fc"
     first_layer = "W.0"
+    code_letter = "H"
     atom_stage = 0  # the layers mix units: row j of W.0 drives unit j of H0 only
     dropout = 0.0
     dropconnect = 0.0
