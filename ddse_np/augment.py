@@ -11,9 +11,16 @@ so a seed gives the same augmented batches on every backend.
     flip    probability of a left-right flip of each image
     rotate  largest rotation in degrees; each image turns by U(-rotate, rotate)
     scale   largest relative zoom; each image is scaled by U(1 - scale, 1 + scale)
+    elastic alpha of an elastic distortion (Simard, Steinkraus and Platt 2003, "Best
+            practices for convolutional neural networks applied to visual document
+            analysis"): per image, a field of U(-1, 1) displacements per pixel and axis,
+            smoothed by a Gaussian of ``elastic_sigma`` pixels and scaled by alpha pixels
 
-Rotation and scaling are one affine map about the image centre per image, done
-for the whole batch in a single ``map_coordinates`` call (bilinear, zero outside).
+Rotation, scaling and the elastic displacement are one map per image, done for
+the whole batch in a single ``map_coordinates`` call (bilinear, zero outside):
+output pixel p reads the input at c + A^{-1}(p - c) + alpha * G_sigma(u)(p), with c
+the centre, A the image's rotation and zoom, u its uniform field and G_sigma the
+Gaussian filter (``gaussian_filter`` of the backend's ndimage).
 """
 from __future__ import annotations
 
@@ -33,10 +40,12 @@ class AugmentConfig:
     flip: float = 0.0
     rotate: float = 0.0
     scale: float = 0.0
+    elastic: float = 0.0
+    elastic_sigma: float = 4.0
 
     @property
     def enabled(self) -> bool:
-        return any(value > 0 for value in asdict(self).values())
+        return any(value > 0 for name, value in asdict(self).items() if name != "elastic_sigma")
 
     def validate(self):
         for name, value in asdict(self).items():
@@ -46,6 +55,8 @@ class AugmentConfig:
             raise DDSEError(f"--aug-flip is a probability in [0, 1] (got {self.flip})")
         if self.scale >= 1:
             raise DDSEError(f"--aug-scale must be below 1 (got {self.scale})")
+        if self.elastic > 0 and self.elastic_sigma <= 0:
+            raise DDSEError(f"--aug-elastic-sigma must be positive (got {self.elastic_sigma})")
 
 
 def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):
@@ -58,8 +69,8 @@ def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):
     xp, ndimage = backend.xp, backend.ndimage
     N = images.shape[0]
     out = images
-    if config.rotate > 0 or config.scale > 0:
-        out = _rotate_and_scale(out, config, rng, backend)
+    if config.rotate > 0 or config.scale > 0 or config.elastic > 0:
+        out = _warp(out, config, rng, backend)
     if config.flip > 0:
         flip = backend.asarray(rng.random(N) < config.flip, dtype=bool)
         out = xp.where(flip[:, None, None], out[:, :, ::-1], out)
@@ -74,8 +85,9 @@ def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):
     return out.astype(images.dtype, copy=False)
 
 
-def _rotate_and_scale(images, config, rng, backend):
-    """Each output pixel p reads the input at c + A_j^{-1} (p - c), image j's own map."""
+def _warp(images, config, rng, backend):
+    """Each output pixel p reads the input at c + A_j^{-1} (p - c) + d_j(p), image j's own map
+    (d_j = 0 without elastic distortion)."""
     N = images.shape[0]
     angle = np.deg2rad(rng.uniform(-config.rotate, config.rotate, N))
     zoom = rng.uniform(1 - config.scale, 1 + config.scale, N)
@@ -86,4 +98,8 @@ def _rotate_and_scale(images, config, rng, backend):
     cols = centre + sin[:, None, None] * r + cos[:, None, None] * c
     batch = np.broadcast_to(np.arange(N, dtype=np.float64)[:, None, None], rows.shape)
     coords = backend.asarray(np.stack([batch, rows, cols]))
+    if config.elastic > 0:
+        field = backend.asarray(rng.uniform(-1.0, 1.0, (2, N, SIDE, SIDE)))
+        sigma = (0, 0, config.elastic_sigma, config.elastic_sigma)  # smooth within each image only
+        coords[1:] += config.elastic * backend.ndimage.gaussian_filter(field, sigma=sigma)
     return backend.ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0)

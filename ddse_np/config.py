@@ -50,6 +50,10 @@ class TrainConfig:
     aug_flip: float = setting(0.0, "Augmentation: probability of a left-right flip; 0 = off.")
     aug_rotate: float = setting(0.0, "Augmentation: largest rotation in degrees; 0 = off.")
     aug_scale: float = setting(0.0, "Augmentation: largest relative zoom, e.g. 0.1 for 0.9x-1.1x; 0 = off.")
+    aug_elastic: float = setting(0.0, "Augmentation: alpha, in pixels, of an elastic distortion (Simard et al. "
+                                      "2003; 34 in that paper); 0 = off.")
+    aug_elastic_sigma: float = setting(4.0, "Augmentation: sigma in pixels of the Gaussian that smooths the "
+                                            "elastic displacement field.")
     seed: int = setting(0, "Seed of the initialisation, splits, batch order, augmentation and masks.")
     backend: str = setting("numpy", "numpy (CPU) or cupy (GPU).", BACKENDS)
     dtype: str = setting("float32", "Float type of parameters and activations.", DTYPES)
@@ -84,8 +88,9 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def augment_config(self) -> AugmentConfig:
-        return AugmentConfig(noise=self.aug_noise, blur=self.aug_blur, flip=self.aug_flip,
-                             rotate=self.aug_rotate, scale=self.aug_scale)
+        """The aug_* settings without their prefix."""
+        return AugmentConfig(**{name[len("aug_"):]: getattr(self, name) for name in self.fields()
+                                if name.startswith("aug_")})
 
     def sparsity_s(self, n: int) -> int:
         """s = round(sparsity * n): nonzeros per row/column of the constrained matrices."""

@@ -7,7 +7,7 @@ from ddse_np.augment import AugmentConfig, augment
 from ddse_np.backend import to_host
 from ddse_np.errors import DDSEError
 
-ALL = AugmentConfig(noise=0.1, blur=1.0, flip=0.5, rotate=15, scale=0.15)
+ALL = AugmentConfig(noise=0.1, blur=1.0, flip=0.5, rotate=15, scale=0.15, elastic=34)
 
 
 @pytest.fixture
@@ -17,7 +17,8 @@ def batch(mnist_small):
 
 @pytest.mark.parametrize("backend_name", ["numpy", "strict"])
 @pytest.mark.parametrize("config", [AugmentConfig(noise=0.2), AugmentConfig(blur=1.5), AugmentConfig(flip=1.0),
-                                    AugmentConfig(rotate=30), AugmentConfig(scale=0.2), ALL])
+                                    AugmentConfig(rotate=30), AugmentConfig(scale=0.2), AugmentConfig(elastic=34),
+                                    ALL])
 def test_keeps_shape_dtype_and_range(batch, config, backend_name):
     backend = make_backend(backend_name, "float32")
     out = augment(backend.asarray(batch), config, np.random.default_rng(0), backend)
@@ -58,7 +59,41 @@ def test_same_seed_same_batch(batch):
     assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("config", [AugmentConfig(noise=-1), AugmentConfig(flip=1.5), AugmentConfig(scale=1.0)])
+@pytest.mark.parametrize("config", [AugmentConfig(noise=-1), AugmentConfig(flip=1.5), AugmentConfig(scale=1.0),
+                                    AugmentConfig(elastic=-1), AugmentConfig(elastic=10, elastic_sigma=0)])
 def test_invalid_strengths(config):
     with pytest.raises(DDSEError):
         config.validate()
+
+
+def test_elastic_alpha_zero_is_the_identity(batch):
+    backend = make_backend("numpy", "float32")
+    images = backend.asarray(batch)
+    assert augment(images, AugmentConfig(elastic=0.0, elastic_sigma=6.0), np.random.default_rng(0), backend) is images
+    tiny = augment(images.copy(), AugmentConfig(elastic=1e-9), np.random.default_rng(0), backend)
+    assert np.allclose(tiny, batch, atol=1e-5)
+
+
+def test_elastic_is_reproducible_from_the_seed(batch):
+    backend = make_backend("numpy", "float32")
+    config = AugmentConfig(elastic=34, rotate=10)
+    a, b, c = (augment(batch.copy(), config, np.random.default_rng(seed), backend) for seed in (7, 7, 8))
+    assert np.array_equal(a, b) and not np.allclose(a, c)
+
+
+def test_elastic_displacement_has_the_smoothed_field_statistics():
+    """On a horizontal ramp I(r, c) = c / 27 the output reads I at c + d(p): d is recoverable.
+    Its spread must be alpha times that of a Gaussian-smoothed U(-1, 1) field, and it is smooth."""
+    from scipy.ndimage import gaussian_filter
+
+    backend = make_backend("numpy", "float64")
+    alpha, sigma = 34.0, 4.0
+    ramp = np.broadcast_to(np.arange(28) / 27.0, (200, 28, 28)).copy()
+    out = augment(ramp.copy(), AugmentConfig(elastic=alpha, elastic_sigma=sigma), np.random.default_rng(0), backend)
+    inner = (slice(None), slice(8, 20), slice(8, 20))
+    d = 27.0 * (out - ramp)[inner]
+    expected = alpha * gaussian_filter(np.random.default_rng(1).uniform(-1, 1, (200, 28, 28)), (0, sigma, sigma))
+    assert 0.7 < d.std() / expected[inner].std() < 1.3
+    assert abs(d.mean()) < 0.2 * d.std()
+    neighbours = np.corrcoef(d[:, :, :-1].ravel(), d[:, :, 1:].ravel())[0, 1]
+    assert neighbours > 0.9  # smoothed over sigma = 4 pixels
