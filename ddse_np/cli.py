@@ -97,6 +97,9 @@ def config_options(*names):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("ddse.h5"), show_default=True,
               help="Checkpoint to write.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--config", "recipe_path", type=click.Path(path_type=Path), default=None,
+              help="A recipe: training settings in a TOML file (keys are these options' long names; "
+                   "a [MODEL] table applies to that model only). Options given here win.")
 @config_options(*SETTINGS)
 @json_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -104,7 +107,7 @@ def config_options(*names):
               help="Continue the run saved in this checkpoint (its settings; --epochs may raise the total).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save a resumable checkpoint to --out every N epochs (0: only at the end).")
-def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **options):
+def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpoint_every, **options):
     """Train a model on MNIST and save a checkpoint.
 
     Ctrl-C or SIGTERM stops after the current batch and saves a resumable
@@ -119,6 +122,15 @@ def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **
     ctx = click.get_current_context()
     given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     data_dir = data_dir or default_data_dir()
+    recipe = None
+    if recipe_path is not None:
+        from .recipe import read_recipe
+
+        if resume is not None:
+            raise DDSEError("--config cannot be combined with --resume: a resumed run keeps its settings")
+        recipe = read_recipe(recipe_path)
+        model = options["model"] if "model" in given else recipe.settings.get("model", options["model"])
+        options.update({k: v for k, v in recipe.for_model(model).items() if k not in given})
     if resume is not None:
         out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
         check_target(out, overwrite or out.resolve() == resume.resolve())
@@ -129,7 +141,9 @@ def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **
         config = TrainConfig(**options)
         config.validate()
         check_target(out, overwrite)
-        trainer = Trainer.start(load_split(data_dir, "train"), config, Backend(config.backend, config.dtype))
+        backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
+        trainer = Trainer.start(load_split(data_dir, "train"), config, backend)
+        trainer.recipe = recipe.record() if recipe else None
     test_split = load_split(data_dir, "test")
     saved = []
 
@@ -167,7 +181,7 @@ def train(data_dir, out, overwrite, as_json, quiet, resume, checkpoint_every, **
                    best_epoch=p.best_epoch or None, best_val_error=p.best_val_error,
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
-                   config=asdict(config))
+                   config=asdict(config), recipe=trainer.recipe)
     if as_json:
         click.echo(json.dumps(summary))
     else:

@@ -105,6 +105,7 @@ class Trainer:
         self.history = history or {name: [] for name in HISTORY_FIELDS}
         self.progress = progress or Progress()
         self.best_params = None  # copies of the parameters at progress.best_epoch (keep='best')
+        self.recipe = None  # the recipe file the settings came from: dict(name, text), or None
 
     @classmethod
     def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None):
@@ -155,6 +156,7 @@ class Trainer:
         trainer.optimizer.load_state(dict(optimizer, velocity={name: asarray(value) for name, value
                                                                in resume["velocity"].items()}))
         trainer.schedule.load_state(state["schedule"])
+        trainer.recipe = state.get("recipe")
         return trainer
 
     @property
@@ -240,8 +242,8 @@ class Trainer:
     def state(self):
         """(JSON-ready training state, host arrays needed to resume) for a checkpoint.
 
-        The state holds config, progress (with the best epoch), optimizer (lr, momentum) and
-        schedule; the arrays 'velocity/NAME' and, whenever the saved model is not the current
+        The state holds config, progress (with the best epoch), optimizer (lr, momentum),
+        schedule and the recipe file, if any; the arrays 'velocity/NAME' and, whenever the saved model is not the current
         one (stopped mid-epoch before the projection, or keep='best' after a worse epoch), the
         current parameters 'params/NAME'.  Read back by :meth:`from_checkpoint`.
         """
@@ -250,6 +252,8 @@ class Trainer:
         velocity = optimizer.pop("velocity")
         state = dict(config=self.config.to_dict(), progress=asdict(progress), optimizer=optimizer,
                      schedule=self.schedule.state())
+        if self.recipe is not None:
+            state["recipe"] = self.recipe
         arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
         saved_is_current = self.kept_model() is self.model or progress.best_epoch == progress.epoch
         if progress.batch or not saved_is_current:
@@ -257,14 +261,13 @@ class Trainer:
                 arrays[f"params/{name}"] = to_host(value)
         return state, arrays
 
-    def save(self, path, extra_state: dict | None = None):
+    def save(self, path):
         """Write the kept model (:meth:`kept_model`), history and whole training state to ``path``
-        (atomically; see :func:`ddse_np.checkpoint.save`).  ``extra_state``: more JSON-ready
-        entries for the checkpoint's /train attributes (e.g. the recipe file)."""
+        (atomically; see :func:`ddse_np.checkpoint.save`)."""
         from .checkpoint import save
 
         state, arrays = self.state()
-        save(path, self.kept_model(), self.history, {**state, **(extra_state or {})}, arrays)
+        save(path, self.kept_model(), self.history, state, arrays)
 
 
 def train(train_split: Split, config: TrainConfig, reporter=None, backend: Backend | None = None):
