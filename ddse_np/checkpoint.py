@@ -110,6 +110,8 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
     Every problem with the file ends in a one-line :class:`DDSEError`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DDSEError(f"checkpoint {path} is a directory, not a file")
     if not path.is_file():
         raise DDSEError(f"checkpoint {path} does not exist")
     try:

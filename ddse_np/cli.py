@@ -26,7 +26,7 @@ from .errors import DDSEError, Interrupted
 from .evaluate import BATCH as EVAL_BATCH
 from .models import PAPER_NAMES
 from .sparse_inference import MODES
-from .sweep import BUDGETS, METHODS, SWEEPS
+from .sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 
 SETTINGS = tuple(TrainConfig.fields())  # every training setting, in order
 AUGMENT_SETTINGS = tuple(name for name in SETTINGS if name.startswith("aug_"))
@@ -241,15 +241,49 @@ def export(checkpoint, out, overwrite):
 
     check_target(out, overwrite)
     model, extras = _load(checkpoint)
-    config = extras["train"].get("config")
-    save(out, model, extras["history"], dict(config=config) if config else {})
-    click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {checkpoint.stat().st_size})")
+    was = checkpoint.stat().st_size
+    kept = {k: v for k, v in extras["train"].items() if k in ("config", "recipe")}
+    save(out, model, extras["history"], kept)
+    click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {was})")
+
+
+@cli.command()
+@click.argument("checkpoint_a", metavar="A", type=click.Path(path_type=Path))
+@click.argument("checkpoint_b", metavar="B", type=click.Path(path_type=Path))
+@data_option
+@json_option
+def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
+    """Test errors of checkpoints A and B on the same test images, and the exact McNemar test.
+
+    Counts the images only A classifies right and only B does; the p-value is that of the
+    two-sided exact binomial test on those counts (scipy.stats.binomtest).
+    """
+    from .evaluate import mcnemar, predict
+
+    models = [_load(path)[0] for path in (checkpoint_a, checkpoint_b)]
+    test = load_split(data_dir or default_data_dir(), "test")
+    correct = [predict(model, model.preprocess(test.images)) == test.labels for model in models]
+    result = dict(a=str(checkpoint_a), b=str(checkpoint_b), count=int(len(test)),
+                  error_a=100.0 * float(1 - correct[0].mean()), error_b=100.0 * float(1 - correct[1].mean()),
+                  **mcnemar(*correct))
+    if as_json:
+        click.echo(json.dumps(result, allow_nan=False))
+        return
+    console = Console()
+    table = Table("", "checkpoint", "model", "test error %", "right only here")
+    for label, path, model, error, only in (("A", checkpoint_a, models[0], result["error_a"], result["only_a"]),
+                                            ("B", checkpoint_b, models[1], result["error_b"], result["only_b"])):
+        name = model.config["model"]
+        table.add_row(label, str(path), PAPER_NAMES.get(name, name), f"{error:.2f}", str(only))
+    console.print(table)
+    console.print(f"{result['count']} test images; both right {result['both']}, both wrong {result['neither']}; "
+                  f"exact McNemar test p = {result['p_value']:.4g}")
 
 
 @cli.command()
 @click.argument("name", type=click.Choice(list(SWEEPS)))
-@click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default=DEFAULT_BUDGET, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 0..N-1 per cell.")
 @click.option("--methods", default=None, help=f"Comma-separated subset of {', '.join(METHODS)} (default: all).")
 @click.option("--values", default=None, help="Comma-separated values instead of the budget's grid.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -258,49 +292,87 @@ def export(checkpoint, out, overwrite):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
 @click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
-@click.option("--plot-only", is_flag=True, help="Only redraw the figure from the existing results.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a training setting of every job (e.g. --set epochs=1 --set m=64).")
+@click.option("--plot-only", is_flag=True, help="Only redraw the figure and table from the existing results.")
+@click.option("--set", "overrides", multiple=True, metavar="[METHOD:]KEY=VALUE",
+              help="Override a training setting of every job, or with METHOD: of that method's jobs only "
+                   "(e.g. --set epochs=1 --set lista:lr=0.01).")
+@click.option("--lr-from", type=click.Path(path_type=Path), default=None,
+              help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
+                   "by validation error.")
 @config_options("backend")
 @data_option
 def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_checkpoints, plot_only,
-          overrides, backend, data_dir):
-    """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6."""
+          overrides, lr_from, backend, data_dir):
+    """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6, or (lr)
+    the learning rates to pick each method's from."""
     from . import sweep as sw
+    from .atomic import write_text
 
-    Backend(backend)  # a missing GPU is refused before anything is written
-    settings = {} if backend == TrainConfig.backend else {"backend": backend}
-    for item in overrides:
-        key, _, raw = item.partition("=")
-        if not raw:
-            raise DDSEError(f"--set {item!r}: expected KEY=VALUE with KEY a training setting")
-        settings[key] = TrainConfig.parse(key, raw)
-    method_list = tuple(methods.split(",")) if methods else METHODS
-    unknown = [m for m in method_list if m not in METHODS]
-    if unknown:
-        raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
-    field = SWEEPS[name][0]
-    value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
-    jobs = sw.plan(name, budget, seeds, method_list, value_list, settings)
-    TrainConfig.from_dict(jobs[0]["config"]).validate()
     out = out or Path("results") / "sweeps" / f"{name}-{budget}"
-    results = sw.ResultsFile(out, dict(sweep=name, budget=budget, settings=settings))
-    if not plot_only:
+    figure, table_path = out / f"{name}.png", out / f"{name}.md"
+    if plot_only:
+        results = sw.ResultsFile(out, None)
+    else:
+        Backend(backend)  # a missing GPU is refused before anything is written
+        shared, per_method = _sweep_settings(overrides, backend, lr_from)
+        method_list = tuple(methods.split(",")) if methods else METHODS
+        unknown = [m for m in method_list if m not in METHODS]
+        if unknown:
+            raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+        field = SWEEPS[name][0]
+        value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
+        jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
+        for job in jobs:
+            TrainConfig.from_dict(job["config"]).validate()
+        settings = dict(sweep=name, budget=budget, settings=shared)
+        if per_method:
+            settings["method_settings"] = per_method
+        if name == "samples":
+            settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+        results = sw.ResultsFile(out, settings)
         checkpoints = str(out) if keep_checkpoints else None
-        total = len(jobs)
+        if checkpoints:
+            out.mkdir(parents=True, exist_ok=True)
 
         def report(row):
             error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
-            click.echo(f"{row['method']:15} {name}={row['value']} seed {row['seed']}: {error} "
-                       f"({row['seconds']:.0f} s)", err=True)
+            value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
+            click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
+                       f"({row['seconds']:.0f} s, {row['steps']} steps)", err=True)
 
         ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
                            on_result=report)
-        click.echo(f"{ran} job(s) run, {total - ran} already done; results in {results.path}")
-    figure = out / f"{name}.png"
+        click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     sw.figure(results, name, figure)
-    click.echo(sw.table(results, name))
-    click.echo(f"figure: {figure}")
+    text = sw.table(results, name)
+    write_text(table_path, text + "\n")
+    click.echo(text)
+    click.echo(f"figure: {figure}; table: {table_path}")
+
+
+def _sweep_settings(overrides, backend, lr_from):
+    """(settings of every job, {method: settings}) from --set, --backend and --lr-from."""
+    from . import sweep as sw
+
+    shared = {} if backend == TrainConfig.backend else {"backend": backend}
+    per_method = {}
+    if lr_from is not None:
+        rows = sw.ResultsFile(lr_from, None).rows()
+        if not rows or any(r.get("sweep") != "lr" for r in rows):
+            raise DDSEError(f"--lr-from {lr_from}: no results of a 'ddse sweep lr' there")
+        per_method = {method: {"lr": lr} for method, lr in sw.pick_lr(rows).items()}
+    for item in overrides:
+        target, _, raw = item.partition("=")
+        method, _, key = target.rpartition(":")
+        if not raw or not key:
+            raise DDSEError(f"--set {item!r}: expected KEY=VALUE or METHOD:KEY=VALUE")
+        if method and method not in METHODS:
+            raise DDSEError(f"--set {item!r}: unknown method {method!r}: choose from {', '.join(METHODS)}")
+        value = TrainConfig.parse(key, raw)
+        if key == "backend":
+            Backend(value)
+        (per_method.setdefault(method, {}) if method else shared)[key] = value
+    return shared, per_method
 
 
 @cli.command("augment-preview")
@@ -348,9 +420,14 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
         from .plots import learning_curves
 
         learning_curves(extras["history"], plot_path, label)
+        click.echo(f"wrote {plot_path}", err=True)
     test = load_split(data_dir or default_data_dir(), "test")
     X = model.preprocess(test.images)
     report = describe(model, checkpoint, X)
+    progress = extras["train"].get("progress", {})
+    report.update(epochs=len(extras["history"].get("epoch", [])), best_epoch=progress.get("best_epoch") or None,
+                  best_val_error=progress.get("best_val_error"),
+                  kept=extras["train"].get("config", {}).get("keep"))
     if atoms_path is not None or codes_path is not None:
         from .plots import atoms_figure, codes_figure
 
@@ -363,8 +440,10 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
             atoms_figure(dictionary_atoms(model)[order], use[order], atoms_path,
                          f"{label}: the {len(order)} most used of {len(use)} atoms D0 w_j ({model.first_layer} "
                          f"rows in pixel space); % = test images where unit j of {letter}{stage} is nonzero")
+            click.echo(f"wrote {atoms_path}", err=True)
         if codes_path is not None:
             codes_figure(stages, codes_path, f"{label}: codes on {len(X)} test images", letter)
+            click.echo(f"wrote {codes_path}", err=True)
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -386,6 +465,11 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
                   f"file {report['file_bytes']} bytes")
     console.print(f"exact zeros in Z_k on {report['code_images']} test images: "
                   f"{100 * report['code_zero_fraction']:.1f}%")
+    if report["kept"] == "best" and report["best_epoch"]:
+        console.print(f"saved model: epoch {report['best_epoch']} of {report['epochs']} "
+                      f"(best validation error {report['best_val_error']:.2f}%)")
+    elif report["epochs"]:
+        console.print(f"saved model: the last of {report['epochs']} epochs")
 
 
 def main():

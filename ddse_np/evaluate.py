@@ -9,6 +9,33 @@ from .layers import softmax_xent_forward
 BATCH = 2000  # images per forward pass when evaluating (memory, not results, depends on it)
 
 
+def predict(model, X, batch_size: int = BATCH):
+    """Predicted classes of X : N x n (PCA inputs on the model's backend): N ints on the host."""
+    return np.concatenate([to_host(model.forward(X[first : first + batch_size]).argmax(axis=1))
+                           for first in range(0, len(X), batch_size)])
+
+
+def mcnemar(correct_a, correct_b) -> dict:
+    """The exact McNemar test of two classifiers on the same test items.
+
+    correct_a, correct_b : N booleans (item i classified right by A, by B).  Only the discordant
+    items count: b = right by A only, c = right by B only; under the null hypothesis that both
+    classifiers err alike, b ~ Binomial(b + c, 1/2).  Returns dict(only_a=b, only_b=c, both=...,
+    neither=..., p_value): the two-sided exact binomial p-value (scipy.stats.binomtest), 1.0
+    when b + c = 0.  Source: McNemar (1947); Dietterich (1998), "Approximate statistical tests
+    for comparing supervised classification learning algorithms".
+    """
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"the two classifiers were tested on {a.size} and {b.size} items")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return dict(only_a=only_a, only_b=only_b, both=int((a & b).sum()), neither=int((~a & ~b).sum()),
+                p_value=float(p))
+
+
 def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
     """Evaluate on X : N x n (PCA inputs, on the model's backend), y : N labels.
 

@@ -73,14 +73,21 @@ def dictionary_atoms(model) -> np.ndarray:
     return atoms.reshape(len(atoms), side, side)
 
 
-def sweep_table(rows: list, field: str, order=(), names=None) -> str:
-    """A markdown table of mean test error (%) per method (rows) and value (columns).
-
-    A method run once for all values (value None) fills every column; a cell whose runs all
-    diverged reads 'diverged'.
+def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "test_error",
+                picks: dict | None = None) -> str:
+    """A markdown table of ``metric`` (%, 'test_error' or 'val_error') per method (rows) and value
+    (columns): mean ± standard deviation over seeds, with the number of seeds when a cell has
+    fewer than the most.  A method run once for all values (value None) fills every column; a
+    cell whose runs all diverged reads 'diverged', one where some did says how many; ``picks``
+    (method -> value) puts a cell in bold.
     """
     values = sorted({r["value"] for r in rows if r["value"] is not None})
-    lines = ["| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
+    seeds = max([len({r["seed"] for r in rows if r["method"] == m and r["value"] == v})
+                 for m in {r["method"] for r in rows} for v in values + [None]] or [0])
+    what = "validation error" if metric == "val_error" else "test error"
+    lines = [f"{what} (%), mean ± standard deviation over {seeds} seed(s)"
+             + ("; **bold**: each method's pick (lowest mean validation error)" if picks else ""), "",
+             "| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
              "|---|" + "---|" * len(values)]
     methods = list(order) + sorted({r["method"] for r in rows} - set(order))
     for method in methods:
@@ -89,8 +96,15 @@ def sweep_table(rows: list, field: str, order=(), names=None) -> str:
             continue
         cells = []
         for v in values:
-            errors = [r["test_error"] for r in mine if r["value"] in (v, None)]
+            errors = [r.get(metric) for r in mine if r["value"] in (v, None)]
             finite = [e for e in errors if e is not None]
-            cells.append(f"{np.mean(finite):.2f}" if finite else ("diverged" if errors else ""))
+            text = f"{np.mean(finite):.2f} ± {np.std(finite):.2f}" if finite else ("diverged" if errors else "")
+            if finite and len(finite) < seeds:
+                text += f" (n={len(finite)})"
+            if finite and len(finite) < len(errors):
+                text += f", {len(errors) - len(finite)} diverged"
+            if picks and picks.get(method) == v and finite:
+                text = f"**{text}**"
+            cells.append(text)
         lines.append(f"| {(names or {}).get(method, method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

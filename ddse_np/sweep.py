@@ -1,10 +1,17 @@
-"""Sweeps behind the paper's Figures 3-6: every method x every value x every seed, one job each.
+"""Sweeps behind the paper's Figures 3-6 (and the learning rate each method is run at): every
+method x every value x every seed, one job each.
 
-A job trains one model from scratch and evaluates it on the test set; it is a
-plain function of a JSON-ready dict (:func:`run_job`), so it runs the same in
-this process, in a local process pool, or on a Dask worker.  Every finished
-job is appended at once, as one JSON line, to ``results.jsonl`` in the sweep's
-directory; running the sweep again skips the cells already there.
+A job trains one model from scratch, keeps its best-validation model and evaluates it on the
+test set; it is a plain function of a JSON-ready dict (:func:`run_job`), so it runs the same in
+this process, in a local process pool, or on a Dask worker.  Every finished job is appended at
+once, as one JSON line, to ``results.jsonl`` in the sweep's directory; running the sweep again
+skips the cells already there.
+
+Budgets that compare like with like: in the ``samples`` sweep (ts/t) every point gets the
+SGD steps of the full-data run, its epochs scaled by 1/(ts/t) (at most
+``STEP_MATCH_CAP`` times the full-data epochs); the plateau schedule may still end a run
+sooner, and every result records the steps it took.  ``lr`` sweeps pick each method's
+learning rate by validation error (:func:`pick_lr`), never by test error.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .atomic import write_text
+from .config import TrainConfig
 from .errors import DDSEError
 from .models import MODELS, PAPER_NAMES
 
@@ -28,7 +36,9 @@ SWEEPS = {
     "width": ("m", [800, 1024, 1200, 1400, 1600, 1800, 2000], [256, 512, 1024]),
     "samples": ("train_fraction", [0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0], [0.05, 0.25, 1.0]),
     "depth": ("k", [1, 2, 3, 4, 5, 6], [1, 2, 4]),
+    "lr": ("lr", [0.005, 0.01, 0.02, 0.05, 0.1], [0.01, 0.02, 0.05, 0.1]),
 }
+STEP_MATCH_CAP = 20  # samples sweep: epochs = min(ceil(E / (ts/t)), 20 E): step-matched down to ts/t = 0.05
 # settings every job of a budget shares (the rest are TrainConfig defaults): the paper budget is
 # the README's recipe; the quick one trains a half-width network for 15 epochs on a quarter of the
 # data, so that the four quick sweeps take about an hour of CPU time
@@ -36,17 +46,21 @@ BUDGETS = {
     "paper": dict(epochs=40, lr=0.05, patience=3, min_lr=5e-5, aug_rotate=10, aug_scale=0.1, aug_noise=0.05),
     "quick": dict(epochs=15, lr=0.05, patience=3, min_lr=5e-5, m=512, train_fraction=0.25, val_size=2000),
 }
+DEFAULT_BUDGET = "quick"
 # LISTA diverges at lr 0.05 (README, recipe): it runs at the paper's 0.01 in every budget
 METHOD_SETTINGS = {"lista": dict(lr=0.01)}
 RESULT_FIELDS = ("sweep", "method", "value", "seed", "lr", "epochs", "steps", "val_error", "test_error",
                  "seconds", "checkpoint", "note")
 
 
-def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, overrides=None):
+def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, overrides=None,
+         method_overrides=None):
     """The jobs of a sweep: dicts with sweep, method, value, seed and the full training config.
 
+    ``overrides`` (setting -> value) apply to every job, ``method_overrides`` (method ->
+    {setting: value}) to one method's jobs, after the budget and its per-method settings.
     Methods a parameter does not affect (baselines I-IV for s/n) run once, at the default
-    value, and are drawn flat.
+    value, and are drawn flat.  In the samples sweep each job's epochs are step-matched.
     """
     if sweep not in SWEEPS:
         raise DDSEError(f"unknown sweep {sweep!r}: choose one of {', '.join(SWEEPS)}")
@@ -54,17 +68,48 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
         raise DDSEError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
     field, paper_grid, quick_grid = SWEEPS[sweep]
     values = values or (paper_grid if budget == "paper" else quick_grid)
+    fixed = sorted({"model", "seed", field} & set(overrides or {}).union(*(method_overrides or {}).values()))
+    if fixed:
+        raise DDSEError(f"--set {fixed[0]}: the sweep sets {fixed[0]} itself (the method, the seed and the "
+                        f"swept {field} of each job)")
     base = {**BUDGETS[budget], **(overrides or {})}
     jobs = []
     for method in methods:
         flat = sweep == "sparsity" and method not in SPARSE_METHODS
         for value in ([None] if flat else values):
             for seed in range(seeds):
-                config = dict(base, **METHOD_SETTINGS.get(method, {}), model=method, seed=seed)
+                config = {**base, **METHOD_SETTINGS.get(method, {}), **(method_overrides or {}).get(method, {}),
+                          "model": method, "seed": seed}
                 if value is not None:
                     config[field] = value
+                if sweep == "samples" and value is not None:
+                    config["epochs"] = step_matched_epochs(config.get("epochs", TrainConfig.epochs), value)
                 jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
     return jobs
+
+
+def step_matched_epochs(full_epochs: int, fraction: float) -> int:
+    """Epochs that give a run on ``fraction`` of the data the SGD steps of ``full_epochs`` on all
+    of it (to within one epoch's rounding), at most STEP_MATCH_CAP x ``full_epochs``."""
+    return min(math.ceil(full_epochs / fraction - 1e-9), STEP_MATCH_CAP * full_epochs)
+
+
+def pick_lr(rows: list) -> dict:
+    """method -> the learning rate of lowest mean validation error over seeds, from an lr sweep's
+    rows.  A learning rate at which any seed diverged (or was not run for every seed of the
+    method) is not eligible; a method with no eligible rate is left out."""
+    picks = {}
+    for method in {r["method"] for r in rows}:
+        mine = [r for r in rows if r["method"] == method]
+        seeds = {r["seed"] for r in mine}
+        scores = {}
+        for lr in sorted({r["value"] for r in mine}):
+            errors = [r.get("val_error") for r in mine if r["value"] == lr]
+            if len(errors) == len(seeds) and all(e is not None for e in errors):
+                scores[lr] = sum(errors) / len(errors)
+        if scores:
+            picks[method] = min(scores, key=lambda lr: (scores[lr], lr))
+    return picks
 
 
 def cell(job) -> tuple:
@@ -86,7 +131,6 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
     (``keep``: the best-validation epoch by default); ``val_error`` is its validation error.
     """
     from .checkpoint import save
-    from .config import TrainConfig
     from .evaluate import evaluate
     from .train import NumericalFault, Trainer
 
@@ -122,25 +166,28 @@ def _finite(x):
 class ResultsFile:
     """``results.jsonl`` of one sweep directory, with the settings it was made with.
 
-    ``sweep.json`` holds the sweep, budget and shared settings; a directory made by
-    another sweep or other settings is refused rather than mixed or overwritten.
+    ``sweep.json`` holds the sweep, budget and settings, written with the first result; a
+    directory whose results were made by another sweep or other settings is refused (naming
+    what differs) rather than mixed or overwritten.  ``settings=None`` opens a directory to
+    read only (``--plot-only``).
     """
 
-    def __init__(self, directory, settings: dict):
+    def __init__(self, directory, settings: dict | None):
         self.directory = Path(directory)
         self.path = self.directory / "results.jsonl"
-        meta = self.directory / "sweep.json"
-        if meta.exists():
-            existing = json.loads(meta.read_text())
-            if existing != settings:
-                raise DDSEError(f"{self.directory} holds another sweep's results "
-                                f"({existing.get('sweep')}, {existing.get('budget')}): choose another --out")
-        else:
+        self.meta = self.directory / "sweep.json"
+        self.settings = settings
+        if settings is not None and self.meta.exists():
             try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DDSEError(f"cannot create {self.directory}: {exc.strerror or exc}") from None
-            write_text(meta, json.dumps(settings, indent=1, allow_nan=False))
+                existing = json.loads(self.meta.read_text())
+            except (OSError, ValueError) as exc:
+                raise DDSEError(f"{self.meta}: unreadable ({exc})") from None
+            keys = list(settings) + [k for k in existing if k not in settings]  # sweep and budget first
+            differ = [k for k in keys if existing.get(k) != settings.get(k)]
+            if differ:
+                raise DDSEError(f"{self.directory} holds results made with other settings ({differ[0]}: "
+                                f"{existing.get(differ[0])!r} there, {settings.get(differ[0])!r} now): "
+                                f"choose another --out")
 
     def rows(self) -> list:
         if not self.path.exists():
@@ -160,6 +207,12 @@ class ResultsFile:
         """Add one row as a JSON line and flush it to disk.  A line cut by a crash is ended first,
         so it cannot swallow this one."""
         line = json.dumps({name: row.get(name) for name in RESULT_FIELDS}, allow_nan=False) + "\n"
+        if not self.meta.exists():
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DDSEError(f"cannot create {self.directory}: {exc.strerror or exc}") from None
+            write_text(self.meta, json.dumps(self.settings, indent=1, allow_nan=False))
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, "rb") as fh:
                 fh.seek(-1, os.SEEK_END)
@@ -215,7 +268,11 @@ def figure(results: ResultsFile, sweep: str, path):
 
 
 def table(results: ResultsFile, sweep: str) -> str:
-    """The sweep's markdown table (:func:`ddse_np.report.sweep_table`) from its results."""
+    """The sweep's markdown table (:func:`ddse_np.report.sweep_table`) from its results: test
+    error, or for an lr sweep validation error with each method's pick (:func:`pick_lr`) marked."""
     from .report import sweep_table
 
-    return sweep_table(results.rows(), SWEEPS[sweep][0], METHODS, PAPER_NAMES)
+    rows = results.rows()
+    if sweep == "lr":
+        return sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))
+    return sweep_table(rows, SWEEPS[sweep][0], METHODS, PAPER_NAMES)

@@ -131,15 +131,20 @@ class Trainer:
         """
         from .checkpoint import load
 
-        fixed = sorted(set(changes or {}) - set(RESUMABLE))
-        if fixed:
-            raise DDSEError(f"--{fixed[0].replace('_', '-')} cannot change when resuming: a resumed run "
-                            f"keeps its settings (only {', '.join('--' + n for n in RESUMABLE)} may change)")
         model, extras = load(path)
         state = extras["train"]
         if "progress" not in state or "velocity" not in extras["resume"]:
             raise DDSEError(f"{path}: this checkpoint holds no training state to resume from")
         config = TrainConfig.from_dict(state.get("config", {}))
+        changed = sorted(n for n, v in (changes or {}).items() if n not in RESUMABLE and getattr(config, n) != v)
+        if changed:
+            name = changed[0]
+            raise DDSEError(f"--{name.replace('_', '-')} cannot change when resuming ({getattr(config, name)!r} "
+                            f"in {path}): a resumed run keeps its settings (only "
+                            f"{', '.join('--' + n for n in RESUMABLE)} may change)")
+        done = state["progress"]["epoch"]
+        if (changes or {}).get("epochs", done) < done:
+            raise DDSEError(f"--epochs {changes['epochs']}: {path} has already trained {done} epochs")
         for name, value in (changes or {}).items():
             setattr(config, name, value)
         if config.backend != model.backend.name:

@@ -301,3 +301,41 @@ def test_keep_best_without_validation_says_it_keeps_the_last(tmp_path):
                                                       str(tmp_path / "a.h5")])
     assert result.exit_code == 0, result.output
     assert "the last epoch's model is kept" in result.stderr and "last of 1 epochs" in result.stdout
+
+
+def test_mcnemar_against_a_hand_computed_p_value():
+    from scipy.stats import binom
+
+    from ddse_np.evaluate import mcnemar
+
+    a = np.array([1] * 50 + [1] * 7 + [0] * 2 + [0] * 3, dtype=bool)
+    b = np.array([1] * 50 + [0] * 7 + [1] * 2 + [0] * 3, dtype=bool)
+    result = mcnemar(a, b)
+    assert (result["only_a"], result["only_b"], result["both"], result["neither"]) == (7, 2, 50, 3)
+    by_hand = 2 * sum(binom.pmf(i, 9, 0.5) for i in range(0, 3))  # two-sided: 2 P(X <= 2), X ~ B(9, 1/2)
+    assert np.isclose(result["p_value"], by_hand) and np.isclose(by_hand, 0.1796875)
+    assert mcnemar(a, a)["p_value"] == 1.0
+
+
+def test_compare_two_tiny_checkpoints(tmp_path):
+    from ddse_np.evaluate import mcnemar, predict
+    from ddse_np.data import BUNDLED_MNIST, load_split
+
+    paths = []
+    for model in ("ddse", "fc"):
+        path = tmp_path / f"{model}.h5"
+        assert run("train", "--model", model, "--m", "16", "--train-fraction", "0.02", "--val-size", "300",
+                   "--epochs", "1", "--quiet", "--out", path).exit_code == 0
+        paths.append(path)
+    result = run("compare", *paths, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    test = load_split(BUNDLED_MNIST, "test")
+    correct = [predict(m, m.preprocess(test.images)) == test.labels for m in (load(p)[0] for p in paths)]
+    assert report["error_a"] == pytest.approx(100 * (1 - correct[0].mean()))
+    assert report["only_a"] == int((correct[0] & ~correct[1]).sum())
+    assert report["p_value"] == mcnemar(*correct)["p_value"] and report["count"] == 10000
+    text = run("compare", *paths)
+    assert text.exit_code == 0 and "McNemar" in text.output
+    missing = run("compare", paths[0], tmp_path / "none.h5")
+    assert "does not exist" in one_line_error(missing, 1)

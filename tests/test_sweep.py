@@ -11,6 +11,7 @@ from ddse_np.data import BUNDLED_MNIST
 from ddse_np.errors import DDSEError
 
 TINY = ["--set", "epochs=1", "--set", "m=12", "--set", "train_fraction=0.015", "--set", "val_size=200"]
+TINY_WIDTH = TINY[:2] + TINY[4:]  # the width sweep sets m itself
 TINY_SETTINGS = dict(epochs=1, m=12, train_fraction=0.015, val_size=200)
 
 
@@ -52,7 +53,7 @@ def test_sweep_writes_results_resumes_and_plots(tmp_path):
 
 def test_a_cut_last_line_is_run_again(tmp_path):
     out = tmp_path / "s"
-    args = ["sweep", "width", "--methods", "fc", "--values", "8,12", *TINY, "--out", out]
+    args = ["sweep", "width", "--methods", "fc", "--values", "8,12", *TINY_WIDTH, "--out", out]
     assert run(*args).exit_code == 0
     text = (out / "results.jsonl").read_text().splitlines()
     (out / "results.jsonl").write_text(text[0] + "\n" + text[1][:20])  # a crash mid-write
@@ -64,8 +65,8 @@ def test_another_sweeps_directory_is_refused(tmp_path):
     out = tmp_path / "s"
     assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", out).exit_code == 0
     before = (out / "results.jsonl").read_text()
-    result = run("sweep", "width", "--methods", "fc", "--values", "8", *TINY, "--out", out)
-    assert result.exit_code == 1 and "another sweep's results" in result.output
+    result = run("sweep", "width", "--methods", "fc", "--values", "8", *TINY_WIDTH, "--out", out)
+    assert result.exit_code == 1 and "other settings (sweep: 'depth' there, 'width' now)" in result.output
     assert (out / "results.jsonl").read_text() == before
 
 
@@ -100,8 +101,20 @@ def test_table_lists_every_method_and_value(tmp_path):
         results.append(dict(sweep="sparsity", method=method, value=value, seed=0, test_error=error,
                             epochs=1, seconds=1.0, checkpoint=None))
     text = sw.table(results, "sparsity")
-    assert "| DDSE | 2.00 | 3.00 |" in text and "| Baseline I | 4.00 | 4.00 |" in text
-    assert "| Baseline IV | diverged | diverged |" in text
+    assert "| DDSE | 2.00 ± 0.00 | 3.00 ± 0.00 |" in text and "| Baseline I | 4.00 ± 0.00 | 4.00 ± 0.00 |" in text
+    assert "| Baseline IV | diverged | diverged |" in text and "over 1 seed(s)" in text
+
+
+def test_table_gives_mean_std_and_seed_counts(tmp_path):
+    results = sw.ResultsFile(tmp_path / "t", {})
+    for seed, (a, b) in enumerate([(1.0, 5.0), (2.0, None), (3.0, 6.0)]):
+        for value, error in ((8, a), (16, b)):
+            results.append(dict(sweep="width", method="ddse", value=value, seed=seed, test_error=error))
+    results.append(dict(sweep="width", method="fc", value=8, seed=0, test_error=9.0))
+    text = sw.table(results, "width")
+    assert "over 3 seed(s)" in text
+    assert "| DDSE | 2.00 ± 0.82 | 5.50 ± 0.50 (n=2), 1 diverged |" in text  # np.std: population
+    assert "| Baseline I | 9.00 ± 0.00 (n=1) |  |" in text
 
 
 def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
@@ -120,3 +133,87 @@ def test_cupy_sweep_without_gpu_writes_nothing(tmp_path):
     result = run("sweep", "depth", "--backend", "cupy", "--out", tmp_path / "s")
     assert result.exit_code == 1 and result.output.startswith("error: backend 'cupy'")
     assert not (tmp_path / "s").exists()
+
+
+def test_a_per_method_setting_reaches_only_its_method():
+    jobs = sw.plan("depth", "quick", 1, ("ddse", "fc", "lista"), [1], {"lr": 0.05, "m": 64}, {"fc": {"lr": 0.02}})
+    lrs = {j["method"]: j["config"]["lr"] for j in jobs}
+    assert lrs == {"ddse": 0.05, "fc": 0.02, "lista": 0.01}  # lista: the budget's own per-method lr
+    assert all(j["config"]["m"] == 64 for j in jobs)
+    jobs = sw.plan("depth", "quick", 1, ("lista",), [1], {}, {"lista": {"lr": 0.003}})
+    assert jobs[0]["config"]["lr"] == 0.003  # --set lista:lr wins over the budget
+
+
+@pytest.mark.parametrize("overrides, per_method", [({"seed": 3}, {}), ({"model": "fc"}, {}), ({}, {"fc": {"k": 2}})])
+def test_settings_the_sweep_owns_are_refused(overrides, per_method):
+    with pytest.raises(DDSEError, match="the sweep sets"):
+        sw.plan("depth", "quick", 1, ("ddse", "fc"), None, overrides, per_method)
+
+
+def test_set_with_a_method_prefix_on_the_command_line(tmp_path):
+    out = tmp_path / "s"
+    result = run("sweep", "depth", "--methods", "ddse,fc", "--values", "1", *TINY, "--set", "fc:lr=.02", "--out", out)
+    assert result.exit_code == 0, result.output
+    lrs = {r["method"]: r["lr"] for r in rows(out)}
+    assert lrs == {"ddse": 0.05, "fc": 0.02}
+    assert json.loads((out / "sweep.json").read_text())["method_settings"] == {"fc": {"lr": 0.02}}
+    assert (out / "depth.md").read_text().startswith("test error (%), mean ± standard deviation over 1 seed(s)")
+    bad = run("sweep", "depth", "--set", "cnn:lr=0.1", "--out", tmp_path / "t")
+    assert bad.exit_code == 1 and "unknown method 'cnn'" in bad.output and not (tmp_path / "t").exists()
+
+
+def test_samples_sweep_matches_steps():
+    jobs = sw.plan("samples", "quick", 1, ("ddse",), [0.05, 0.25, 0.5, 1.0], {"epochs": 6})
+    assert [j["config"]["epochs"] for j in jobs] == [120, 24, 12, 6]
+    assert sw.step_matched_epochs(6, 0.01) == 6 * sw.STEP_MATCH_CAP  # capped
+    assert sw.step_matched_epochs(5, 0.3) == 17  # ceil(16.67): never fewer steps than the full run
+    other = sw.plan("depth", "quick", 1, ("ddse",), [1], {"epochs": 6})
+    assert other[0]["config"]["epochs"] == 6
+
+
+def test_samples_sweep_records_steps(tmp_path):
+    out = tmp_path / "s"
+    args = ["sweep", "samples", "--methods", "fc", "--values", "0.05,0.1", "--set", "epochs=1", "--set", "m=8",
+            "--set", "val_size=200", "--set", "batch_size=100", "--set", "patience=99", "--out", out]
+    assert run(*args).exit_code == 0
+    done = {r["value"]: r for r in rows(out)}
+    # 2,990 and 5,980 of 59,800 images at 100 a batch: 30 and 60 steps an epoch, for 20 and 10 epochs:
+    # the 600 steps of one epoch on all the data (598 steps)
+    assert (done[0.05]["epochs"], done[0.05]["steps"]) == (20, 600) and (done[0.1]["epochs"], done[0.1]["steps"]) == (10, 600)
+    assert json.loads((out / "sweep.json").read_text())["epochs"].startswith("step-matched")
+
+
+def test_pick_lr_uses_validation_error_only():
+    rows_ = []
+    for seed in (0, 1):
+        for lr, val, test in ((0.01, 3.0, 1.0), (0.05, 2.0, 9.0), (0.1, 1.0, 0.5)):
+            rows_.append(dict(method="ddse", value=lr, seed=seed, val_error=val + seed, test_error=test))
+    rows_[-1]["val_error"] = None  # 0.1 diverged for seed 1: not eligible
+    rows_ += [dict(method="fc", value=0.1, seed=0, val_error=None, test_error=None)]
+    assert sw.pick_lr(rows_) == {"ddse": 0.05}  # lowest validation error; test error plays no part
+
+
+def test_lr_sweep_marks_its_picks_and_feeds_a_later_sweep(tmp_path):
+    lr_dir = tmp_path / "lr"
+    result = run("sweep", "lr", "--methods", "ddse,fc", "--values", "0.001,0.05", *TINY, "--out", lr_dir)
+    assert result.exit_code == 0, result.output
+    done = rows(lr_dir)
+    assert all(r["val_error"] is not None and r["test_error"] is not None for r in done)
+    picks = sw.pick_lr(done)
+    for method in ("ddse", "fc"):
+        best = min((r for r in done if r["method"] == method), key=lambda r: r["val_error"])
+        assert picks[method] == best["value"]
+    table = (lr_dir / "lr.md").read_text()
+    assert table.startswith("validation error (%)") and table.count("| **") == 2  # one pick per method
+    out = tmp_path / "depth"
+    result = run("sweep", "depth", "--methods", "ddse,fc", "--values", "1", *TINY, "--lr-from", lr_dir, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert {r["method"]: r["lr"] for r in rows(out)} == picks
+    missing = run("sweep", "depth", "--lr-from", tmp_path / "depth", "--out", tmp_path / "x")
+    assert missing.exit_code == 1 and "no results of a 'ddse sweep lr'" in missing.output
+
+
+def test_plot_only_writes_nothing_but_the_figure_and_table(tmp_path):
+    result = run("sweep", "depth", "--plot-only", "--out", tmp_path / "empty")
+    assert result.exit_code == 1 and "no results to plot" in result.output
+    assert not (tmp_path / "empty").exists()
