@@ -324,7 +324,7 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
         jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
         for job in jobs:
             TrainConfig.from_dict(job["config"]).validate()
-        settings = dict(sweep=name, budget=budget, settings=shared)
+        settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
         if per_method:
             settings["method_settings"] = per_method
         if name == "samples":

@@ -47,6 +47,7 @@ BUDGETS = {
     "quick": dict(epochs=15, lr=0.05, patience=3, min_lr=5e-5, m=512, train_fraction=0.25, val_size=2000),
 }
 DEFAULT_BUDGET = "quick"
+FORMAT = 2  # of a sweep directory; 2: best-validation models tested, val_error and steps recorded
 # LISTA diverges at lr 0.05 (README, recipe): it runs at the paper's 0.01 in every budget
 METHOD_SETTINGS = {"lista": dict(lr=0.01)}
 RESULT_FIELDS = ("sweep", "method", "value", "seed", "lr", "epochs", "steps", "val_error", "test_error",
