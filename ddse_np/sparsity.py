@@ -19,8 +19,9 @@ def project(W, s: int, axis: str):
 
     The s-th largest magnitude of each line comes from ``partition`` (a selection,
     not a sort) on a C-ordered copy of the lines of |W|; the mask is then applied
-    in W's own memory order.  Lines where ties at that magnitude would keep more
-    than s entries (e.g. a line with fewer than s nonzeros) are redone with
+    in W's own memory order.  Zeros are never "kept", so a line with at most s
+    nonzeros is left as it is at the cost of the selection alone.  Lines where ties
+    at the s-th magnitude would keep more than s entries are redone with
     ``argpartition``, which keeps exactly s, so a line never keeps more than s
     nonzeros.  Returns W.
     """
@@ -33,7 +34,9 @@ def project(W, s: int, axis: str):
     selection = (magnitude if rows else magnitude.T).copy(order="C")  # partitioned in place
     kth = length - s
     selection.partition(kth, axis=1)
-    threshold = selection[:, kth]
+    # a line with fewer than s nonzeros has threshold 0: keep its nonzeros only, not every entry,
+    # so that an already feasible line never needs the tie path below (same result, no argpartition)
+    threshold = xp.maximum(selection[:, kth], xp.nextafter(xp.zeros((), W.dtype), xp.ones((), W.dtype)))
     keep = magnitude >= (threshold[:, None] if rows else threshold[None, :])
     W *= keep
     tied = xp.flatnonzero(xp.count_nonzero(keep, axis=1 if rows else 0) > s)

@@ -88,3 +88,18 @@ def test_sparse_storage_refuses_inconsistent_bitmaps(rng):
     mask[0, 0] ^= 0xFF
     with pytest.raises(ValueError):
         from_sparse(mask, values, (4, 9), "row")
+
+
+@pytest.mark.parametrize("axis", ["row", "col"])
+def test_a_feasible_matrix_skips_the_tie_path_and_is_unchanged(axis, monkeypatch):
+    rng = np.random.default_rng(3)
+    W = project(rng.standard_normal((40, 30)), 6, axis)
+    lines = W if axis == "row" else W.T
+    lines[:5] *= (rng.random(lines[:5].shape) < 0.1)  # some lines with fewer than s nonzeros
+    lines[5, :] = 0.0
+    lines[6, :] = 0.0
+    lines[6, :3] = np.nextafter(0.0, 1.0)  # tied, but the smallest subnormal still counts as a nonzero
+    before = W.copy()
+    monkeypatch.setattr(np, "argpartition", lambda *a, **k: pytest.fail("tie path taken"))
+    project(W, 6, axis)
+    assert np.array_equal(W, before)
