@@ -28,8 +28,8 @@ def project(W, s: int, axis: str):
     xp = array_module(W)
     rows = axis == ROW
     length = W.shape[1] if rows else W.shape[0]
-    if s >= length:
-        return W
+    if s >= length or int(xp.count_nonzero(W, axis=1 if rows else 0).max()) <= s:
+        return W  # already feasible (as before every evaluation and save): nothing to select
     magnitude = xp.abs(W)
     selection = (magnitude if rows else magnitude.T).copy(order="C")  # partitioned in place
     kth = length - s

@@ -166,3 +166,23 @@ def test_keep_best_without_validation_keeps_the_last(mnist_small):
     trainer.run()
     assert not trainer.keeps_best and trainer.kept_model() is trainer.model
     assert trainer.progress.best_epoch == 0 and trainer.progress.best_val_error is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_update_rounds_like_the_plain_numpy_form(dtype):
+    """The optimizer gives bit for bit the plain in-place numpy update (a guard for any faster form)."""
+    rng = np.random.default_rng(5)
+    shape = (300, 400)
+    p, v = rng.standard_normal(shape).astype(dtype), np.zeros(shape, dtype)
+    p_ref, v_ref = p.copy(), v.copy()
+    opt = MomentumSGD(lr=0.037, momentum=0.9)
+    for _ in range(3):
+        g = rng.standard_normal(shape).astype(dtype)
+        g_ref = g.copy()
+        opt.step({"w": p}, {"w": g})
+        g_ref *= -0.037  # the plain form: v <- 0.9 v + (-lr g); p <- p + v
+        v_ref *= 0.9
+        v_ref += g_ref
+        p_ref += v_ref
+        assert not g.any()
+        assert np.array_equal(opt.velocity["w"], v_ref) and np.array_equal(p, p_ref)
