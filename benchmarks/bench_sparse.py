@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from platform_info import check_native, describe  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -29,6 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=1.0, help="time budget per measurement")
     p.add_argument("--save", default=None, help="also write the results as JSON to this file")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--require-native", action="store_true",
+                   help="refuse to run when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE forces a kernel")
     return p.parse_args(argv)
 
 
@@ -52,6 +57,7 @@ def main(argv=None):
             os.environ[var] = str(args.threads)
     import numpy as np
 
+    blas = check_native(args.require_native)
     from ddse_np.backend import Backend
     from ddse_np.models import DDSE
     from ddse_np.sparse_inference import with_sparse_products
@@ -70,13 +76,15 @@ def main(argv=None):
             t_sparse = timed(lambda: sparse.forward(X), args.seconds, sync)
             rows.append(dict(density=density, s=s, batch=batch, dense_ms=1e3 * t_dense,
                              sparse_ms=1e3 * t_sparse, sparse_speedup=t_dense / t_sparse))
-    result = dict(backend=args.backend, m=args.m, k=args.k, threads=args.threads or os.cpu_count(), rows=rows)
+    result = dict(backend=args.backend, m=args.m, k=args.k, threads=args.threads or os.cpu_count(), blas=blas,
+                  rows=rows)
     if args.save:
         Path(args.save).write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result))
         return result
     print(f"backend {args.backend}, m {args.m}, k {args.k}, threads {result['threads']}; forward pass, median")
+    print(describe(blas))
     print(f"{'s/n':>5} {'s':>4} {'batch':>6} {'dense ms':>10} {'sparse ms':>10} {'sparse speed-up':>16}")
     for r in rows:
         print(f"{r['density']:>5} {r['s']:>4} {r['batch']:>6} {r['dense_ms']:>10.3f} {r['sparse_ms']:>10.3f} "

@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from platform_info import check_native, describe  # noqa: E402
 
 SHAPES = {  # name: (n, m, k, batch)
     "default": (784, 1024, 2, 128),
@@ -44,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (e.g. where it is not installed)")
     p.add_argument("--save", default=None, help="also write the results as JSON to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--require-native", action="store_true",
+                   help="refuse to run when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE forces a kernel")
     return p.parse_args(argv)
 
 
@@ -232,6 +237,7 @@ def bench_shape(name, args, torch_available):
 def main(argv=None):
     args = parse_args(argv)
     set_threads(args.threads)
+    blas = check_native(args.require_native)
     torch_available = False
     if not args.no_torch:
         try:
@@ -248,7 +254,7 @@ def main(argv=None):
         sys.exit(f"error: unknown shape {unknown[0]!r}: choose from {', '.join(SHAPES)}")
     rows = [bench_shape(name, args, torch_available) for name in names]
     result = dict(backend=args.backend, threads=args.threads or os.cpu_count(), rounds=args.rounds,
-                  steps=args.steps, rows=rows)
+                  steps=args.steps, blas=blas, rows=rows)
     if torch_available:
         import torch
 
@@ -260,6 +266,7 @@ def main(argv=None):
         return result
     print(f"backend {args.backend}, threads {result['threads']}, median of {args.rounds} alternating "
           f"rounds of {args.steps} steps (projection every {PROJECT_EVERY})")
+    print(describe(blas) + (f"; PyTorch {result['torch']}" if "torch" in result else ""))
     header = f"{'shape':8} {'n':>4} {'m':>5} {'k':>2} {'GEMM ceiling':>13}  {'impl':8} {'ms/step':>8} " \
              f"{'samples/s':>10} {'GFLOP/s':>8} {'of ceiling':>10}"
     print(header)

@@ -18,7 +18,8 @@ def bench():
 def test_benchmark_runs_and_prints(bench, capsys):
     result = bench.main(["--shapes", "tiny", "--rounds", "1", "--steps", "15"])
     out = capsys.readouterr().out
-    assert "ddse_np" in out and "GEMM ceiling" in out
+    assert "ddse_np" in out and "GEMM ceiling" in out and "kernel" in out
+    assert set(result["blas"]) >= {"library", "overrides"}
     row = result["rows"][0]
     assert row["shape"] == "tiny" and row["ddse_np"]["samples_per_s"] > 0
     assert 0 < row["ddse_np"]["fraction_of_ceiling"]
@@ -53,3 +54,18 @@ def test_torch_network_matches_ddse_np(bench):
     assert np.isclose(loss, torch_loss.item(), rtol=1e-5)
     for name, value in p.items():
         assert np.allclose(grads[name], value.grad.numpy(), rtol=1e-4, atol=1e-6), name
+
+
+def test_a_kernel_override_is_reported_and_can_be_refused(bench, monkeypatch, capsys):
+    import platform_info
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    info = platform_info.check_native()
+    assert info["overrides"] == {"OPENBLAS_CORETYPE": "Haswell"}
+    assert "OPENBLAS_CORETYPE=Haswell is set" in capsys.readouterr().err
+    assert "OVERRIDDEN" in platform_info.describe(info)
+    with pytest.raises(SystemExit, match="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE"):
+        platform_info.check_native(require=True)
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    assert platform_info.check_native(require=True)["overrides"] == {}
