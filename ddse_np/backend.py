@@ -8,6 +8,8 @@ of the program: after loading data, and before printing or saving.
 """
 from __future__ import annotations
 
+import os
+
 import numpy
 
 from .errors import DDSEError
@@ -109,6 +111,19 @@ class Backend:
 
     def __repr__(self):
         return f"Backend({self.name!r}, {self.dtype.name!r})"
+
+
+def host_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def blas_threads() -> int:
+    """Threads numpy's BLAS uses (threadpoolctl); all cores if it cannot tell."""
+    from threadpoolctl import threadpool_info
+
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts) if counts else host_cores()
 
 
 def as_backend(backend: "Backend | str", dtype: str = "float32") -> Backend:

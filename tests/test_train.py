@@ -186,3 +186,15 @@ def test_update_rounds_like_the_plain_numpy_form(dtype):
         p_ref += v_ref
         assert not g.any()
         assert np.array_equal(opt.velocity["w"], v_ref) and np.array_equal(p, p_ref)
+
+
+def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch):
+    from ddse_np.batches import BatchSource
+
+    config = dict(SMALL, epochs=1, aug_rotate=10, aug_noise=0.05, aug_elastic=20, seed=4)
+    monkeypatch.setattr(BatchSource, "prefetch", True)
+    with_prefetch = train(mnist_small, TrainConfig(**config))[0]
+    monkeypatch.setattr(BatchSource, "prefetch", False)
+    without = train(mnist_small, TrainConfig(**config))[0]
+    for name, value in with_prefetch.params.items():
+        assert np.array_equal(value, without.params[name]), name
