@@ -30,7 +30,7 @@ from .optim import MomentumSGD, PlateauSchedule
 from .pca import fit_pca
 from .sparsity import clip_thresholds, project_params
 
-HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds")
+HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds", "samples_per_s")
 RESUMABLE = ("epochs",)  # the only settings a resumed run may change
 
 
@@ -55,7 +55,7 @@ class Progress:
 class NullReporter:
     """Progress reporter interface; this one shows nothing."""
 
-    def start(self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0):
+    def start(self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0, batch_size: int = 1):
         pass
 
     def step(self, loss: float):
@@ -103,6 +103,8 @@ class Trainer:
         self.schedule = PlateauSchedule(config.lr, config.lr_factor, config.patience)
         self.grads = model.zero_grads()
         self.history = history or {name: [] for name in HISTORY_FIELDS}
+        for name in HISTORY_FIELDS:  # a history saved by an older version may lack a column
+            self.history.setdefault(name, [None] * len(self.history["epoch"]))
         self.progress = progress or Progress()
         self.best_params = None  # copies of the parameters at progress.best_epoch (keep='best')
         self.recipe = None  # the recipe file the settings came from: dict(name, text), or None
@@ -189,7 +191,7 @@ class Trainer:
         """
         reporter = reporter or NullReporter()
         reporter.start(self.config.epochs, self.batches.steps_per_epoch, self.progress.epoch,
-                       self.progress.batch)
+                       self.progress.batch, self.config.batch_size)
         try:
             while not self.finished:
                 if not self._run_epoch(reporter, should_stop):
@@ -220,11 +222,13 @@ class Trainer:
             if should_stop() and progress.batch < self.batches.steps_per_epoch:
                 progress.seconds = time.perf_counter() - started
                 return False
+        training_seconds = time.perf_counter() - started  # the steps alone, without validation
         project_params(params, constraints, s)
         self._check_parameters(epoch)
         val_error = evaluate(model, self.X_val, self.y_val)["error"] if self.X_val is not None else float("nan")
         row = dict(epoch=epoch, train_loss=progress.loss_sum / self.batches.steps_per_epoch,
-                   val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started)
+                   val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started,
+                   samples_per_s=self.batches.count / training_seconds)
         for name in HISTORY_FIELDS:
             self.history[name].append(row[name])
         if self.X_val is not None and (progress.best_val_error is None or val_error < progress.best_val_error):
