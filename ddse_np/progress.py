@@ -36,7 +36,7 @@ class RichReporter:
     def epoch_end(self, row: dict):
         val = f"{row['val_error']:.2f}%" if row["val_error"] == row["val_error"] else "-"
         self.progress.update(self.epochs, advance=1, loss=f"{row['train_loss']:.4f}", val=val,
-                             lr=f"{row['lr']:.3g}")
+                             lr=f"{row['lr']:.3g}", rate=f"{row['samples_per_s']:,.0f}")
         self.progress.reset(self.steps, total=self.steps_per_epoch, loss="-", val=val, lr=f"{row['lr']:.3g}",
                             rate=f"{row['samples_per_s']:,.0f}")
         self.loss_sum, self.count, self.since = 0.0, 0, time.perf_counter()
