@@ -50,7 +50,7 @@ class AugmentConfig:
     def validate(self):
         for name, value in asdict(self).items():
             if value < 0:
-                raise DDSEError(f"--aug-{name} must be non-negative (got {value})")
+                raise DDSEError(f"--aug-{name.replace('_', '-')} must be non-negative (got {value})")
         if self.flip > 1:
             raise DDSEError(f"--aug-flip is a probability in [0, 1] (got {self.flip})")
         if self.scale >= 1:

@@ -11,7 +11,8 @@ Layout (format version 2)::
     /history/FIELD    one dataset per history column (epoch, train_loss, ...)
     /train            attrs: training config, progress, lr and schedule state (each JSON)
     /resume/velocity/NAME   optimizer state, dense (only what resuming needs)
-    /resume/params/NAME     unprojected constrained parameters of a run stopped mid-epoch
+    /resume/params/NAME     the current parameters, when they are not the saved model's (stopped
+                            mid-epoch before the projection, or --keep best after a worse epoch)
 
 Saving converts every array to the host first and writes through
 :func:`ddse_np.atomic.atomic_path`: a crash leaves either the old file or the

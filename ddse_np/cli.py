@@ -9,6 +9,7 @@ script runs :func:`main`; from a checkout, ``python cli.py ...`` does the same.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -76,6 +77,21 @@ def data_option(f):
 
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
+
+
+def strict_json(value) -> str:
+    """JSON that every parser accepts: a NaN or infinite number (no validation split, a class
+    absent from the test data) becomes null."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(value), allow_nan=False)
 
 
 def config_options(*names):
@@ -183,7 +199,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
                    config=asdict(config), recipe=trainer.recipe)
     if as_json:
-        click.echo(json.dumps(summary))
+        click.echo(strict_json(summary))
     else:
         which = (f"epoch {p.best_epoch} of {summary['epochs']} (best validation error "
                  f"{p.best_val_error:.2f}%)" if kept == "best" else f"the last of {summary['epochs']} epochs")
@@ -220,7 +236,7 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     result = evaluate(evaluated, X, y, batch_size)
     result["sparse_products"] = evaluated is not model
     if as_json:
-        click.echo(json.dumps(dict(checkpoint=str(checkpoint), **result)))
+        click.echo(strict_json(dict(checkpoint=str(checkpoint), **result)))
         return
     console = Console()
     console.print(f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
@@ -242,7 +258,7 @@ def export(checkpoint, out, overwrite):
     check_target(out, overwrite)
     model, extras = _load(checkpoint)
     was = checkpoint.stat().st_size
-    kept = {k: v for k, v in extras["train"].items() if k in ("config", "recipe")}
+    kept = {k: v for k, v in extras["train"].items() if k in ("config", "recipe", "progress")}
     save(out, model, extras["history"], kept)
     click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {was})")
 
@@ -267,7 +283,7 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
                   error_a=100.0 * float(1 - correct[0].mean()), error_b=100.0 * float(1 - correct[1].mean()),
                   **mcnemar(*correct))
     if as_json:
-        click.echo(json.dumps(result, allow_nan=False))
+        click.echo(strict_json(result))
         return
     console = Console()
     table = Table("", "checkpoint", "model", "test error %", "right only here")
@@ -312,6 +328,9 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
     figure, table_path = out / f"{name}.png", out / f"{name}.md"
     if plot_only:
         results = sw.ResultsFile(out, None)
+        made = results.made_by()
+        if made and made != name:
+            raise DDSEError(f"{out} holds the results of a {made} sweep, not {name}")
     else:
         Backend(backend)  # a missing GPU is refused before anything is written
         shared, per_method = _sweep_settings(overrides, backend, lr_from)
@@ -319,6 +338,10 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
         unknown = [m for m in method_list if m not in METHODS]
         if unknown:
             raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+        unpicked = [m for m in method_list if lr_from is not None and "lr" not in per_method.get(m, {})]
+        if unpicked:
+            raise DDSEError(f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
+                            f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=...")
         field = SWEEPS[name][0]
         value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
         jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
@@ -445,7 +468,7 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
             codes_figure(stages, codes_path, f"{label}: codes on {len(X)} test images", letter)
             click.echo(f"wrote {codes_path}", err=True)
     if as_json:
-        click.echo(json.dumps(report))
+        click.echo(strict_json(report))
         return
     console = Console()
     counts = report["counts"]

@@ -52,7 +52,7 @@ class TrainConfig:
     aug_scale: float = setting(0.0, "Augmentation: largest relative zoom, e.g. 0.1 for 0.9x-1.1x; 0 = off.")
     aug_elastic: float = setting(0.0, "Augmentation: alpha, in pixels, of an elastic distortion (Simard et al. "
                                       "2003; 34 in that paper); 0 = off.")
-    aug_elastic_sigma: float = setting(4.0, "Augmentation: sigma in pixels of the Gaussian that smooths the "
+    aug_elastic_sigma: float = setting(AugmentConfig.elastic_sigma, "Augmentation: sigma in pixels of the Gaussian that smooths the "
                                             "elastic displacement field.")
     seed: int = setting(0, "Seed of the initialisation, splits, batch order, augmentation and masks.")
     backend: str = setting("numpy", "numpy (CPU) or cupy (GPU).", BACKENDS)

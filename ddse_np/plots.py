@@ -72,14 +72,15 @@ def learning_curves(history: dict, path, title: str = ""):
     _save(fig, path)
 
 
-def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None):
-    """Test error (%) against the varied value, one line per method, mean +- std over seeds.
+def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None, metric: str = "test_error"):
+    """``metric`` (%, test or validation error) against the varied value, one line per method,
+    mean ± sample standard deviation over seeds.
 
-    rows : result dicts with method, value (None: not affected, drawn flat) and test_error
+    rows : result dicts with method, value (None: not affected, drawn flat) and the metric
     (None: diverged, left out); ``order`` lists methods in drawing order, ``names`` maps a
     method to its label.
     """
-    rows = [r for r in rows if r["test_error"] is not None]
+    rows = [dict(r, test_error=r.get(metric)) for r in rows if r.get(metric) is not None]
     values = sorted({r["value"] for r in rows if r["value"] is not None})
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -91,14 +92,14 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None)
         if all(r["value"] is None for r in mine):  # not affected by this parameter: flat
             errors = [r["test_error"] for r in mine]
             xs = values or [0]
-            means, stds = [np.mean(errors)] * len(xs), [np.std(errors)] * len(xs)
+            means, stds = [np.mean(errors)] * len(xs), [np.std(errors, ddof=1) if len(errors) > 1 else 0] * len(xs)
         else:
             xs = sorted({r["value"] for r in mine if r["value"] is not None})
             groups = [[r["test_error"] for r in mine if r["value"] == x] for x in xs]
-            means, stds = [np.mean(g) for g in groups], [np.std(g) if len(g) > 1 else 0 for g in groups]
+            means, stds = [np.mean(g) for g in groups], [np.std(g, ddof=1) if len(g) > 1 else 0 for g in groups]
         ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=(names or {}).get(method, method))
     ax.set_xlabel(field)
-    ax.set_ylabel("test error (%)")
+    ax.set_ylabel("validation error (%)" if metric == "val_error" else "test error (%)")
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -61,6 +61,11 @@ def read_recipe(path) -> Recipe:
     except tomllib.TOMLDecodeError as exc:
         raise DDSEError(f"{path}: not valid TOML ({exc})") from None
     recipe = Recipe(name=path.name, text=text)
+    for scope in [table] + [v for k, v in table.items() if k in MODELS and isinstance(v, dict)]:
+        names = [key.replace("-", "_") for key in scope]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DDSEError(f"{path}: key {twice[0]!r} is given twice (with dashes and with underscores)")
     for key, value in table.items():
         if key in MODELS and isinstance(value, dict):
             recipe.per_model[key] = dict(check_setting(path, f"{key}.{k}", k, v) for k, v in value.items())

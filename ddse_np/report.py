@@ -76,8 +76,8 @@ def dictionary_atoms(model) -> np.ndarray:
 def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "test_error",
                 picks: dict | None = None) -> str:
     """A markdown table of ``metric`` (%, 'test_error' or 'val_error') per method (rows) and value
-    (columns): mean ± standard deviation over seeds, with the number of seeds when a cell has
-    fewer than the most.  A method run once for all values (value None) fills every column; a
+    (columns): mean ± sample standard deviation (ddof 1) over seeds, just the value for one
+    seed, with the number of seeds when a cell has fewer than the most.  A method run once for all values (value None) fills every column; a
     cell whose runs all diverged reads 'diverged', one where some did says how many; ``picks``
     (method -> value) puts a cell in bold.
     """
@@ -85,7 +85,7 @@ def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "tes
     seeds = max([len({r["seed"] for r in rows if r["method"] == m and r["value"] == v})
                  for m in {r["method"] for r in rows} for v in values + [None]] or [0])
     what = "validation error" if metric == "val_error" else "test error"
-    lines = [f"{what} (%), mean ± standard deviation over {seeds} seed(s)"
+    lines = [f"{what} (%), mean ± sample standard deviation over {seeds} seed(s)"
              + ("; **bold**: each method's pick (lowest mean validation error)" if picks else ""), "",
              "| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
              "|---|" + "---|" * len(values)]
@@ -98,7 +98,8 @@ def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "tes
         for v in values:
             errors = [r.get(metric) for r in mine if r["value"] in (v, None)]
             finite = [e for e in errors if e is not None]
-            text = f"{np.mean(finite):.2f} ± {np.std(finite):.2f}" if finite else ("diverged" if errors else "")
+            text = (f"{np.mean(finite):.2f}" + (f" ± {np.std(finite, ddof=1):.2f}" if len(finite) > 1 else "")
+                    if finite else ("diverged" if errors else ""))
             if finite and len(finite) < seeds:
                 text += f" (n={len(finite)})"
             if finite and len(finite) < len(errors):

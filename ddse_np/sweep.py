@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,8 +91,10 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
 
 
 def step_matched_epochs(full_epochs: int, fraction: float) -> int:
-    """Epochs that give a run on ``fraction`` of the data the SGD steps of ``full_epochs`` on all
-    of it (to within one epoch's rounding), at most STEP_MATCH_CAP x ``full_epochs``."""
+    """Epochs that give a run on ``fraction`` of the data at least the SGD steps of ``full_epochs``
+    on all of it (to within the rounding of batches per epoch), at most STEP_MATCH_CAP x
+    ``full_epochs``.  Only the cap is matched: the plateau schedule counts its patience in
+    epochs, so it may end a small-data run well before the cap."""
     return min(math.ceil(full_epochs / fraction - 1e-9), STEP_MATCH_CAP * full_epochs)
 
 
@@ -155,7 +158,8 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
     if checkpoint_dir:
         value = "default" if job["value"] is None else job["value"]
         path = str(Path(checkpoint_dir) / f"{job['method']}-{value}-seed{job['seed']}.h5")
-        save(path, model, trainer.history, dict(config=config.to_dict()))  # the model, no resume state
+        save(path, model, trainer.history,  # the kept model, no resume state
+             dict(config=config.to_dict(), progress=asdict(trainer.progress)))
     val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
     return done(val_error=val_error, test_error=result["error"], checkpoint=path)
 
@@ -178,17 +182,35 @@ class ResultsFile:
         self.path = self.directory / "results.jsonl"
         self.meta = self.directory / "sweep.json"
         self.settings = settings
-        if settings is not None and self.meta.exists():
-            try:
-                existing = json.loads(self.meta.read_text())
-            except (OSError, ValueError) as exc:
-                raise DDSEError(f"{self.meta}: unreadable ({exc})") from None
-            keys = list(settings) + [k for k in existing if k not in settings]  # sweep and budget first
-            differ = [k for k in keys if existing.get(k) != settings.get(k)]
-            if differ:
-                raise DDSEError(f"{self.directory} holds results made with other settings ({differ[0]}: "
-                                f"{existing.get(differ[0])!r} there, {settings.get(differ[0])!r} now): "
-                                f"choose another --out")
+        if settings is not None:
+            self._check()
+
+    def _existing(self):
+        if not self.meta.exists():
+            return None
+        try:
+            return json.loads(self.meta.read_text())
+        except (OSError, ValueError) as exc:
+            raise DDSEError(f"{self.meta}: unreadable ({exc})") from None
+
+    def made_by(self):
+        """The sweep name recorded in sweep.json, or None."""
+        existing = self._existing()
+        return existing.get("sweep") if isinstance(existing, dict) else None
+
+    def _check(self):
+        """Refuse a directory whose results were made by another sweep or other settings."""
+        existing = self._existing()
+        if existing is None:
+            if self.path.exists() and self.path.stat().st_size:
+                raise DDSEError(f"{self.directory} holds results without a sweep.json: choose another --out")
+            return
+        keys = list(self.settings) + [k for k in existing if k not in self.settings]  # sweep and budget first
+        differ = [k for k in keys if existing.get(k) != self.settings.get(k)]
+        if differ:
+            raise DDSEError(f"{self.directory} holds results made with other settings ({differ[0]}: "
+                            f"{existing.get(differ[0])!r} there, {self.settings.get(differ[0])!r} now): "
+                            f"choose another --out")
 
     def rows(self) -> list:
         if not self.path.exists():
@@ -214,6 +236,8 @@ class ResultsFile:
             except OSError as exc:
                 raise DDSEError(f"cannot create {self.directory}: {exc.strerror or exc}") from None
             write_text(self.meta, json.dumps(self.settings, indent=1, allow_nan=False))
+        elif self.settings is not None:
+            self._check()  # another sweep may have started in this directory meanwhile
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, "rb") as fh:
                 fh.seek(-1, os.SEEK_END)
@@ -263,9 +287,10 @@ def figure(results: ResultsFile, sweep: str, path):
     from .plots import sweep_figure
 
     rows = results.rows()
-    if not any(r["test_error"] is not None for r in rows):
+    metric = "val_error" if sweep == "lr" else "test_error"  # an lr sweep is read for its picks
+    if not any(r.get(metric) is not None for r in rows):
         raise DDSEError(f"{results.path}: no results to plot")
-    sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES)
+    sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric)
 
 
 def table(results: ResultsFile, sweep: str) -> str:

@@ -138,6 +138,8 @@ class Trainer:
         if "progress" not in state or "velocity" not in extras["resume"]:
             raise DDSEError(f"{path}: this checkpoint holds no training state to resume from")
         config = TrainConfig.from_dict(state.get("config", {}))
+        if "keep" not in state.get("config", {}):
+            config.keep = "last"  # made before --keep existed: it saved the last model; so does its resume
         changed = sorted(n for n, v in (changes or {}).items() if n not in RESUMABLE and getattr(config, n) != v)
         if changed:
             name = changed[0]

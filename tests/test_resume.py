@@ -73,7 +73,8 @@ def scripted_val_errors(monkeypatch):
     return script
 
 
-@pytest.mark.parametrize("steps", [17, 29])  # stopped in epoch 2 (best so far), in epoch 3 (after a worse one)
+@pytest.mark.parametrize("steps", [17, 29, 36])  # stopped in epoch 2 (best so far), in epoch 3 (after a
+# worse one), and at the end of epoch 3 (the worse one: the saved model is epoch 2's, not the current one)
 def test_keep_best_resumes_bit_exact_when_the_best_epoch_is_not_the_last(tmp_path, mnist_small,
                                                                           scripted_val_errors, steps):
     config = dict(SMALL, epochs=4, patience=5, seed=2)

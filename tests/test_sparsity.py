@@ -103,3 +103,7 @@ def test_a_feasible_matrix_skips_the_tie_path_and_is_unchanged(axis, monkeypatch
     monkeypatch.setattr(np, "argpartition", lambda *a, **k: pytest.fail("tie path taken"))
     project(W, 6, axis)
     assert np.array_equal(W, before)
+    lines[7] = rng.standard_normal(lines.shape[1])  # one infeasible line: the selection runs for all
+    project(W, 6, axis)
+    assert np.count_nonzero(lines[7]) == 6 and np.array_equal(np.delete(W, 7, 0 if axis == "row" else 1),
+                                                               np.delete(before, 7, 0 if axis == "row" else 1))

@@ -101,7 +101,7 @@ def test_table_lists_every_method_and_value(tmp_path):
         results.append(dict(sweep="sparsity", method=method, value=value, seed=0, test_error=error,
                             epochs=1, seconds=1.0, checkpoint=None))
     text = sw.table(results, "sparsity")
-    assert "| DDSE | 2.00 ± 0.00 | 3.00 ± 0.00 |" in text and "| Baseline I | 4.00 ± 0.00 | 4.00 ± 0.00 |" in text
+    assert "| DDSE | 2.00 | 3.00 |" in text and "| Baseline I | 4.00 | 4.00 |" in text  # one seed: no ±
     assert "| Baseline IV | diverged | diverged |" in text and "over 1 seed(s)" in text
 
 
@@ -113,8 +113,8 @@ def test_table_gives_mean_std_and_seed_counts(tmp_path):
     results.append(dict(sweep="width", method="fc", value=8, seed=0, test_error=9.0))
     text = sw.table(results, "width")
     assert "over 3 seed(s)" in text
-    assert "| DDSE | 2.00 ± 0.82 | 5.50 ± 0.50 (n=2), 1 diverged |" in text  # np.std: population
-    assert "| Baseline I | 9.00 ± 0.00 (n=1) |  |" in text
+    assert "| DDSE | 2.00 ± 1.00 | 5.50 ± 0.71 (n=2), 1 diverged |" in text  # sample standard deviation
+    assert "| Baseline I | 9.00 (n=1) |  |" in text
 
 
 def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
@@ -157,7 +157,7 @@ def test_set_with_a_method_prefix_on_the_command_line(tmp_path):
     lrs = {r["method"]: r["lr"] for r in rows(out)}
     assert lrs == {"ddse": 0.05, "fc": 0.02}
     assert json.loads((out / "sweep.json").read_text())["method_settings"] == {"fc": {"lr": 0.02}}
-    assert (out / "depth.md").read_text().startswith("test error (%), mean ± standard deviation over 1 seed(s)")
+    assert (out / "depth.md").read_text().startswith("test error (%), mean ± sample standard deviation over 1 seed(s)")
     bad = run("sweep", "depth", "--set", "cnn:lr=0.1", "--out", tmp_path / "t")
     assert bad.exit_code == 1 and "unknown method 'cnn'" in bad.output and not (tmp_path / "t").exists()
 
