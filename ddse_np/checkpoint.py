@@ -121,6 +121,10 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
     except DDSEError:
         raise
     except Exception as exc:  # h5py and numpy raise many types on damaged files
+        if "lock" in str(exc).lower():
+            raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
+                            f"finished writing, or, if you know nothing writes it, set "
+                            f"HDF5_USE_FILE_LOCKING=FALSE") from None
         raise DDSEError(f"{path}: not a readable ddse checkpoint ({_first_line(exc)})") from None
 
 

@@ -79,6 +79,14 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
 
 
+def _table(*headers, **options) -> Table:
+    """A rich table whose cells wrap in a narrow terminal instead of being cut ("64x7…")."""
+    table = Table(**options)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def strict_json(value) -> str:
     """JSON that every parser accepts: a NaN or infinite number (no validation split, a class
     absent from the test data) becomes null."""
@@ -241,7 +249,7 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     console = Console()
     console.print(f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
                   f"({result['count']} images), loss {result['loss']:.4f}")
-    table = Table("class", "error %")
+    table = _table("class", "error %")
     for c, err in enumerate(result["per_class_error"]):
         table.add_row(str(c), f"{err:.2f}")
     console.print(table)
@@ -286,7 +294,7 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
         click.echo(strict_json(result))
         return
     console = Console()
-    table = Table("", "checkpoint", "model", "test error %", "right only here")
+    table = _table("", "checkpoint", "model", "test error %", "right only here")
     for label, path, model, error, only in (("A", checkpoint_a, models[0], result["error_a"], result["only_a"]),
                                             ("B", checkpoint_b, models[1], result["error_b"], result["only_b"])):
         name = model.config["model"]
@@ -305,6 +313,8 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Local processes running jobs at once.")
 @click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler before giving up.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
 @click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
@@ -317,8 +327,8 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
                    "by validation error.")
 @config_options("backend")
 @data_option
-def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_checkpoints, plot_only,
-          overrides, lr_from, backend, data_dir):
+def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_timeout, out, keep_checkpoints,
+          plot_only, overrides, lr_from, backend, data_dir):
     """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6, or (lr)
     the learning rates to pick each method's from."""
     from . import sweep as sw
@@ -354,8 +364,6 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
             settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
         results = sw.ResultsFile(out, settings)
         checkpoints = str(out) if keep_checkpoints else None
-        if checkpoints:
-            out.mkdir(parents=True, exist_ok=True)
 
         def report(row):
             error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
@@ -364,7 +372,7 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, out, keep_ch
                        f"({row['seconds']:.0f} s, {row['steps']} steps)", err=True)
 
         ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                           on_result=report)
+                           on_result=report, connect_timeout=connect_timeout)
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     sw.figure(results, name, figure)
     text = sw.table(results, name)
@@ -473,7 +481,7 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
     console = Console()
     counts = report["counts"]
     if report["matrices"]:
-        table = Table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
+        table = _table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
         for row in report["matrices"]:
             table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
                           f"{row['max_per_line']} per {row['axis']}", str(row["s"]))

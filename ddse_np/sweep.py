@@ -156,6 +156,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
     result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
     path = None
     if checkpoint_dir:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         value = "default" if job["value"] is None else job["value"]
         path = str(Path(checkpoint_dir) / f"{job['method']}-{value}-seed{job['seed']}.h5")
         save(path, model, trainer.history,  # the kept model, no resume state
@@ -250,8 +251,12 @@ class ResultsFile:
 
 
 def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,
-              checkpoint_dir=None, on_result=None):
-    """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster."""
+              checkpoint_dir=None, on_result=None, connect_timeout: float = 10.0):
+    """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster.
+
+    With ``scheduler``, the connection is made first, within ``connect_timeout`` seconds; an
+    unreachable or malformed address raises DDSEError before anything is written.
+    """
     todo = [job for job in jobs if cell(job) not in results.done()]
     data_dir = str(data_dir)
 
@@ -265,7 +270,12 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
             from distributed import Client, as_completed
         except ImportError:
             raise DDSEError("--scheduler needs dask.distributed: pip install 'ddse-np[dask]'") from None
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DDSEError(f"cannot reach the Dask scheduler at {scheduler!r}: {reason}") from None
+        with client:
             futures = [client.submit(run_job, job, data_dir, checkpoint_dir, pure=False) for job in todo]
             for future in as_completed(futures):
                 finished(future.result())

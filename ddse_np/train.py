@@ -205,6 +205,11 @@ class Trainer:
         return True
 
     def _run_epoch(self, reporter, should_stop) -> bool:
+        # overflow on the way to a NaN loss is reported as a NumericalFault, not as numpy warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._epoch(reporter, should_stop)
+
+    def _epoch(self, reporter, should_stop) -> bool:
         model, config, progress = self.model, self.config, self.progress
         params, constraints, s = model.params, model.constraints, model.s
         epoch = progress.epoch + 1

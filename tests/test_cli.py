@@ -339,3 +339,44 @@ def test_compare_two_tiny_checkpoints(tmp_path):
     assert text.exit_code == 0 and "McNemar" in text.output
     missing = run("compare", paths[0], tmp_path / "none.h5")
     assert "does not exist" in one_line_error(missing, 1)
+
+
+def test_a_diverging_run_prints_one_line_and_no_numpy_warnings(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, str(root / "cli.py"), "train", "--m", "16", "--train-fraction", "0.02",
+                             "--val-size", "300", "--lr", "1e12", "--quiet", "--out", str(tmp_path / "x.h5")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "RuntimeWarning" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: the loss became")
+
+
+def test_a_locked_checkpoint_is_reported_as_locked(trained, tmp_path):
+    import subprocess
+    import sys
+
+    path, _ = trained
+    holder = subprocess.Popen([sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); "
+                               "print('open', flush=True); time.sleep(60)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        line = one_line_error(run("eval", path), 1)
+        assert "locked by another process" in line and "HDF5_USE_FILE_LOCKING=FALSE" in line
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_tables_wrap_in_a_narrow_terminal(trained):
+    path, _ = trained
+    result = CliRunner().invoke(cli, ["inspect", str(path)], env={"COLUMNS": "40"})
+    assert result.exit_code == 0 and "…" not in result.output
+    lines = [line for line in result.output.splitlines() if "W1" in line or line.startswith("│ ")]
+    assert max(len(line) for line in result.output.splitlines()) <= 40
+    shape_cells = "".join(line.split("│")[2].strip() for line in lines if line.count("│") > 3)
+    assert shape_cells.startswith("32x784784x32")  # W1, W2.1: whole, not cut to "32x7…"

@@ -217,3 +217,17 @@ def test_plot_only_writes_nothing_but_the_figure_and_table(tmp_path):
     result = run("sweep", "depth", "--plot-only", "--out", tmp_path / "empty")
     assert result.exit_code == 1 and "no results to plot" in result.output
     assert not (tmp_path / "empty").exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "nosuchproto://where"])
+def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_writes_nothing(tmp_path, address):
+    import time
+
+    pytest.importorskip("distributed")
+    started = time.monotonic()
+    result = run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--scheduler", address,
+                 "--connect-timeout", "2", "--keep-checkpoints", "--out", tmp_path / "s")
+    assert time.monotonic() - started < 20
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.output
+    assert not (tmp_path / "s").exists()
