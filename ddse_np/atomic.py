@@ -25,10 +25,14 @@ def atomic_path(path):
     """Yield a temporary path (str) beside ``path`` to write to; on success it replaces ``path``.
 
     The temporary name keeps ``path``'s suffix, so writers that go by the
-    extension (matplotlib's ``savefig``) write the right format.
-    Raises DDSEError ``cannot write PATH: REASON`` for any OSError on the way.
+    extension (matplotlib's ``savefig``) write the right format.  A symbolic link
+    is written through: its target is replaced (atomically, beside the target) and
+    the link stays.  Raises DDSEError ``cannot write PATH: REASON`` for any OSError
+    on the way (a full disk, a quota, a file size limit, a read-only file system).
     """
-    path = Path(path)
+    shown = path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if not path.parent.is_dir():
         raise DDSEError(f"cannot write {path}: directory {path.parent} does not exist")
     if path.is_dir():
@@ -36,7 +40,7 @@ def atomic_path(path):
     try:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", suffix=path.suffix, dir=path.parent)
     except OSError as exc:
-        raise DDSEError(f"cannot write {path}: {_reason(exc)}") from None
+        raise DDSEError(f"cannot write {shown}: {_reason(exc)}") from None
     os.close(fd)
     try:
         yield tmp
@@ -50,8 +54,39 @@ def atomic_path(path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise DDSEError(f"cannot write {path}: {_reason(exc)}") from None
+            raise DDSEError(f"cannot write {shown}: {_reason(exc)}") from None
         raise
+
+
+def check_target(path, overwrite: bool = True) -> Path:
+    """Refuse, in one line and before any work, an output file that cannot or may not be written:
+    a missing directory, a directory in its place, an existing file without ``overwrite``, or a
+    directory where no file can be created (read-only, no permission, full) — tried by creating
+    and removing a temporary file there.  Returns ``path``."""
+    path = Path(path)
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if not real.parent.is_dir():
+        raise DDSEError(f"cannot write {path}: directory {real.parent} does not exist")
+    if real.is_dir():
+        raise DDSEError(f"cannot write {path}: it is a directory")
+    if path.exists() and not overwrite:
+        raise DDSEError(f"{path} exists: pass --overwrite to replace it, or choose another --out")
+    check_directory(real.parent, path)
+    return path
+
+
+def check_directory(directory, shown=None):
+    """Refuse, in one line, a directory (or, if it does not exist yet, its nearest existing
+    parent) in which no file can be created."""
+    directory = Path(directory)
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ddse-write-test-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DDSEError(f"cannot write {shown or directory}: {_reason(exc)}") from None
 
 
 def write_text(path, text: str):

@@ -20,13 +20,14 @@ new one, never half of one.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_path, check_target
 from .backend import DTYPES, Backend, as_backend, to_host
 from .errors import DDSEError
 from .models import MODELS
@@ -38,18 +39,6 @@ MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
 MAX_EPOCHS = 1 << 20
 
 
-def check_target(path, overwrite: bool = True) -> Path:
-    """Refuse, in one line, a checkpoint path that cannot or may not be written."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise DDSEError(f"cannot write {path}: directory {path.parent} does not exist")
-    if path.is_dir():
-        raise DDSEError(f"cannot write {path}: it is a directory")
-    if path.exists() and not overwrite:
-        raise DDSEError(f"{path} exists: pass --overwrite to replace it, or choose another --out")
-    return path
-
-
 def save(path, model, history: dict | None = None, train_state: dict | None = None,
          resume: dict | None = None):
     """Write ``model`` (projected already), its history and training state to ``path`` atomically.
@@ -57,9 +46,12 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
     ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see Trainer.state).
     """
     path = check_target(path)
+    buffer = io.BytesIO()  # HDF5 is built in memory, so that a failing disk is a plain OSError
+    with h5py.File(buffer, "w") as f:
+        _write(f, model, history or {}, train_state or {}, resume or {})
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            _write(f, model, history or {}, train_state or {}, resume or {})
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
 
 
 def _put(group, name, data):

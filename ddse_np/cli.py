@@ -20,6 +20,7 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
+from .atomic import check_directory, check_target
 from .backend import DTYPES, Backend
 from .config import TrainConfig
 from .data import default_data_dir, load_split
@@ -137,7 +138,6 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     Ctrl-C or SIGTERM stops after the current batch and saves a resumable
     checkpoint to --out; continue with ddse train --resume.
     """
-    from .checkpoint import check_target
     from .evaluate import evaluate
     from .interrupt import stop_on_signals
     from .progress import RichReporter
@@ -261,7 +261,7 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export(checkpoint, out, overwrite):
     """Write the model of CHECKPOINT to OUT without its training state (smaller; not resumable)."""
-    from .checkpoint import check_target, save
+    from .checkpoint import save
 
     check_target(out, overwrite)
     model, extras = _load(checkpoint)
@@ -336,6 +336,7 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
 
     out = out or Path("results") / "sweeps" / f"{name}-{budget}"
     figure, table_path = out / f"{name}.png", out / f"{name}.md"
+    check_directory(out)
     if plot_only:
         results = sw.ResultsFile(out, None)
         made = results.made_by()
@@ -420,6 +421,7 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
 
     config = TrainConfig(**strengths).augment_config()
     config.validate()
+    check_target(out)
     backend = Backend()
     images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
     rng = np.random.default_rng(seed)
@@ -445,6 +447,9 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
     """Sparsity, parameter counts, file size and learning curves of CHECKPOINT."""
     from .report import code_statistics, describe, dictionary_atoms
 
+    for target in (plot_path, atoms_path, codes_path):
+        if target is not None:
+            check_target(target)
     model, extras = _load(checkpoint)
     label = f"{checkpoint.name}: {PAPER_NAMES.get(model.config['model'], model.config['model'])}"
     if plot_path is not None:

@@ -176,3 +176,88 @@ def test_format_1_with_uint16_indices_still_loads(tmp_path, model):
     assert extras["format_version"] == 1
     for name in model.params:
         assert np.array_equal(loaded.params[name], model.params[name]), name
+
+
+def test_a_symlinked_target_is_written_through(tmp_path):
+    from ddse_np.models import DDSE
+
+    model = DDSE.create(10, 12, 1, 3)
+    model.set_pca(np.zeros(10), np.eye(10))
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "v1.h5"
+    save(target, model)
+    link = tmp_path / "latest.h5"
+    link.symlink_to(target)
+    model.params["c"][:] = 7.0
+    save(link, model)
+    assert link.is_symlink() and link.resolve() == target
+    assert np.all(load(target)[0].params["c"] == 7.0)
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_a_write_that_fails_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    """A file size limit (as `ulimit -f`) makes the write fail with EFBIG part way: one line, exit 1,
+    no temporary file, the previous checkpoint intact."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "run.h5"
+    out.write_bytes(b"previous")
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); sys.argv[0] = 'ddse'; "
+            "from ddse_np.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", code, "train", "--m", "64", "--train-fraction", "0.02",
+                             "--val-size", "300", "--epochs", "1", "--quiet", "--overwrite", "--out", str(out)],
+                            capture_output=True, text=True, cwd=root)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"error: cannot write {out}: File too large"
+    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only tmpfs mount where the machine allows mounting; else a mode-0500 directory for
+    a user that is not root; else skipped."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)],
+                      capture_output=True).returncode == 0:
+        yield mount
+        subprocess.run(["umount", str(mount)], capture_output=True)
+    elif os.geteuid() != 0:
+        mount.chmod(0o500)
+        yield mount
+        mount.chmod(0o700)
+    else:
+        pytest.skip("cannot make a read-only directory here")
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--out", "{ro}/a.h5"],
+    ["augment-preview", "--out", "{ro}/a.png"],
+    ["sweep", "depth", "--out", "{ro}/sweep"],
+    ["export", "{ckpt}", "{ro}/b.h5"],
+    ["inspect", "{ckpt}", "--atoms", "{ro}/atoms.png"],
+])
+def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir, command):
+    import time
+
+    from click.testing import CliRunner
+
+    from ddse_np.cli import cli
+    from ddse_np.models import DDSE
+
+    model = DDSE.create(784, 12, 1, 3)
+    model.set_pca(np.zeros(784), np.eye(784))
+    save(tmp_path / "m.h5", model)
+    args = [a.format(ro=read_only_dir, ckpt=tmp_path / "m.h5") for a in command]
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: cannot write"), result.output
+    assert time.monotonic() - started < 5  # refused before data is read or anything trains

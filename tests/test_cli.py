@@ -380,3 +380,22 @@ def test_tables_wrap_in_a_narrow_terminal(trained):
     assert max(len(line) for line in result.output.splitlines()) <= 40
     shape_cells = "".join(line.split("│")[2].strip() for line in lines if line.count("│") > 3)
     assert shape_cells.startswith("32x784784x32")  # W1, W2.1: whole, not cut to "32x7…"
+
+
+def strict_loads(text):
+    """json.loads that refuses NaN and Infinity, as JavaScript's JSON.parse and jq do."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+def test_every_json_output_is_strict_json(tmp_path, trained):
+    path, _ = trained
+    result = run("train", "--m", "16", "--train-fraction", "0.02", "--val-size", "0", "--epochs", "1", "--quiet",
+                 "--json", "--out", tmp_path / "noval.h5")
+    summary = strict_loads(result.output.splitlines()[-1])
+    assert summary["final_val_error"] is None and summary["history"]["val_error"] == [None]
+    other = tmp_path / "other"
+    write_mnist_dir(other, n_train=300, n_test=100, labels_max=8)  # class 9 absent from the test data
+    report = strict_loads(run("eval", path, "--json", "--data", other).output)
+    assert report["per_class_error"][9] is None
+    strict_loads(run("inspect", path, "--json").output)
+    strict_loads(run("compare", path, path, "--json").output)
