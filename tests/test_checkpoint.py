@@ -261,3 +261,30 @@ def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir,
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: cannot write"), result.output
     assert time.monotonic() - started < 5  # refused before data is read or anything trains
+
+
+def test_a_full_disk_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    """A real full file system (a 4.5 MB tmpfs holding 3 MB already) where the machine lets us mount."""
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from ddse_np.cli import cli
+
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4500k", "tmpfs", str(full)],
+                      capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        (full / "ballast").write_bytes(b"\0" * 3_000_000)
+        (full / "run.h5").write_bytes(b"previous")
+        result = CliRunner().invoke(cli, ["train", "--m", "64", "--train-fraction", "0.02", "--val-size", "300",
+                                          "--epochs", "1", "--quiet", "--overwrite", "--out", str(full / "run.h5")])
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1, result.output
+        assert lines[0] == f"error: cannot write {full / 'run.h5'}: No space left on device"
+        assert (full / "run.h5").read_bytes() == b"previous"
+        assert sorted(p.name for p in full.iterdir()) == ["ballast", "run.h5"]
+    finally:
+        subprocess.run(["umount", str(full)], capture_output=True)
