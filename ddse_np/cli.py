@@ -145,7 +145,6 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
 
     ctx = click.get_current_context()
     given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
-    data_dir = data_dir or default_data_dir()
     recipe = None
     if recipe_path is not None:
         from .recipe import read_recipe
@@ -158,15 +157,16 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     if resume is not None:
         out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
         check_target(out, overwrite or out.resolve() == resume.resolve())
-        trainer = Trainer.from_checkpoint(resume, load_split(data_dir, "train"),
-                                          {name: options[name] for name in given})
+        trainer = Trainer.from_checkpoint(resume, None, {name: options[name] for name in given}, data_dir)
         config = trainer.config
+        data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
     else:
         config = TrainConfig(**options)
         config.validate()
         check_target(out, overwrite)
         backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
-        trainer = Trainer.start(load_split(data_dir, "train"), config, backend)
+        data_dir = data_dir or default_data_dir()
+        trainer = Trainer.start(load_split(data_dir, "train"), config, backend, data_dir)
         trainer.recipe = recipe.record() if recipe else None
     test_split = load_split(data_dir, "test")
     saved = []

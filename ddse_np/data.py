@@ -5,6 +5,7 @@ they are scaled to [0, 1], flattened and projected by PCA.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -92,6 +93,13 @@ def load_split(directory, which: str) -> Split:
     if not directory.is_dir():
         raise DDSEError(f"data directory {directory} does not exist")
     return _load_pair(directory, which)
+
+
+def fingerprint(split: Split) -> dict:
+    """What identifies a training set: image count and shape, and a SHA-256 of labels and pixels."""
+    digest = hashlib.sha256(np.ascontiguousarray(split.images).tobytes())
+    digest.update(np.asarray(split.labels, dtype="<i8").tobytes())
+    return dict(images=int(len(split)), shape=list(split.images.shape[1:]), sha256=digest.hexdigest())
 
 
 def stratified_split(labels: np.ndarray, size: int, rng: np.random.Generator):

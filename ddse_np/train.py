@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .backend import Backend, to_host
 from .batches import BatchSource
 from .config import TrainConfig
-from .data import NUM_CLASSES, Split, stratified_split, stratified_subset
+from .data import NUM_CLASSES, Split, default_data_dir, fingerprint, load_split, stratified_split, stratified_subset
 from .errors import DDSEError
 from .evaluate import evaluate
 from .models import MODELS
@@ -108,10 +109,15 @@ class Trainer:
         self.progress = progress or Progress()
         self.best_params = None  # copies of the parameters at progress.best_epoch (keep='best')
         self.recipe = None  # the recipe file the settings came from: dict(name, text), or None
+        self.data = None  # the training data: dict(directory, images, shape, sha256), or None
 
     @classmethod
-    def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None):
-        """A fresh run: split the data, fit PCA on the training part, build the model."""
+    def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None, data_dir=None):
+        """A fresh run: split the data, fit PCA on the training part, build the model.
+
+        The training data are recorded for resuming (``data``): the resolved ``data_dir``, when
+        given, and the :func:`~ddse_np.data.fingerprint` of ``train_split``.
+        """
         n = int(np.prod(train_split.images.shape[1:]))
         config.validate(n)
         backend = backend or Backend(config.backend, config.dtype)
@@ -120,13 +126,17 @@ class Trainer:
         model = build_model(config, n, backend)
         model.set_pca(mean, basis)
         project_params(model.params, model.constraints, model.s)
-        return cls(model, fit, val, config, None, None)
+        trainer = cls(model, fit, val, config, None, None)
+        trainer.data = dict(directory=str(Path(data_dir).resolve()) if data_dir else None, **fingerprint(train_split))
+        return trainer
 
     @classmethod
-    def from_checkpoint(cls, path, train_split: Split, changes: dict | None = None):
-        """Continue the run saved in the checkpoint at ``path`` on ``train_split`` (the same
-        training images it started on), on the backend it was started on.
+    def from_checkpoint(cls, path, train_split: Split | None = None, changes: dict | None = None, data_dir=None):
+        """Continue the run saved in the checkpoint at ``path``, on the backend it was started on.
 
+        The training images are ``train_split``, or read from ``data_dir``, or by default from
+        the directory the run recorded (else $DDSE_DATA or the bundled MNIST); when the run
+        recorded a fingerprint of its data, images that differ are refused, saying what differs.
         ``changes``: settings given anew; only those in :data:`RESUMABLE` may differ
         (``epochs``, to extend a run).  Anything else, or a checkpoint without a training
         state, raises DDSEError.  The layout of the state is :meth:`state`'s.
@@ -151,6 +161,18 @@ class Trainer:
             raise DDSEError(f"--epochs {changes['epochs']}: {path} has already trained {done} epochs")
         for name, value in (changes or {}).items():
             setattr(config, name, value)
+        recorded = state.get("data") or {}
+        if train_split is None:
+            data_dir = data_dir or recorded.get("directory") or default_data_dir()
+            train_split = load_split(data_dir, "train")
+        if recorded.get("sha256"):
+            found = fingerprint(train_split)
+            differ = [k for k in ("images", "shape", "sha256") if found[k] != recorded[k]]
+            if differ:
+                where = f" in {data_dir}" if data_dir else ""
+                raise DDSEError(f"the training data{where} are not the ones {path} was trained on ({differ[0]} "
+                                f"{found[differ[0]]} instead of {recorded[differ[0]]}); pass --data with the "
+                                f"directory it started on ({recorded.get('directory') or 'not recorded'})")
         if config.backend != model.backend.name:
             model, extras = load(path, config.backend)
         config.validate(model.config["n"])
@@ -166,6 +188,7 @@ class Trainer:
                                                                in resume["velocity"].items()}))
         trainer.schedule.load_state(state["schedule"])
         trainer.recipe = state.get("recipe")
+        trainer.data = recorded or None
         return trainer
 
     @property
@@ -270,6 +293,8 @@ class Trainer:
                      schedule=self.schedule.state())
         if self.recipe is not None:
             state["recipe"] = self.recipe
+        if self.data is not None:
+            state["data"] = self.data
         arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
         saved_is_current = self.kept_model() is self.model or progress.best_epoch == progress.epoch
         if progress.batch or not saved_is_current:

@@ -183,3 +183,24 @@ def test_checkpoints_of_ddse_np_0_1_still_resume(tmp_path, mnist_small):
     resumed.run()
     for name, value in unbroken.model.params.items():
         assert np.array_equal(value, resumed.model.params[name]), name
+
+
+def test_resume_continues_on_the_data_it_started_on(tmp_path, monkeypatch):
+    from conftest import write_mnist_dir
+
+    data = write_mnist_dir(tmp_path / "mine", n_train=600, n_test=100)
+    other = write_mnist_dir(tmp_path / "other", n_train=600, n_test=100, seed=9)
+    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    args = ["--m", "16", "--val-size", "100", "--quiet", "--seed", "2", "--batch-size", "50"]
+    assert run("train", *args, "--data", data, "--epochs", "2", "--out", tmp_path / "straight.h5").exit_code == 0
+    assert run("train", *args, "--data", data, "--epochs", "1", "--out", tmp_path / "part.h5").exit_code == 0
+    monkeypatch.setenv("DDSE_DATA", str(other))  # neither the environment nor the bundled data may take over
+    result = run("train", "--resume", tmp_path / "part.h5", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    (a, _), (b, extras) = load(tmp_path / "straight.h5"), load(tmp_path / "part.h5")
+    for name in a.params:
+        assert np.array_equal(a.params[name], b.params[name]), name
+    assert extras["train"]["data"]["directory"] == str(data.resolve())
+    refused = run("train", "--resume", tmp_path / "part.h5", "--epochs", "3", "--data", other)
+    assert refused.exit_code == 1 and "are not the ones" in refused.output and "sha256" in refused.output
+    assert str(data.resolve()) in refused.output
