@@ -11,6 +11,9 @@ from .init import INITS, THETA_INIT
 from .models import MODELS
 
 
+MAX_M, MAX_K = 1 << 16, 100  # beyond these the parameters alone would not fit in a machine's memory
+
+
 def setting(default, help: str, choices: tuple | None = None):
     """A field of :class:`TrainConfig`: its default, its --help text and its choices, in one place."""
     return field(default=default, metadata=dict(help=help, choices=choices))
@@ -104,8 +107,8 @@ class TrainConfig:
                 raise DDSEError(f"--{name.replace('_', '-')} must be a finite number (got {value})")
         checks = [
             (self.model in MODELS, f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}"),
-            (self.m >= 1, f"--m must be at least 1 (got {self.m})"),
-            (self.k >= 1, f"--k must be at least 1 (got {self.k})"),
+            (1 <= self.m <= MAX_M, f"--m must lie in 1..{MAX_M} (got {self.m})"),
+            (1 <= self.k <= MAX_K, f"--k must lie in 1..{MAX_K} (got {self.k})"),
             (0.0 < self.sparsity <= 1.0, f"--sparsity s/n must lie in (0, 1] (got {self.sparsity})"),
             (self.sparsity_s(n) >= 1, f"--sparsity {self.sparsity} leaves s = 0 nonzeros of n = {n}"),
             (0.0 < self.train_fraction <= 1.0,
