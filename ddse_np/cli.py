@@ -71,7 +71,7 @@ def cli():
 
 
 def data_option(f):
-    return click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+    return click.option("--data", "data_dir", type=PathOption(), default=None,
                         help="Directory with the four MNIST IDX files (raw or .gz). "
                              "Default: $DDSE_DATA or the MNIST that comes with ddse-np.")(f)
 
@@ -103,6 +103,19 @@ def strict_json(value) -> str:
     return json.dumps(clean(value), allow_nan=False)
 
 
+class PathOption(click.Path):
+    """A path option or argument (a pathlib.Path) that refuses, in one line, what no file system
+    takes: a NUL byte."""
+
+    def __init__(self):
+        super().__init__(path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path cannot contain a NUL byte", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def config_options(*names):
     """One click option --NAME per TrainConfig field, with the field's default, help and choices."""
     def decorate(f):
@@ -119,16 +132,16 @@ def config_options(*names):
 
 @cli.command()
 @data_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("ddse.h5"), show_default=True,
+@click.option("--out", type=PathOption(), default=Path("ddse.h5"), show_default=True,
               help="Checkpoint to write.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--config", "recipe_path", type=click.Path(path_type=Path), default=None,
+@click.option("--config", "recipe_path", type=PathOption(), default=None,
               help="A recipe: training settings in a TOML file (keys are these options' long names; "
                    "a [MODEL] table applies to that model only). Options given here win.")
 @config_options(*SETTINGS)
 @json_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--resume", type=click.Path(path_type=Path), default=None,
+@click.option("--resume", type=PathOption(), default=None,
               help="Continue the run saved in this checkpoint (its settings; --epochs may raise the total).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save a resumable checkpoint to --out every N epochs (0: only at the end).")
@@ -222,7 +235,7 @@ def _load(checkpoint, backend="numpy", dtype=None):
 
 
 @cli.command("eval")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=PathOption())
 @data_option
 @config_options("backend")
 @click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Float type [default: the checkpoint's].")
@@ -256,8 +269,8 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
 
 
 @cli.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=PathOption())
+@click.argument("out", type=PathOption())
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export(checkpoint, out, overwrite):
     """Write the model of CHECKPOINT to OUT without its training state (smaller; not resumable)."""
@@ -272,8 +285,8 @@ def export(checkpoint, out, overwrite):
 
 
 @cli.command()
-@click.argument("checkpoint_a", metavar="A", type=click.Path(path_type=Path))
-@click.argument("checkpoint_b", metavar="B", type=click.Path(path_type=Path))
+@click.argument("checkpoint_a", metavar="A", type=PathOption())
+@click.argument("checkpoint_b", metavar="B", type=PathOption())
 @data_option
 @json_option
 def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
@@ -315,14 +328,14 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
 @click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
 @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Seconds to wait for the Dask scheduler before giving up.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=PathOption(), default=None,
               help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
 @click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
 @click.option("--plot-only", is_flag=True, help="Only redraw the figure and table from the existing results.")
 @click.option("--set", "overrides", multiple=True, metavar="[METHOD:]KEY=VALUE",
               help="Override a training setting of every job, or with METHOD: of that method's jobs only "
                    "(e.g. --set epochs=1 --set lista:lr=0.01).")
-@click.option("--lr-from", type=click.Path(path_type=Path), default=None,
+@click.option("--lr-from", type=PathOption(), default=None,
               help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
                    "by validation error.")
 @config_options("backend")
@@ -409,7 +422,7 @@ def _sweep_settings(overrides, backend, lr_from):
 
 @cli.command("augment-preview")
 @data_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("augment.png"), show_default=True)
+@click.option("--out", type=PathOption(), default=Path("augment.png"), show_default=True)
 @click.option("--count", type=click.IntRange(1, 32), default=10, show_default=True, help="Digits per row.")
 @click.option("--rows", type=click.IntRange(1, 10), default=4, show_default=True,
               help="Rows of augmented versions under the originals.")
@@ -431,17 +444,17 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
 
 
 @cli.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=PathOption())
 @data_option
 @json_option
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+@click.option("--plot", "plot_path", type=PathOption(), default=None,
               help="Also draw training loss and validation error per epoch to this PNG.")
-@click.option("--atoms", "atoms_path", type=click.Path(path_type=Path), default=None,
+@click.option("--atoms", "atoms_path", type=PathOption(), default=None,
               help="Also draw the learned dictionary atoms (first layer's rows through the PCA basis, "
                    "most used first) to this PNG.")
 @click.option("--atom-count", type=click.IntRange(min=1), default=ATOMS_SHOWN, show_default=True,
               help="Atoms drawn by --atoms.")
-@click.option("--codes", "codes_path", type=click.Path(path_type=Path), default=None,
+@click.option("--codes", "codes_path", type=PathOption(), default=None,
               help="Also draw, per stage, the zeros of the code and active units per test image to this PNG.")
 def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, codes_path):
     """Sparsity, parameter counts, file size and learning curves of CHECKPOINT."""

@@ -244,10 +244,13 @@ class ResultsFile:
                 fh.seek(-1, os.SEEK_END)
                 if fh.read(1) != b"\n":
                     line = "\n" + line
-        with open(self.path, "a") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(self.path, "a") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk: the cut line is ended by the next append, or run again
+            raise DDSEError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
 
 def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,

@@ -399,3 +399,9 @@ def test_every_json_output_is_strict_json(tmp_path, trained):
     assert report["per_class_error"][9] is None
     strict_loads(run("inspect", path, "--json").output)
     strict_loads(run("compare", path, path, "--json").output)
+
+
+def test_a_path_with_a_nul_byte_is_one_line(trained):
+    path, _ = trained
+    for args in (["eval", path, "--data", "a\x00b"], ["train", "--out", "x\x00.h5"], ["inspect", "a\x00.h5"]):
+        assert "NUL byte" in one_line_error(run(*args), 2)

@@ -2,7 +2,8 @@
 
 One option is drawn at a time, on top of a command that is quick on a tiny MNIST directory, so
 that every draw runs to its end in well under a second or two.  (`export` has no option that
-takes a value.)  Every run happens in a temporary directory: a drawn path is written there.
+takes a value: its OUT argument is drawn instead.)  Every run happens in a temporary directory: a
+drawn path is written there.
 """
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,8 @@ from ddse_np.cli import cli
 VALUES = st.one_of(  # integers skip 3,000 .. 10^6, where a valid --m would train for minutes
     st.one_of(st.integers(-10**12, -1), st.integers(0, 3000), st.integers(10**6, 10**12)).map(str),
     st.sampled_from(["0", "1", "-1", ".25", "1e-3", "nan", "inf", "-inf", "1e308", "", " ", "abc", "0x10",
-                     "numpy", "cupy", "ddse", "best", "lista:lr=0.1", "lr=.05", "=", "1,2", "tcp://127.0.0.1:9"]),
+                     "numpy", "cupy", "ddse", "best", "lista:lr=0.1", "lr=.05", "=", "1,2", "tcp://127.0.0.1:9",
+                     "a\x00b", "/", "..", "-", "--help"]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=12),
 )
@@ -54,8 +56,22 @@ def run_one(world, command, option, value):
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "inspect", "sweep", "compare"])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, derandomize=True,  # the same draws on every run: CI is not flaky
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_option_value_ends_cleanly(world, command, data):
     option = data.draw(st.sampled_from(options(command)))
     run_one(world, command, option, data.draw(VALUES))
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,  # the same draws on every run: CI is not flaky
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(out=VALUES, overwrite=st.booleans())
+def test_export_to_any_path_ends_cleanly(world, out, overwrite):
+    """export takes no option with a value: its OUT argument is fuzzed instead."""
+    root, _, _ = world
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=root):
+        result = runner.invoke(cli, ["export", str(root / "a.h5"), out] + (["--overwrite"] if overwrite else []))
+    assert result.exit_code in (0, 1, 2), (out, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (out, repr(result.exception))
