@@ -57,6 +57,10 @@ class AugmentConfig:
             raise DDSEError(f"--aug-scale must be below 1 (got {self.scale})")
         if self.elastic > 0 and self.elastic_sigma <= 0:
             raise DDSEError(f"--aug-elastic-sigma must be positive (got {self.elastic_sigma})")
+        for name in ("blur", "elastic_sigma"):  # a Gaussian wider than the image would only cost time
+            if getattr(self, name) > SIDE:
+                raise DDSEError(f"--aug-{name.replace('_', '-')} is a sigma in pixels of a {SIDE} x {SIDE} "
+                                f"image: at most {SIDE} (got {getattr(self, name)})")
 
 
 def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):

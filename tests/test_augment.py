@@ -60,7 +60,8 @@ def test_same_seed_same_batch(batch):
 
 
 @pytest.mark.parametrize("config", [AugmentConfig(noise=-1), AugmentConfig(flip=1.5), AugmentConfig(scale=1.0),
-                                    AugmentConfig(elastic=-1), AugmentConfig(elastic=10, elastic_sigma=0)])
+                                    AugmentConfig(elastic=-1), AugmentConfig(elastic=10, elastic_sigma=0),
+                                    AugmentConfig(blur=1e308), AugmentConfig(elastic_sigma=29)])
 def test_invalid_strengths(config):
     with pytest.raises(DDSEError):
         config.validate()
