@@ -8,8 +8,6 @@ script runs :func:`main`; from a checkout, ``python cli.py ...`` does the same.
 """
 from __future__ import annotations
 
-import json
-import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -18,17 +16,17 @@ import click
 import numpy as np
 from click.core import ParameterSource
 from rich.console import Console
-from rich.table import Table
 
-from .atomic import check_directory, check_target
+from .atomic import check_target
 from .backend import DTYPES, Backend
+from .cli_options import PathOption, config_options, data_option, json_option, strict_json, wrapping_table
+from .cli_sweep import sweep
 from .config import TrainConfig
 from .data import default_data_dir, load_split
 from .errors import DDSEError, Interrupted
 from .evaluate import BATCH as EVAL_BATCH
 from .models import PAPER_NAMES
 from .sparse_inference import MODES
-from .sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 
 SETTINGS = tuple(TrainConfig.fields())  # every training setting, in order
 AUGMENT_SETTINGS = tuple(name for name in SETTINGS if name.startswith("aug_"))
@@ -68,66 +66,6 @@ def cli():
                        lista           Baseline IV   LISTA, untied dense m x m, dropout
                        ddse-noskip     Baseline V    DDSE without shortcuts
     """
-
-
-def data_option(f):
-    return click.option("--data", "data_dir", type=PathOption(), default=None,
-                        help="Directory with the four MNIST IDX files (raw or .gz). "
-                             "Default: $DDSE_DATA or the MNIST that comes with ddse-np.")(f)
-
-
-def json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
-
-
-def _table(*headers, **options) -> Table:
-    """A rich table whose cells wrap in a narrow terminal instead of being cut ("64x7…")."""
-    table = Table(**options)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
-def strict_json(value) -> str:
-    """JSON that every parser accepts: a NaN or infinite number (no validation split, a class
-    absent from the test data) becomes null."""
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(value), allow_nan=False)
-
-
-class PathOption(click.Path):
-    """A path option or argument (a pathlib.Path) that refuses, in one line, what no file system
-    takes: a NUL byte."""
-
-    def __init__(self):
-        super().__init__(path_type=Path)
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, str) and "\x00" in value:
-            self.fail("a path cannot contain a NUL byte", param, ctx)
-        return super().convert(value, param, ctx)
-
-
-def config_options(*names):
-    """One click option --NAME per TrainConfig field, with the field's default, help and choices."""
-    def decorate(f):
-        fields = TrainConfig.fields()
-        for name in reversed(names):
-            field, choices = fields[name], fields[name].metadata["choices"]
-            f = click.option(f"--{name.replace('_', '-')}", name,
-                             type=click.Choice(choices) if choices else type(field.default),
-                             default=field.default, show_default=True, help=field.metadata["help"])(f)
-        return f
-
-    return decorate
 
 
 @cli.command()
@@ -200,7 +138,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
                 save_state()
     except NumericalFault as exc:
         kept = (f"{out} keeps the last good checkpoint (epoch {saved[-1]})" if saved
-                else f"no checkpoint was written")
+                else "no checkpoint was written")
         raise NumericalFault(f"{exc}; training stopped, {kept}") from None
     p = trainer.progress
     if not finished:
@@ -262,7 +200,7 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     console = Console()
     console.print(f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
                   f"({result['count']} images), loss {result['loss']:.4f}")
-    table = _table("class", "error %")
+    table = wrapping_table("class", "error %")
     for c, err in enumerate(result["per_class_error"]):
         table.add_row(str(c), f"{err:.2f}")
     console.print(table)
@@ -307,7 +245,7 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
         click.echo(strict_json(result))
         return
     console = Console()
-    table = _table("", "checkpoint", "model", "test error %", "right only here")
+    table = wrapping_table("", "checkpoint", "model", "test error %", "right only here")
     for label, path, model, error, only in (("A", checkpoint_a, models[0], result["error_a"], result["only_a"]),
                                             ("B", checkpoint_b, models[1], result["error_b"], result["only_b"])):
         name = model.config["model"]
@@ -315,109 +253,6 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
     console.print(table)
     console.print(f"{result['count']} test images; both right {result['both']}, both wrong {result['neither']}; "
                   f"exact McNemar test p = {result['p_value']:.4g}")
-
-
-@cli.command()
-@click.argument("name", type=click.Choice(list(SWEEPS)))
-@click.option("--budget", type=click.Choice(list(BUDGETS)), default=DEFAULT_BUDGET, show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 0..N-1 per cell.")
-@click.option("--methods", default=None, help=f"Comma-separated subset of {', '.join(METHODS)} (default: all).")
-@click.option("--values", default=None, help="Comma-separated values instead of the budget's grid.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Local processes running jobs at once.")
-@click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
-@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Seconds to wait for the Dask scheduler before giving up.")
-@click.option("--out", type=PathOption(), default=None,
-              help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
-@click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
-@click.option("--plot-only", is_flag=True, help="Only redraw the figure and table from the existing results.")
-@click.option("--set", "overrides", multiple=True, metavar="[METHOD:]KEY=VALUE",
-              help="Override a training setting of every job, or with METHOD: of that method's jobs only "
-                   "(e.g. --set epochs=1 --set lista:lr=0.01).")
-@click.option("--lr-from", type=PathOption(), default=None,
-              help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
-                   "by validation error.")
-@config_options("backend")
-@data_option
-def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_timeout, out, keep_checkpoints,
-          plot_only, overrides, lr_from, backend, data_dir):
-    """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6, or (lr)
-    the learning rates to pick each method's from."""
-    from . import sweep as sw
-    from .atomic import write_text
-
-    out = out or Path("results") / "sweeps" / f"{name}-{budget}"
-    figure, table_path = out / f"{name}.png", out / f"{name}.md"
-    check_directory(out)
-    if plot_only:
-        results = sw.ResultsFile(out, None)
-        made = results.made_by()
-        if made and made != name:
-            raise DDSEError(f"{out} holds the results of a {made} sweep, not {name}")
-    else:
-        Backend(backend)  # a missing GPU is refused before anything is written
-        shared, per_method = _sweep_settings(overrides, backend, lr_from)
-        method_list = tuple(methods.split(",")) if methods else METHODS
-        unknown = [m for m in method_list if m not in METHODS]
-        if unknown:
-            raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
-        unpicked = [m for m in method_list if lr_from is not None and "lr" not in per_method.get(m, {})]
-        if unpicked:
-            raise DDSEError(f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
-                            f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=...")
-        field = SWEEPS[name][0]
-        value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
-        jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
-        for job in jobs:
-            TrainConfig.from_dict(job["config"]).validate()
-        settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
-        if per_method:
-            settings["method_settings"] = per_method
-        if name == "samples":
-            settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
-        results = sw.ResultsFile(out, settings)
-        checkpoints = str(out) if keep_checkpoints else None
-
-        def report(row):
-            error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
-            value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
-            click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
-                       f"({row['seconds']:.0f} s, {row['steps']} steps)", err=True)
-
-        ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                           on_result=report, connect_timeout=connect_timeout)
-        click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
-    sw.figure(results, name, figure)
-    text = sw.table(results, name)
-    write_text(table_path, text + "\n")
-    click.echo(text)
-    click.echo(f"figure: {figure}; table: {table_path}")
-
-
-def _sweep_settings(overrides, backend, lr_from):
-    """(settings of every job, {method: settings}) from --set, --backend and --lr-from."""
-    from . import sweep as sw
-
-    shared = {} if backend == TrainConfig.backend else {"backend": backend}
-    per_method = {}
-    if lr_from is not None:
-        rows = sw.ResultsFile(lr_from, None).rows()
-        if not rows or any(r.get("sweep") != "lr" for r in rows):
-            raise DDSEError(f"--lr-from {lr_from}: no results of a 'ddse sweep lr' there")
-        per_method = {method: {"lr": lr} for method, lr in sw.pick_lr(rows).items()}
-    for item in overrides:
-        target, _, raw = item.partition("=")
-        method, _, key = target.rpartition(":")
-        if not raw or not key:
-            raise DDSEError(f"--set {item!r}: expected KEY=VALUE or METHOD:KEY=VALUE")
-        if method and method not in METHODS:
-            raise DDSEError(f"--set {item!r}: unknown method {method!r}: choose from {', '.join(METHODS)}")
-        value = TrainConfig.parse(key, raw)
-        if key == "backend":
-            Backend(value)
-        (per_method.setdefault(method, {}) if method else shared)[key] = value
-    return shared, per_method
 
 
 @cli.command("augment-preview")
@@ -499,7 +334,7 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
     console = Console()
     counts = report["counts"]
     if report["matrices"]:
-        table = _table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
+        table = wrapping_table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
         for row in report["matrices"]:
             table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
                           f"{row['max_per_line']} per {row['axis']}", str(row["s"]))
@@ -519,6 +354,9 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
                       f"(best validation error {report['best_val_error']:.2f}%)")
     elif report["epochs"]:
         console.print(f"saved model: the last of {report['epochs']} epochs")
+
+
+cli.add_command(sweep)
 
 
 def main():
