@@ -16,17 +16,26 @@ OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def blas_info() -> dict:
-    """The BLAS numpy uses, as threadpoolctl sees it (call after numpy is imported)."""
+    """The BLAS numpy uses, as threadpoolctl sees it (call after numpy is imported).
+
+    ``also`` lists every other BLAS loaded in the process, e.g. scipy's own OpenBLAS,
+    which computes the weight gradients (``ddse_np.backend.add_matmul_t``).
+    """
     overrides = {name: os.environ[name] for name in OVERRIDES if name in os.environ}
     try:
+        import scipy.linalg.blas  # noqa: F401  (loads scipy's BLAS, which the training step uses)
         from threadpoolctl import threadpool_info
     except ImportError:
         return dict(library="unknown (pip install threadpoolctl)", overrides=overrides)
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            return dict(library=pool.get("internal_api"), version=pool.get("version"),
-                        kernel=pool.get("architecture"), threads=pool.get("num_threads"), overrides=overrides)
-    return dict(library="none found", overrides=overrides)
+    pools = [dict(library=pool.get("internal_api"), version=pool.get("version"), kernel=pool.get("architecture"),
+                  threads=pool.get("num_threads"), path=pool.get("filepath", ""))
+             for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    if not pools:
+        return dict(library="none found", overrides=overrides)
+    pools.sort(key=lambda pool: "numpy" not in pool["path"])  # numpy's own first
+    info = {key: value for key, value in pools[0].items() if key != "path"}
+    info["also"] = [{key: value for key, value in pool.items() if key != "path"} for pool in pools[1:]]
+    return dict(info, overrides=overrides)
 
 
 def check_native(require: bool = False) -> dict:
@@ -47,6 +56,8 @@ def check_native(require: bool = False) -> dict:
 def describe(info: dict) -> str:
     """One line for a table's header."""
     text = f"BLAS {info.get('library')} {info.get('version', '')}, kernel {info.get('kernel')}, {info.get('threads')} threads"
+    for other in info.get("also", []):
+        text += f"; also {other['library']} {other['version']}, kernel {other['kernel']}, {other['threads']} threads"
     if info.get("overrides"):
         text += " (OVERRIDDEN: " + ", ".join(f"{k}={v}" for k, v in info["overrides"].items()) + ")"
     return text

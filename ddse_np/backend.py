@@ -134,6 +134,38 @@ def as_backend(backend: "Backend | str", dtype: str = "float32") -> Backend:
     return backend if isinstance(backend, Backend) else Backend(backend, dtype)
 
 
+def add_matmul_t(out, A, B):
+    """In place: out += A^T B (the weight gradient of a linear layer added into its buffer).
+
+    A : N x b,  B : N x a,  out : b x a  ->  out
+    A buffer that holds only zeros (as after every optimizer step) receives the
+    product straight from ``matmul(..., out=out)``: no temporary the size of
+    ``out`` and no second pass to add it, at the cost of one read of ``out``.
+    Otherwise the product is added.  Same values either way.
+    """
+    xp = array_module(out)
+    if out.dtype == xp.result_type(A, B) and not out.any():
+        xp.matmul(A.T, B, out=out)
+    else:
+        out += A.T @ B
+    return out
+
+
+def cache_blocks(arrays, size: int):
+    """Matching pieces of same-shaped arrays, to run several in-place operations on one
+    piece while it sits in the CPU cache (the momentum update).
+
+    ``arrays`` : same-shape arrays.  When every one is a C-contiguous numpy array: a
+    list of tuples of flat views, ``size`` elements each (the last may be shorter);
+    writing into a view writes into the array.  Otherwise (cupy, where one kernel per
+    whole array is best, or another layout): ``[tuple(arrays)]``.
+    """
+    if not all(array_module(a) is numpy and a.flags.c_contiguous for a in arrays):
+        return [tuple(arrays)]
+    flat = [a.reshape(-1) for a in arrays]
+    return [tuple(a[start:start + size] for a in flat) for start in range(0, flat[0].size, size)]
+
+
 def array_module(x):
     """The array module of ``x``: cupy for cupy arrays, else the array's own namespace."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):

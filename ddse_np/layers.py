@@ -7,7 +7,7 @@ The derivations are in docs/gradients.md.
 """
 from __future__ import annotations
 
-from .backend import array_module
+from .backend import add_matmul_t, array_module
 
 
 def linear_forward(X, W):
@@ -22,14 +22,19 @@ def linear_forward(X, W):
     return X @ W.T, (X, W)
 
 
-def linear_backward(dY, cache, need_dX=True):
+def linear_backward(dY, cache, need_dX=True, dW=None):
     """Gradients of Y = X W^T.
 
     dY : N x b  ->  dX = dY W : N x a (None if not needed),  dW = dY^T X : b x a
+    When ``dW`` is given (W's gradient buffer, b x a), dY^T X is *added* into it
+    in place, straight from the product (:func:`ddse_np.backend.add_matmul_t`),
+    and that same array is returned.
     """
     X, W = cache
     dX = dY @ W if need_dX else None
-    return dX, dY.T @ X
+    if dW is None:
+        return dX, dY.T @ X
+    return dX, add_matmul_t(dW, dY, X)
 
 
 def shrink_forward(V, theta):

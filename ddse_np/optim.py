@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import math
 
+from .backend import cache_blocks
+
 
 class MomentumSGD:
     """v <- momentum * v - lr * g ;  p <- p + v ;  g <- 0   (per parameter name).
 
     Every operation is in place: no temporary arrays the size of a parameter.
+    On numpy the update walks each parameter in blocks of ``BLOCK`` elements
+    (:func:`ddse_np.backend.cache_blocks`) and does all four operations on a block
+    while its p, v and g sit in the CPU's L2 cache: each array then crosses memory
+    once per step instead of once per operation (the update is memory-bound: the
+    default DDSE has 4 M parameters, 48 MB of p, v and g).  The arithmetic, and so
+    the result, is the same bit for bit as whole-array operations.  cupy updates
+    whole arrays.
     """
+
+    BLOCK = 65536  # elements: 3 x 256 KB of float32 p, v, g per block
 
     def __init__(self, lr: float, momentum: float):
         self.lr = lr
@@ -24,15 +35,22 @@ class MomentumSGD:
     def step(self, params: dict, grads: dict):
         for name, p in params.items():
             g = grads[name]
-            g *= -self.lr
             v = self.velocity.get(name)
             if v is None:
-                v = self.velocity[name] = g.copy()
-            else:
-                v *= self.momentum
-                v += g
-            p += v
-            g.fill(0)
+                g *= -self.lr
+                self.velocity[name] = g.copy()
+                p += g
+                g.fill(0)
+                continue
+            for pieces in cache_blocks((p, v, g), self.BLOCK):
+                self._update(*pieces)
+
+    def _update(self, p, v, g):
+        g *= -self.lr
+        v *= self.momentum
+        v += g
+        p += v
+        g.fill(0)
 
     def state(self) -> dict:
         """Everything a resumed run needs: lr, momentum (numbers) and velocity (name -> a copy

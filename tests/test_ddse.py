@@ -82,7 +82,8 @@ def test_stage_pair_gradients(rng):
     W2, W3, theta = p["W2.1"], p["W3.1"], p["theta.1"]
     G = rng.standard_normal((N, m))
     out, cache = stage_forward(U, Z, W2, W3, theta)
-    dU, dZ, dW2, dW3, dtheta = stage_backward(G, cache)
+    dW2, dW3 = np.zeros_like(W2), np.zeros_like(W3)
+    dU, dZ, dtheta = stage_backward(G, cache, dW2, dW3)
     f = lambda: (G * stage_forward(U, Z, W2, W3, theta)[0]).sum()
     for analytic, x in [(dU, U), (dZ, Z), (dW2, W2), (dW3, W3), (dtheta, theta)]:
         assert relative_error(analytic, numerical_grad(f, x)) < TOL

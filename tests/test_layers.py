@@ -1,5 +1,6 @@
 """Float64 finite-difference checks of every primitive, away from the shrinkage kink."""
 import numpy as np
+import pytest
 
 from ddse_np.layers import (linear_backward, linear_forward, shrink_backward, shrink_forward,
                             softmax_xent_backward, softmax_xent_forward)
@@ -26,6 +27,37 @@ def test_linear_gradients(rng):
     assert relative_error(dX, numerical_grad(f, X)) < TOL
     assert relative_error(dW, numerical_grad(f, W)) < TOL
     assert linear_backward(G, cache, need_dX=False)[0] is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linear_backward_adds_into_the_gradient_buffer(rng, dtype):
+    """dW= adds dY^T X into the given buffer in place; a zero buffer gets the product written into it."""
+    X, W = rng.standard_normal((6, 5)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
+    G = rng.standard_normal((6, 4)).astype(dtype)
+    _, cache = linear_forward(X, W)
+    buffer = rng.standard_normal(W.shape).astype(dtype)
+    before = buffer.copy()
+    dX, returned = linear_backward(G, cache, dW=buffer)
+    assert returned is buffer
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    assert np.allclose(buffer, before + G.T @ X, rtol=tol, atol=tol)
+    assert np.allclose(dX, G @ W, rtol=tol, atol=tol)
+    zeros = np.zeros_like(W)
+    linear_backward(G, cache, dW=zeros)
+    assert np.allclose(zeros, G.T @ X, rtol=tol, atol=tol)
+
+
+def test_add_matmul_t_other_layouts_and_dtypes(rng):
+    """A Fortran-ordered buffer, or float64 inputs into a float32 buffer, give the same sums."""
+    from ddse_np.backend import add_matmul_t
+
+    A, B = rng.standard_normal((7, 3)), rng.standard_normal((7, 5))
+    out = np.asfortranarray(np.ones((3, 5)))
+    assert add_matmul_t(out, A, B) is out
+    assert np.allclose(out, 1 + A.T @ B)
+    out32 = np.ones((3, 5), np.float32)
+    add_matmul_t(out32, A, B)  # float64 inputs into a float32 buffer
+    assert np.allclose(out32, 1 + A.T @ B, atol=1e-5)
 
 
 def test_shrink_values():

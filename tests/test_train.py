@@ -23,6 +23,30 @@ def test_momentum_sgd_update():
     assert np.allclose(p["w"], [0.75, 2.25])
 
 
+def test_blocked_momentum_update_is_bit_identical_to_whole_arrays(monkeypatch):
+    """The cache-blocked update (numpy) gives the whole-array arithmetic bit for bit, also for a
+    parameter whose size is not a multiple of the block, and a non-contiguous one takes whole arrays."""
+    rng = np.random.default_rng(3)
+    shapes = {"W": (37, 11), "theta": (5,), "F": (6, 4)}
+    params = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+    params["F"] = np.asfortranarray(params["F"])
+    reference = {name: value.copy() for name, value in params.items()}
+    velocity = {}
+    monkeypatch.setattr(MomentumSGD, "BLOCK", 64)  # W: 407 elements = 6 full blocks and a part
+    opt = MomentumSGD(lr=0.05, momentum=0.9)
+    for _ in range(3):
+        grads = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+        for name, p in reference.items():  # the update written out on whole arrays
+            g = grads[name] * np.float32(-0.05)
+            velocity[name] = g if name not in velocity else velocity[name] * np.float32(0.9) + g
+            p += velocity[name]
+        opt.step(params, grads)
+        assert all(not g.any() for g in grads.values())
+    for name in shapes:
+        assert np.array_equal(params[name], reference[name]), name
+        assert np.array_equal(opt.velocity[name], velocity[name]), name
+
+
 def test_plateau_schedule_drops_after_patience():
     sched = PlateauSchedule(lr=1.0, factor=0.1, patience=2)
     lrs = [sched.update(e) for e in [5.0, 4.0, 4.0, 4.5, 3.0, 3.1, 3.2]]

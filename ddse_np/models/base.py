@@ -106,8 +106,7 @@ class Model:
         logits += self.params["c"]
 
         def backprop(dlogits, grads):
-            dZ, dV = linear_backward(dlogits, head)
-            grads["V"] += dV
+            dZ, _ = linear_backward(dlogits, head, dW=grads["V"])
             grads["c"] += dlogits.sum(axis=0)
             features_backprop(dZ, grads)
 

@@ -39,23 +39,24 @@ def stage_forward(U, Z, W2, W3, theta, skip: bool = True):
     return Z_next, (lin2, lin3, shrink_cache, skip)
 
 
-def stage_backward(dZ_next, cache):
-    """Gradients of one stage.
+def stage_backward(dZ_next, cache, dW2, dW3):
+    """Gradients of one stage; the weight gradients are added into ``dW2`` and ``dW3``.
 
-    dZ_next : N x m  ->  (dU : N x m, dZ : N x m, dW2 : n x m, dW3 : m x n, dtheta : m)
+    dZ_next : N x m,  dW2 : n x m,  dW3 : m x n (gradient buffers, updated in place)
+      ->  (dU : N x m, dZ : N x m, dtheta : m)
 
     With A = U + Z - Q, Q = R W3^T, R = Z W2^T:
       dA = shrink'(dZ_next);  dU = dA;  dQ = -dA
-      dW3 = dQ^T R;  dR = dQ W3;  dW2 = dR^T Z;  dZ = dA (skip) + dR W2
+      dW3 += dQ^T R;  dR = dQ W3;  dW2 += dR^T Z;  dZ = dA (skip) + dR W2
     """
     lin2, lin3, shrink_cache, skip = cache
     dA, dtheta = shrink_backward(dZ_next, shrink_cache)
     dQ = -dA if skip else dA
-    dR, dW3 = linear_backward(dQ, lin3)
-    dZ, dW2 = linear_backward(dR, lin2)
+    dR, _ = linear_backward(dQ, lin3, dW=dW3)
+    dZ, _ = linear_backward(dR, lin2, dW=dW2)
     if skip:
         dZ += dA
-    return (dA if skip else None), dZ, dW2, dW3, dtheta
+    return (dA if skip else None), dZ, dtheta
 
 
 class DDSE(Model):
@@ -123,16 +124,14 @@ class DDSE(Model):
         def backprop(dZ, grads):
             dU = array_module(U).zeros_like(U)  # U feeds every stage: one running sum of its gradients
             for i in range(k, 0, -1):
-                dU_i, dZ, dW2, dW3, dtheta = stage_backward(dZ, caches[i - 1])
-                grads[f"W2.{i}"] += dW2
-                grads[f"W3.{i}"] += dW3
+                dU_i, dZ, dtheta = stage_backward(dZ, caches[i - 1], grads[f"W2.{i}"], grads[f"W3.{i}"])
                 grads[f"theta.{i}"] += dtheta
                 if dU_i is not None:  # None without the shortcuts (baseline V)
                     dU += dU_i
             dU0, dtheta0 = shrink_backward(dZ, shrink0)
             grads["theta.0"] += dtheta0
             dU += dU0
-            grads["W1"] += linear_backward(dU, lin1, need_dX=False)[1]
+            linear_backward(dU, lin1, need_dX=False, dW=grads["W1"])
 
         return Z, backprop
 

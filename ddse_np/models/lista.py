@@ -82,13 +82,12 @@ class LISTA(Model):
                 lin, cache = caches[i - 1]
                 dA, dtheta = self._layer_backward(dZ, cache)
                 grads[f"theta.{i}"] += dtheta
-                dZ, dS = linear_backward(dA, lin)
-                grads[f"S.{i}"] += dS
+                dZ, _ = linear_backward(dA, lin, dW=grads[f"S.{i}"])
                 dB += dA
             dA0, dtheta0 = self._layer_backward(dZ, cache0)
             grads["theta.0"] += dtheta0
             dB += dA0
-            grads["W1"] += linear_backward(dB, lin1, need_dX=False)[1]
+            linear_backward(dB, lin1, need_dX=False, dW=grads["W1"])
 
         return Z, backprop
 

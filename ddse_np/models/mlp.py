@@ -82,9 +82,9 @@ class FullyConnected(Model):
                 grads[f"b.{i}"] += dA.sum(axis=0)
                 if noise is not None and self.dropconnect:
                     dH, dW = dropconnect_backward(dA, lin)
+                    grads[f"W.{i}"] += dW
                 else:
-                    dH, dW = linear_backward(dA, lin, need_dX=i > 0)
-                grads[f"W.{i}"] += dW
+                    dH, _ = linear_backward(dA, lin, need_dX=i > 0, dW=grads[f"W.{i}"])
 
         return H, backprop
 
