@@ -25,6 +25,18 @@ def test_benchmark_runs_and_prints(bench, capsys):
     assert 0 < row["ddse_np"]["fraction_of_ceiling"]
 
 
+def test_epoch_benchmark_runs_and_prints(capsys):
+    spec = importlib.util.spec_from_file_location("bench_epoch", SCRIPT.parent / "bench_epoch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--rounds", "1", "--train-size", "600", "--m", "24"])
+    out = capsys.readouterr().out
+    assert "aug, prefetch" in out and "kernel" in out
+    assert [row["case"] for row in result["cases"]] == ["none", "aug, prefetch", "aug, no prefetch"]
+    for row in result["cases"]:
+        assert row["steps"] == 5 and 0 < row["training_s"] <= row["epoch_s"] and row["step_ms"] > 0
+
+
 def test_flop_count_matches_the_gemm_list(bench):
     n, m, k, batch = 784, 1024, 2, 128
     gemms = sum(2 * r * i * c * count for r, i, c, count in bench.gemm_shapes(n, m, k, batch))
