@@ -109,3 +109,33 @@ def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "tes
             cells.append(text)
         lines.append(f"| {(names or {}).get(method, method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def runs_table(rows: list, field: str, order=(), names=None) -> str:
+    """A markdown table of what each cell of a sweep cost and reached: per method and value, the
+    seeds that finished, mean ± sample std of validation and test error (%), mean epochs and SGD
+    steps, and mean minutes per run.  Diverged runs count in ``diverged``, not in the means.
+    """
+    def mean_std(numbers, digits=2):
+        if not numbers:
+            return ""
+        text = f"{np.mean(numbers):.{digits}f}"
+        return text + (f" ± {np.std(numbers, ddof=1):.{digits}f}" if len(numbers) > 1 else "")
+
+    lines = ["per run: mean (± sample standard deviation) over the seeds that finished; minutes of wall time", "",
+             f"| method | {field} | seeds | diverged | validation error | test error | epochs | steps | minutes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        for value in sorted({r["value"] for r in mine}, key=lambda v: (v is not None, v or 0)):
+            cell = [r for r in mine if r["value"] == value]
+            done = [r for r in cell if r.get("test_error") is not None]
+            pick = lambda key: [float(r[key]) for r in done if r.get(key) is not None]  # noqa: E731
+            minutes = [seconds / 60 for seconds in pick("seconds")]
+            lines.append(f"| {(names or {}).get(method, method)} | {'(all)' if value is None else value} | "
+                         f"{len(done)} | {len(cell) - len(done)} | {mean_std(pick('val_error'))} | "
+                         f"{mean_std(pick('test_error'))} | {mean_std(pick('epochs'), 1)} | "
+                         f"{mean_std(pick('steps'), 0)} | {mean_std(minutes, 1)} |")
+    return "\n".join(lines)
+

@@ -307,11 +307,15 @@ def figure(results: ResultsFile, sweep: str, path):
 
 
 def table(results: ResultsFile, sweep: str) -> str:
-    """The sweep's markdown table (:func:`ddse_np.report.sweep_table`) from its results: test
-    error, or for an lr sweep validation error with each method's pick (:func:`pick_lr`) marked."""
-    from .report import sweep_table
+    """The sweep's markdown tables from its results: test error (:func:`ddse_np.report.sweep_table`),
+    or for an lr sweep validation error with each method's pick (:func:`pick_lr`) marked; then
+    what each cell reached and cost (:func:`ddse_np.report.runs_table`)."""
+    from .report import runs_table, sweep_table
 
     rows = results.rows()
+    field = SWEEPS[sweep][0]
     if sweep == "lr":
-        return sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))
-    return sweep_table(rows, SWEEPS[sweep][0], METHODS, PAPER_NAMES)
+        main = sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))
+    else:
+        main = sweep_table(rows, field, METHODS, PAPER_NAMES)
+    return main + "\n\n" + runs_table(rows, field, METHODS, PAPER_NAMES)

@@ -117,6 +117,20 @@ def test_table_gives_mean_std_and_seed_counts(tmp_path):
     assert "| Baseline I | 9.00 (n=1) |  |" in text
 
 
+def test_runs_table_gives_errors_epochs_steps_and_minutes_per_cell(tmp_path):
+    results = sw.ResultsFile(tmp_path / "t", {})
+    for seed, (val, test, epochs, seconds) in enumerate([(1.0, 1.5, 20, 600.0), (2.0, 2.5, 30, 1200.0)]):
+        results.append(dict(sweep="depth", method="ddse", value=2, seed=seed, val_error=val, test_error=test,
+                            epochs=epochs, steps=epochs * 10, seconds=seconds))
+    results.append(dict(sweep="depth", method="ddse", value=2, seed=2, val_error=None, test_error=None,
+                        epochs=1, steps=3, seconds=5.0, note="diverged"))
+    results.append(dict(sweep="depth", method="fc", value=2, seed=0, val_error=0.5, test_error=0.75,
+                        epochs=12, steps=120, seconds=90.0))
+    text = sw.table(results, "depth")
+    assert "| DDSE | 2 | 2 | 1 | 1.50 ± 0.71 | 2.00 ± 0.71 | 25.0 ± 7.1 | 250 ± 71 | 15.0 ± 7.1 |" in text
+    assert "| Baseline I | 2 | 1 | 0 | 0.50 | 0.75 | 12.0 | 120 | 1.5 |" in text
+
+
 def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
     out = tmp_path / "s"
     result = run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--set", "lr=1e12", "--out", out)
