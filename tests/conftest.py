@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -66,3 +67,14 @@ def mnist_small():
     from ddse_np.data import BUNDLED_MNIST, load_split
 
     return load_split(BUNDLED_MNIST, "train").take(slice(0, 1500))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One epoch on 2,400 bundled images (--train-fraction 0.04 of 60,000 minus validation)."""
+    from clitools import SMALL, run
+
+    path = tmp_path_factory.mktemp("cli") / "small.h5"
+    result = run("train", *SMALL, "--out", path, "--json")
+    assert result.exit_code == 0, result.output
+    return path, json.loads(result.output)

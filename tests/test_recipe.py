@@ -3,20 +3,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from clitools import run
 from ddse_np.checkpoint import load
-from ddse_np.cli import cli
 from ddse_np.config import TrainConfig
 from ddse_np.errors import DDSEError
 from ddse_np.recipe import read_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = ["--train-fraction", "0.02", "--val-size", "300", "--epochs", "1", "--quiet"]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def write(tmp_path, text, name="r.toml"):

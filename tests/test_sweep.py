@@ -3,9 +3,8 @@ local processes and a Dask LocalCluster give the same results as a plain run."""
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from ddse_np.cli import cli
+from clitools import run
 from ddse_np import sweep as sw
 from ddse_np.data import BUNDLED_MNIST
 from ddse_np.errors import DDSEError
@@ -13,10 +12,6 @@ from ddse_np.errors import DDSEError
 TINY = ["--set", "epochs=1", "--set", "m=12", "--set", "train_fraction=0.015", "--set", "val_size=200"]
 TINY_WIDTH = TINY[:2] + TINY[4:]  # the width sweep sets m itself
 TINY_SETTINGS = dict(epochs=1, m=12, train_fraction=0.015, val_size=200)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def rows(directory):
