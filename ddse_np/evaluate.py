@@ -7,12 +7,16 @@ from .backend import to_host
 from .layers import softmax_xent_forward
 
 BATCH = 2000  # images per forward pass when evaluating (memory, not results, depends on it)
+# A diverged model (huge but finite weights) overflows in its forward pass: its non-finite logits
+# count as errors and its loss is inf or nan, reported as such, without numpy's warnings.
+QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
 def predict(model, X, batch_size: int = BATCH):
     """Predicted classes of X : N x n (PCA inputs on the model's backend): N ints on the host."""
-    return np.concatenate([to_host(model.forward(X[first : first + batch_size]).argmax(axis=1))
-                           for first in range(0, len(X), batch_size)])
+    with np.errstate(**QUIET_OVERFLOW):
+        return np.concatenate([to_host(model.forward(X[first : first + batch_size]).argmax(axis=1))
+                               for first in range(0, len(X), batch_size)])
 
 
 def mcnemar(correct_a, correct_b) -> dict:
@@ -41,13 +45,15 @@ def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
 
     Returns a dict of host values: ``error`` (% misclassified), ``loss`` (mean
     cross-entropy), ``per_class_error`` (% for each class, a list), ``count``.
+    A diverged model's overflowing outputs give a loss of inf or nan, not warnings.
     """
     loss_sum, predictions = 0.0, []
-    for first in range(0, len(X), batch_size):
-        logits = model.forward(X[first : first + batch_size])
-        loss, _ = softmax_xent_forward(logits, y[first : first + batch_size])
-        loss_sum += float(loss) * len(logits)
-        predictions.append(to_host(logits.argmax(axis=1)))
+    with np.errstate(**QUIET_OVERFLOW):
+        for first in range(0, len(X), batch_size):
+            logits = model.forward(X[first : first + batch_size])
+            loss, _ = softmax_xent_forward(logits, y[first : first + batch_size])
+            loss_sum += float(loss) * len(logits)
+            predictions.append(to_host(logits.argmax(axis=1)))
     predicted = np.concatenate(predictions)
     labels = to_host(y)
     wrong = predicted != labels

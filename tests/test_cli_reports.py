@@ -83,6 +83,25 @@ def test_a_diverging_run_prints_one_line_and_no_numpy_warnings(tmp_path):
     assert result.stderr.startswith("error: the loss became")
 
 
+def test_a_run_too_short_to_see_its_loss_diverge_reports_without_numpy_warnings(tmp_path):
+    """Found by the option fuzzer: at --lr 332 on 260 images the two steps keep a finite loss, but
+    the weights are huge and the test pass overflows; that costs errors, not RuntimeWarnings."""
+    import warnings
+
+    data = tmp_path / "mnist"
+    data.mkdir()
+    write_mnist_dir(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run("train", "--data", data, "--m", "8", "--val-size", "40", "--epochs", "1", "--quiet",
+                     "--lr", "332", "--json", "--out", tmp_path / "x.h5")
+        assert result.exit_code == 0 and result.exception is None, (result.output, result.exception)
+        summary = json.loads(result.output)
+        assert summary["test_error"] > 50  # the diverged model is as bad as it is, and says so
+        evaluated = run("eval", tmp_path / "x.h5", "--data", data)
+        assert evaluated.exit_code == 0 and evaluated.exception is None, (evaluated.output, evaluated.exception)
+
+
 def test_a_locked_checkpoint_is_reported_as_locked(trained, tmp_path):
     import subprocess
     import sys
