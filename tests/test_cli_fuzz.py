@@ -3,8 +3,13 @@
 One option is drawn at a time, on top of a command that is quick on a tiny MNIST directory, so
 that every draw runs to its end in well under a second or two.  (`export` has no option that
 takes a value: its OUT argument is drawn instead.)  Every run happens in a temporary directory: a
-drawn path is written there.
+drawn path is written there.  A numpy RuntimeWarning (overflow, invalid value) is a failure too:
+a user would see it printed.
 """
+import os
+import tempfile
+from contextlib import contextmanager
+
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +17,19 @@ from hypothesis import strategies as st
 
 from conftest import write_mnist_dir
 from ddse_np.cli import cli
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
+
+@contextmanager
+def inside_a_new_directory(root):
+    """cwd = a fresh directory under ``root`` for the block (a drawn relative path lands there)."""
+    previous = os.getcwd()
+    os.chdir(tempfile.mkdtemp(dir=root))
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 VALUES = st.one_of(  # integers skip 3,000 .. 10^6, where a valid --m would train for minutes
     st.one_of(st.integers(-10**12, -1), st.integers(0, 3000), st.integers(10**6, 10**12)).map(str),
@@ -46,9 +64,8 @@ def run_one(world, command, option, value):
         "compare": ["compare", str(root / "a.h5"), str(root / "a.h5"), "--data", str(data)],
         "sweep": ["sweep", "depth", "--plot-only", "--out", str(root / "no-sweep")],
     }[command]
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=root):  # a drawn path is written there, not in the checkout
-        result = runner.invoke(cli, prefix + [option.opts[0], value])
+    with inside_a_new_directory(root):  # a drawn path is written there, not in the checkout
+        result = CliRunner().invoke(cli, prefix + [option.opts[0], value])
     assert result.exit_code in (0, 1, 2), (option.opts[0], value, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (option.opts[0], value,
                                                                                   repr(result.exception))
@@ -70,8 +87,7 @@ def test_any_option_value_ends_cleanly(world, command, data):
 def test_export_to_any_path_ends_cleanly(world, out, overwrite):
     """export takes no option with a value: its OUT argument is fuzzed instead."""
     root, _, _ = world
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=root):
-        result = runner.invoke(cli, ["export", str(root / "a.h5"), out] + (["--overwrite"] if overwrite else []))
+    with inside_a_new_directory(root):
+        result = CliRunner().invoke(cli, ["export", str(root / "a.h5"), out] + (["--overwrite"] if overwrite else []))
     assert result.exit_code in (0, 1, 2), (out, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (out, repr(result.exception))
