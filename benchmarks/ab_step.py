@@ -1,6 +1,6 @@
 """A/B of the training step: this checkout's ddse_np against another copy of the package, same process.
 
-    git archive REV ddse_np | tar -x -C /tmp/old && mv /tmp/old/ddse_np /tmp/old/ddse_np_old
+    mkdir -p /tmp/old && git archive REV ddse_np | tar -x -C /tmp/old && mv /tmp/old/ddse_np /tmp/old/ddse_np_old
     python benchmarks/ab_step.py --old /tmp/old --threads 1
 
 Both steps (forward, backward, momentum update, projection every 15 steps) run on the same shape
@@ -55,13 +55,14 @@ def main():
 
     from platform_info import blas_info, describe
 
-    threadpool_limits(a.threads)  # after every BLAS library is loaded (scipy's too)
+    threadpool_limits(a.threads)  # after both packages are imported (numpy's BLAS is the one the step uses)
     times = {name: [] for name in steps}
     for step in steps.values():
         for _ in range(a.steps):
             step()
-    for _ in range(a.rounds):
-        for name, step in steps.items():
+    for r in range(a.rounds):
+        for name in (["new", "old"] if r % 2 == 0 else ["old", "new"]):  # neither always goes first
+            step = steps[name]
             start = time.perf_counter()
             for _ in range(a.steps):
                 step()

@@ -58,6 +58,7 @@ def step_ms(trainer, steps: int = 30) -> float:
     from ddse_np.sparsity import clip_thresholds, project_params
 
     model, grads = trainer.model, trainer.grads
+    trainer.batches.prefetch = False  # one batch, made here: no background thread left preparing the next
     _, X, y, noise = next(iter(trainer.batches.epoch(2)))
     started = time.perf_counter()
     for i in range(1, steps + 1):

@@ -18,12 +18,11 @@ OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 def blas_info() -> dict:
     """The BLAS numpy uses, as threadpoolctl sees it (call after numpy is imported).
 
-    ``also`` lists every other BLAS loaded in the process, e.g. scipy's own OpenBLAS,
-    which computes the weight gradients (``ddse_np.backend.add_matmul_t``).
+    ``also`` lists every other BLAS loaded in the process at that moment (e.g. scipy's own
+    OpenBLAS, once scipy.linalg has been imported); the training step uses numpy's alone.
     """
     overrides = {name: os.environ[name] for name in OVERRIDES if name in os.environ}
     try:
-        import scipy.linalg.blas  # noqa: F401  (loads scipy's BLAS, which the training step uses)
         from threadpoolctl import threadpool_info
     except ImportError:
         return dict(library="unknown (pip install threadpoolctl)", overrides=overrides)

@@ -138,13 +138,15 @@ def add_matmul_t(out, A, B):
     """In place: out += A^T B (the weight gradient of a linear layer added into its buffer).
 
     A : N x b,  B : N x a,  out : b x a  ->  out
-    A buffer that holds only zeros (as after every optimizer step) receives the
-    product straight from ``matmul(..., out=out)``: no temporary the size of
-    ``out`` and no second pass to add it, at the cost of one read of ``out``.
-    Otherwise the product is added.  Same values either way.
+    On numpy, a buffer that holds only zeros (as after every optimizer step)
+    receives the product straight from ``matmul(..., out=out)``: no temporary the
+    size of ``out`` and no second pass to add it, at the cost of one read of
+    ``out``.  Otherwise, and on every other array module (on cupy the zero check
+    would stop the host for the device at every weight), the product is added.
+    Same values either way.
     """
     xp = array_module(out)
-    if out.dtype == xp.result_type(A, B) and not out.any():
+    if xp is numpy and out.dtype == xp.result_type(A, B) and not out.any():
         xp.matmul(A.T, B, out=out)
     else:
         out += A.T @ B

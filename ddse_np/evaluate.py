@@ -8,7 +8,8 @@ from .layers import softmax_xent_forward
 
 BATCH = 2000  # images per forward pass when evaluating (memory, not results, depends on it)
 # A diverged model (huge but finite weights) overflows in its forward pass: its non-finite logits
-# count as errors and its loss is inf or nan, reported as such, without numpy's warnings.
+# count as errors and its loss is inf or nan, reported as such, without numpy's warnings (the
+# training loop reports a non-finite loss itself, as a NumericalFault).
 QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 

@@ -114,7 +114,8 @@ def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "tes
 def runs_table(rows: list, field: str, order=(), names=None) -> str:
     """A markdown table of what each cell of a sweep cost and reached: per method and value, the
     seeds that finished, mean ± sample std of validation and test error (%), mean epochs and SGD
-    steps, and mean minutes per run.  Diverged runs count in ``diverged``, not in the means.
+    steps, and mean minutes per run; diverged runs count in ``diverged``, not in those means.  The
+    last column sums the minutes of every run of the cell, diverged ones included (its full cost).
     """
     def mean_std(numbers, digits=2):
         if not numbers:
@@ -122,9 +123,11 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
         text = f"{np.mean(numbers):.{digits}f}"
         return text + (f" ± {np.std(numbers, ddof=1):.{digits}f}" if len(numbers) > 1 else "")
 
-    lines = ["per run: mean (± sample standard deviation) over the seeds that finished; minutes of wall time", "",
-             f"| method | {field} | seeds | diverged | validation error | test error | epochs | steps | minutes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["per run: mean (± sample standard deviation) over the seeds that finished; minutes of wall time "
+             "(one BLAS thread per run); the last column: every run of the cell, diverged ones included", "",
+             f"| method | {field} | seeds | diverged | validation error | test error | epochs | steps | minutes "
+             "| minutes, all runs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     methods = list(order) + sorted({r["method"] for r in rows} - set(order))
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
@@ -136,6 +139,6 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
             lines.append(f"| {(names or {}).get(method, method)} | {'(all)' if value is None else value} | "
                          f"{len(done)} | {len(cell) - len(done)} | {mean_std(pick('val_error'))} | "
                          f"{mean_std(pick('test_error'))} | {mean_std(pick('epochs'), 1)} | "
-                         f"{mean_std(pick('steps'), 0)} | {mean_std(minutes, 1)} |")
+                         f"{mean_std(pick('steps'), 0)} | {mean_std(minutes, 1)} | "
+                         f"{sum(float(r.get('seconds') or 0) for r in cell) / 60:.1f} |")
     return "\n".join(lines)
-

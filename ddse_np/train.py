@@ -25,7 +25,7 @@ from .batches import BatchSource
 from .config import TrainConfig
 from .data import NUM_CLASSES, Split, default_data_dir, fingerprint, load_split, stratified_split, stratified_subset
 from .errors import DDSEError
-from .evaluate import evaluate
+from .evaluate import QUIET_OVERFLOW, evaluate
 from .models import MODELS
 from .optim import MomentumSGD, PlateauSchedule
 from .pca import fit_pca
@@ -229,7 +229,7 @@ class Trainer:
 
     def _run_epoch(self, reporter, should_stop) -> bool:
         # overflow on the way to a NaN loss is reported as a NumericalFault, not as numpy warnings
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(**QUIET_OVERFLOW):
             return self._epoch(reporter, should_stop)
 
     def _epoch(self, reporter, should_stop) -> bool:

@@ -100,3 +100,17 @@ def test_baseline_v_has_ddse_constraints_and_no_shortcut(rng):
 def test_dense_baselines_have_no_constraints():
     for name in ("fc", "fc-dropout", "fc-dropconnect", "lista"):
         assert MODELS[name].create(n=n, m=m, k=1, s=s).constraints == {}
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_gradients_accumulate_into_given_buffers(name, rng):
+    """Two passes into one set of buffers give twice one pass (masks held fixed): the second pass
+    adds into non-zero buffers, the first writes into zeroed ones."""
+    model = MODELS[name].create(n=n, m=m, k=2, s=s, seed=1, dtype="float64", theta_init=0.05)
+    X, y = rng.standard_normal((N, n)), rng.integers(0, 10, N)
+    _, once = model.loss_and_grads(X, y, noise=frozen_noise)
+    buffers = model.zero_grads()
+    model.loss_and_grads(X, y, buffers, noise=frozen_noise)
+    model.loss_and_grads(X, y, buffers, noise=frozen_noise)
+    for name_ in once:
+        assert np.allclose(buffers[name_], 2 * once[name_], rtol=1e-12, atol=1e-12), name_

@@ -48,16 +48,22 @@ def test_linear_backward_adds_into_the_gradient_buffer(rng, dtype):
 
 
 def test_add_matmul_t_other_layouts_and_dtypes(rng):
-    """A Fortran-ordered buffer, or float64 inputs into a float32 buffer, give the same sums."""
+    """Zero and non-zero buffers that are Fortran-ordered or strided views, and float64 inputs
+    into a float32 buffer, all get exactly what the plain expression gives."""
     from ddse_np.backend import add_matmul_t
 
     A, B = rng.standard_normal((7, 3)), rng.standard_normal((7, 5))
-    out = np.asfortranarray(np.ones((3, 5)))
-    assert add_matmul_t(out, A, B) is out
-    assert np.allclose(out, 1 + A.T @ B)
-    out32 = np.ones((3, 5), np.float32)
-    add_matmul_t(out32, A, B)  # float64 inputs into a float32 buffer
-    assert np.allclose(out32, 1 + A.T @ B, atol=1e-5)
+    for start in (0.0, 1.0):  # a zero buffer is written, another one added into
+        fortran = np.full((3, 5), start, order="F")
+        strided = np.full((3, 10), start)[:, ::2]
+        for out in (fortran, strided):
+            assert add_matmul_t(out, A, B) is out
+            assert np.array_equal(out, start + A.T @ B)
+        assert not strided.base[:, 1::2].any() if start == 0 else np.all(strided.base[:, 1::2] == 1)
+    for start in (0.0, 1.0):
+        out32 = np.full((3, 5), start, np.float32)
+        add_matmul_t(out32, A, B)  # float64 inputs into a float32 buffer: added, then cast
+        assert np.array_equal(out32, (start + A.T @ B).astype(np.float32))
 
 
 def test_shrink_values():

@@ -32,7 +32,7 @@ def test_blocked_momentum_update_is_bit_identical_to_whole_arrays(monkeypatch):
     params["F"] = np.asfortranarray(params["F"])
     reference = {name: value.copy() for name, value in params.items()}
     velocity = {}
-    monkeypatch.setattr(MomentumSGD, "BLOCK", 64)  # W: 407 elements = 6 full blocks and a part
+    monkeypatch.setattr(MomentumSGD, "BLOCK_BYTES", 256)  # 64 float32: W's 407 = 6 full blocks and a part
     opt = MomentumSGD(lr=0.05, momentum=0.9)
     for _ in range(3):
         grads = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}

@@ -43,7 +43,7 @@ def stage_backward(dZ_next, cache, dW2, dW3):
     """Gradients of one stage; the weight gradients are added into ``dW2`` and ``dW3``.
 
     dZ_next : N x m,  dW2 : n x m,  dW3 : m x n (gradient buffers, updated in place)
-      ->  (dU : N x m, dZ : N x m, dtheta : m)
+      ->  (dU : N x m, or None without the shortcuts (``skip=False``), dZ : N x m, dtheta : m)
 
     With A = U + Z - Q, Q = R W3^T, R = Z W2^T:
       dA = shrink'(dZ_next);  dU = dA;  dQ = -dA
