@@ -7,7 +7,9 @@ training time against steps x the step time measured in the same rounds.
 Alternating rounds in one process; every round builds fresh trainers (PCA and setup are not
 timed) and times ``Trainer.run`` for one epoch: its training steps and the validation pass.
 The validation split is 5,000 images (a tenth of
-``--train-size`` when that is smaller).  Augmentation: the ``paper`` sweep budget's (rotation 10 degrees, zoom 0.1, noise 0.05).
+``--train-size`` when that is smaller).  Augmentation: the reproduction studies' recipe
+(docs/reproduction.md): the ``paper`` sweep budget's rotation 10 degrees, zoom 0.1 and noise 0.05,
+plus elastic distortions of alpha 34 pixels, sigma 4 (``--set aug_elastic=34``).
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import set_threads  # noqa: E402
 from platform_info import check_native, describe  # noqa: E402
 
-AUGMENTATION = dict(aug_rotate=10.0, aug_scale=0.1, aug_noise=0.05)
+from ddse_np.sweep import BUDGETS  # noqa: E402
+
+AUGMENTATION = {**{k: v for k, v in BUDGETS["paper"].items() if k.startswith("aug_")}, "aug_elastic": 34.0}
 CASES = {"none": ({}, None), "aug, prefetch": (AUGMENTATION, True), "aug, no prefetch": (AUGMENTATION, False)}
 
 

@@ -98,3 +98,44 @@ def test_elastic_displacement_has_the_smoothed_field_statistics():
     assert abs(d.mean()) < 0.2 * d.std()
     neighbours = np.corrcoef(d[:, :, :-1].ravel(), d[:, :, 1:].ravel())[0, 1]
     assert neighbours > 0.9  # smoothed over sigma = 4 pixels
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0, 4.0, 9.0])
+def test_gaussian_matrix_is_scipys_gaussian_filter(sigma):
+    from scipy.ndimage import gaussian_filter
+
+    from ddse_np.augment import gaussian_matrix
+
+    field = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28))
+    G = gaussian_matrix(sigma)
+    assert np.allclose(G @ field @ G.T, gaussian_filter(field, (0, sigma, sigma)), rtol=0, atol=1e-12)
+
+
+def test_elastic_displacement_is_alpha_times_the_smoothed_field():
+    """A ramp along the columns, I(r, c) = c / 27, warped without rotation or zoom, reads
+    I at c + d(p): wherever the point stays inside the image, d must be alpha times the
+    Gaussian-smoothed U(-1, 1) field drawn (after the angles and zooms) from the same seed."""
+    from scipy.ndimage import gaussian_filter
+
+    backend = make_backend("numpy", "float64")
+    N, alpha, sigma = 16, 5.0, 3.0
+    ramp = np.broadcast_to(np.arange(28) / 27.0, (N, 28, 28)).copy()
+    out = augment(ramp.copy(), AugmentConfig(elastic=alpha, elastic_sigma=sigma), np.random.default_rng(4), backend)
+    rng = np.random.default_rng(4)
+    rng.uniform(0, 0, N), rng.uniform(1, 1, N)  # angles and zooms come first
+    field = rng.uniform(-1, 1, (2, N, 28, 28))
+    d_rows, d_cols = alpha * gaussian_filter(field, (0, 0, sigma, sigma))
+    rows, cols = np.meshgrid(np.arange(28), np.arange(28), indexing="ij")
+    inside = (rows + d_rows >= 0) & (rows + d_rows <= 27) & (cols + d_cols >= 0) & (cols + d_cols <= 27)
+    assert inside.mean() > 0.5
+    assert np.allclose(27.0 * out[inside], (cols + d_cols)[inside], atol=1e-9)
+    assert np.all(out[~inside] == 0.0)  # read from outside the image: zero
+
+
+@pytest.mark.parametrize("workers", [2, 3, 64, 100])
+def test_warp_shared_by_threads_is_bit_identical(batch, workers):
+    backend = make_backend("numpy", "float32")
+    config = AugmentConfig(rotate=15, scale=0.15, elastic=34, noise=0.1, flip=0.5)
+    one = augment(batch.copy(), config, np.random.default_rng([1, 2, 3]), backend)
+    many = augment(batch.copy(), config, np.random.default_rng([1, 2, 3]), backend, workers=workers)
+    assert many.dtype == one.dtype and np.array_equal(many, one)
