@@ -1,10 +1,15 @@
-"""A/B of the training step: this checkout's ddse_np against another copy of the package, same process.
+"""A/B of the training step (or of making one augmented batch): this checkout's ddse_np against
+another copy of the package, same process.
 
     mkdir -p /tmp/old && git archive REV ddse_np | tar -x -C /tmp/old && mv /tmp/old/ddse_np /tmp/old/ddse_np_old
     python benchmarks/ab_step.py --old /tmp/old --threads 1
+    python benchmarks/ab_step.py --old /tmp/old --threads 2 --part batch
 
 Both steps (forward, backward, momentum update, projection every 15 steps) run on the same shape
-and data in alternating rounds; prints the median ms per step of each and their ratio.
+and data in alternating rounds; prints the median ms per step of each and their ratio.  With
+``--part batch`` the timed unit is instead one training batch of the bundled MNIST made as
+``ddse train`` makes it between steps (no prefetching): augmentation with the studies' recipe
+(``bench_epoch.AUGMENTATION``), then PCA.
 """
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+PACKAGES = {"new": "ddse_np", "old": "ddse_np_old"}
 
 
 def make_step(package, n, m, k, batch, s, seed=0):
@@ -42,15 +50,53 @@ def make_step(package, n, m, k, batch, s, seed=0):
     return step
 
 
-def main():
+def make_batch(package, train_size=None, seed=0):
+    """A function making the next augmented training batch of the bundled MNIST, as between steps."""
+    import inspect
+
+    import numpy as np
+
+    from bench_epoch import AUGMENTATION
+
+    data = importlib.import_module(f"{package}.data")
+    train = importlib.import_module(f"{package}.train")
+    backend = importlib.import_module(f"{package}.backend")
+    from ddse_np.data import bundled_mnist  # this checkout's copy of MNIST, for both packages
+
+    split = data.load_split(bundled_mnist(), "train")
+    if train_size:
+        split = data.Split(split.images[:train_size], split.labels[:train_size])
+    config = train.TrainConfig(epochs=1, seed=seed, val_size=min(5000, len(split) // 10), **AUGMENTATION)
+    trainer = train.Trainer.start(split, config)
+    batches = trainer.batches
+    order = np.random.default_rng(seed).permutation(batches.count)
+    shared = "workers" in inspect.signature(batches._batch).parameters  # the warp shared by threads
+    count = [0]
+
+    def batch():
+        b = count[0] % batches.steps_per_epoch
+        count[0] += 1
+        if shared:
+            return batches._batch(order, 0, b, workers=backend.host_cores())
+        return batches._batch(order, 0, b)
+
+    return batch
+
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--old", required=True, help="directory holding the other copy as package ddse_np_old")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--steps", type=int, default=30)
-    a = p.parse_args()
+    p.add_argument("--steps", type=int, default=30, help="units timed per round")
+    p.add_argument("--part", choices=["step", "batch"], default="step")
+    p.add_argument("--train-size", type=int, default=None, help="batch: first N training images (default: all)")
+    a = p.parse_args(argv)
     sys.path.insert(0, a.old)
-    steps = {"new": make_step("ddse_np", 784, 1024, 2, 128, 196), "old": make_step("ddse_np_old", 784, 1024, 2, 128, 196)}
+    if a.part == "step":
+        steps = {name: make_step(package, 784, 1024, 2, 128, 196) for name, package in PACKAGES.items()}
+    else:
+        steps = {name: make_batch(package, a.train_size) for name, package in PACKAGES.items()}
     from threadpoolctl import threadpool_limits
 
     from platform_info import blas_info, describe
@@ -69,8 +115,10 @@ def main():
             times[name].append((time.perf_counter() - start) / a.steps * 1e3)
     print(describe(blas_info()))
     for name, values in times.items():
-        print(f"{name}: {statistics.median(values):.2f} ms/step (median of {a.rounds} rounds of {a.steps} steps)")
-    print(f"old / new: {statistics.median(times['old']) / statistics.median(times['new']):.3f}x")
+        print(f"{name}: {statistics.median(values):.2f} ms/{a.part} (median of {a.rounds} rounds of {a.steps})")
+    ratio = statistics.median(times["old"]) / statistics.median(times["new"])
+    print(f"old / new: {ratio:.3f}x")
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 if __name__ == "__main__":

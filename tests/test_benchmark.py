@@ -81,3 +81,17 @@ def test_a_kernel_override_is_reported_and_can_be_refused(bench, monkeypatch, ca
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
     assert platform_info.check_native(require=True)["overrides"] == {}
+
+
+@pytest.mark.parametrize("part", ["step", "batch"])
+def test_ab_benchmark_runs_against_a_renamed_copy(tmp_path, capsys, part):
+    import shutil
+
+    shutil.copytree(SCRIPT.parent.parent / "ddse_np", tmp_path / "ddse_np_old")
+    spec = importlib.util.spec_from_file_location("ab_step", SCRIPT.parent / "ab_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--old", str(tmp_path), "--part", part, "--rounds", "2", "--steps", "2", "--train-size", "600"])
+    out = capsys.readouterr().out
+    assert f"ms/{part}" in out and "old / new" in out and "kernel" in out
+    assert set(result) == {"new", "old"} and all(ms > 0 for ms in result.values())
