@@ -101,19 +101,19 @@ def main(argv=None):
 
     from platform_info import blas_info, describe
 
-    threadpool_limits(a.threads)  # after both packages are imported (numpy's BLAS is the one the step uses)
-    times = {name: [] for name in steps}
-    for step in steps.values():
-        for _ in range(a.steps):
-            step()
-    for r in range(a.rounds):
-        for name in (["new", "old"] if r % 2 == 0 else ["old", "new"]):  # neither always goes first
-            step = steps[name]
-            start = time.perf_counter()
+    with threadpool_limits(a.threads):  # after both packages are imported (numpy's BLAS is the one the step uses)
+        times = {name: [] for name in steps}
+        for step in steps.values():
             for _ in range(a.steps):
                 step()
-            times[name].append((time.perf_counter() - start) / a.steps * 1e3)
-    print(describe(blas_info()))
+        for r in range(a.rounds):
+            for name in (["new", "old"] if r % 2 == 0 else ["old", "new"]):  # neither always goes first
+                step = steps[name]
+                start = time.perf_counter()
+                for _ in range(a.steps):
+                    step()
+                times[name].append((time.perf_counter() - start) / a.steps * 1e3)
+        print(describe(blas_info()))
     for name, values in times.items():
         print(f"{name}: {statistics.median(values):.2f} ms/{a.part} (median of {a.rounds} rounds of {a.steps})")
     ratio = statistics.median(times["old"]) / statistics.median(times["new"])

@@ -26,6 +26,7 @@ see ``gaussian_matrix``).
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -127,7 +128,7 @@ def _warp(images, config, rng, backend, workers: int = 1):
     if workers <= 1:
         return part(0, N)
     bounds = [N * i // workers for i in range(workers + 1)]
-    return np.concatenate(list(_pool(workers).map(part, bounds[:-1], bounds[1:])))
+    return np.concatenate(list(_pool(workers, os.getpid()).map(part, bounds[:-1], bounds[1:])))
 
 
 @lru_cache(maxsize=None)
@@ -150,6 +151,7 @@ def _centred_grid():
 
 
 @lru_cache(maxsize=None)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """One lasting pool of threads per size, so a batch does not pay for starting threads."""
+def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
+    """One lasting pool of threads per size and process, so a batch does not pay for starting
+    threads (a process forked from one holding a pool starts its own: the threads stay behind)."""
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ddse-augment")

@@ -91,7 +91,13 @@ def test_ab_benchmark_runs_against_a_renamed_copy(tmp_path, capsys, part):
     spec = importlib.util.spec_from_file_location("ab_step", SCRIPT.parent / "ab_step.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.main(["--old", str(tmp_path), "--part", part, "--rounds", "2", "--steps", "2", "--train-size", "600"])
+    from threadpoolctl import threadpool_info
+
+    threads = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+    result = module.main(["--old", str(tmp_path), "--part", part, "--rounds", "2", "--steps", "2", "--train-size", "600",
+                          "--threads", "1"])
+    after = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+    assert {path: after[path] for path in threads} == threads  # the suite's BLAS threads restored
     out = capsys.readouterr().out
     assert f"ms/{part}" in out and "old / new" in out and "kernel" in out
     assert set(result) == {"new", "old"} and all(ms > 0 for ms in result.values())
