@@ -8,8 +8,8 @@ another copy of the package, same process.
 Both steps (forward, backward, momentum update, projection every 15 steps) run on the same shape
 and data in alternating rounds; prints the median ms per step of each and their ratio.  With
 ``--part batch`` the timed unit is instead one training batch of the bundled MNIST made as
-``ddse train`` makes it between steps (no prefetching): augmentation with the studies' recipe
-(``bench_epoch.AUGMENTATION``), then PCA.
+``ddse train`` makes it (augmentation with the studies' recipe, ``bench_epoch.AUGMENTATION``,
+then PCA), timed in the foreground.
 """
 from __future__ import annotations
 
@@ -52,15 +52,12 @@ def make_step(package, n, m, k, batch, s, seed=0):
 
 def make_batch(package, train_size=None, seed=0):
     """A function making the next augmented training batch of the bundled MNIST, as between steps."""
-    import inspect
-
     import numpy as np
 
     from bench_epoch import AUGMENTATION
 
     data = importlib.import_module(f"{package}.data")
     train = importlib.import_module(f"{package}.train")
-    backend = importlib.import_module(f"{package}.backend")
     from ddse_np.data import bundled_mnist  # this checkout's copy of MNIST, for both packages
 
     split = data.load_split(bundled_mnist(), "train")
@@ -70,14 +67,11 @@ def make_batch(package, train_size=None, seed=0):
     trainer = train.Trainer.start(split, config)
     batches = trainer.batches
     order = np.random.default_rng(seed).permutation(batches.count)
-    shared = "workers" in inspect.signature(batches._batch).parameters  # the warp shared by threads
     count = [0]
 
     def batch():
         b = count[0] % batches.steps_per_epoch
         count[0] += 1
-        if shared:
-            return batches._batch(order, 0, b, workers=backend.host_cores())
         return batches._batch(order, 0, b)
 
     return batch

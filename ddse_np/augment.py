@@ -17,8 +17,7 @@ so a seed gives the same augmented batches on every backend.
             smoothed by a Gaussian of ``elastic_sigma`` pixels and scaled by alpha pixels
 
 Rotation, scaling and the elastic displacement are one map per image, done for
-the whole batch (or one part of it per thread) in a single ``map_coordinates``
-call (bilinear, zero outside):
+the whole batch in a single ``map_coordinates`` call (bilinear, zero outside):
 output pixel p reads the input at c + A^{-1}(p - c) + alpha * G_sigma(u)(p), with c
 the centre, A the image's rotation and zoom, u its uniform field and G_sigma the
 Gaussian filter (scipy.ndimage's ``gaussian_filter``, done as two matrix products,
@@ -26,8 +25,6 @@ see ``gaussian_matrix``).
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -69,11 +66,10 @@ class AugmentConfig:
                                 f"image: at most {SIDE} (got {getattr(self, name)})")
 
 
-def augment(images, config: AugmentConfig, rng: np.random.Generator, backend, workers: int = 1):
+def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):
     """Augment a batch.
 
     images : N x 28 x 28 floats in [0, 1] on ``backend``  ->  same shape, dtype and range.
-    workers : threads sharing the warp on numpy (the result is the same for any number).
     """
     if not config.enabled:
         return images
@@ -81,7 +77,7 @@ def augment(images, config: AugmentConfig, rng: np.random.Generator, backend, wo
     N = images.shape[0]
     out = images
     if config.rotate > 0 or config.scale > 0 or config.elastic > 0:
-        out = _warp(out, config, rng, backend, workers)
+        out = _warp(out, config, rng, backend)
     if config.flip > 0:
         flip = backend.asarray(rng.random(N) < config.flip, dtype=bool)
         out = xp.where(flip[:, None, None], out[:, :, ::-1], out)
@@ -96,62 +92,49 @@ def augment(images, config: AugmentConfig, rng: np.random.Generator, backend, wo
     return out.astype(images.dtype, copy=False)
 
 
-def _warp(images, config, rng, backend, workers: int = 1):
-    """Each output pixel p reads the input at c + A_j^{-1} (p - c) + d_j(p), image j's own map
-    (d_j = 0 without elastic distortion).
+def _warp(images, config, rng, backend):
+    """Warp a batch: each output pixel p reads the input at c + A_j^{-1} (p - c) + d_j(p), image
+    j's own map (d_j = 0 without elastic distortion).
 
-    The random draws come first, in one order, then the batch is cut into ``workers`` parts
-    warped in parallel threads (``map_coordinates`` releases the GIL; numpy only).  Every image is
-    mapped on its own, so the result does not depend on ``workers``, bit for bit.
+    images : N x 28 x 28 on ``backend``  ->  N x 28 x 28, same dtype.
+
+    The elastic displacement d of the whole batch (2 x N x 28 x 28: rows, columns) is one pair of
+    matrix products (``gaussian_matrix``); the reads are one bilinear ``map_coordinates`` call.
     """
     N = images.shape[0]
     angle = np.deg2rad(rng.uniform(-config.rotate, config.rotate, N))
     zoom = rng.uniform(1 - config.scale, 1 + config.scale, N)
-    field = rng.uniform(-1.0, 1.0, (2, N, SIDE, SIDE)) if config.elastic > 0 else None
-    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom  # inverse map: rotate back, unzoom
-
-    def part(lo, hi):
-        """Images lo..hi-1, warped."""
-        cs, sn = cos[lo:hi, None, None], sin[lo:hi, None, None]
-        r, c = _centred_grid()
-        coords = np.empty((3, hi - lo, SIDE, SIDE), dtype=backend.dtype)  # (image, row, column)
-        coords[0] = np.arange(hi - lo)[:, None, None]
-        coords[1] = CENTRE + cs * r - sn * c
-        coords[2] = CENTRE + sn * r + cs * c
-        coords = backend.xp.asarray(coords)
-        if field is not None:
-            G = backend.asarray(gaussian_matrix(config.elastic_sigma))
-            coords[1:] += config.elastic * (G @ backend.asarray(field[:, lo:hi]) @ G.T)
-        return backend.ndimage.map_coordinates(images[lo:hi], coords, order=1, mode="constant", cval=0.0)
-
-    workers = min(workers, N) if backend.xp is np else 1
-    if workers <= 1:
-        return part(0, N)
-    bounds = [N * i // workers for i in range(workers + 1)]
-    return np.concatenate(list(_pool(workers, os.getpid()).map(part, bounds[:-1], bounds[1:])))
+    cos_j = (np.cos(angle) / zoom)[:, None, None]  # inverse map: rotate back, unzoom
+    sin_j = (np.sin(angle) / zoom)[:, None, None]
+    dr, dc = _centred_grid()  # 28 x 28 offsets of each pixel from the centre
+    coords = np.empty((3, N, SIDE, SIDE), dtype=backend.dtype)  # (image, row, column) to read
+    coords[0] = np.arange(N)[:, None, None]
+    coords[1] = CENTRE + cos_j * dr - sin_j * dc  # float64, stored as the backend's floats
+    coords[2] = CENTRE + sin_j * dr + cos_j * dc
+    coords = backend.xp.asarray(coords)  # already the backend's dtype: no second copy on numpy
+    if config.elastic > 0:
+        field = backend.asarray(rng.uniform(-1.0, 1.0, (2, N, SIDE, SIDE)))
+        G = backend.asarray(gaussian_matrix(config.elastic_sigma))
+        coords[1:] += config.elastic * (G @ field @ G.T)  # alpha * G_sigma(u)
+    return backend.ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0)
 
 
 @lru_cache(maxsize=None)
 def gaussian_matrix(sigma: float) -> np.ndarray:
-    """SIDE x SIDE float64 G with G @ f @ G.T = scipy.ndimage.gaussian_filter(f, sigma) for a
-    SIDE x SIDE f: column k is that filter's response to a unit pulse at pixel k (mode
-    'reflect', truncated at 4 sigma, as ``gaussian_filter``).  The two products do the
-    separable filter's two passes for a whole batch at once, about 8x faster than
-    ``gaussian_filter`` on a batch of fields (equal up to float rounding).
+    """SIDE x SIDE float64 G (read-only) with G @ f @ G.T = scipy.ndimage.gaussian_filter(f, sigma)
+    for a SIDE x SIDE f: column k is that filter's response to a unit pulse at pixel k (mode
+    'reflect', truncated at 4 sigma, as ``gaussian_filter``).  The two products do the separable
+    filter's two passes for a whole batch at once: 0.5 ms against 4.3 ms for ``gaussian_filter``
+    on 2 x 128 fields (results/benchmarks/augment_parts_amd.txt), equal up to float rounding.
     """
     from scipy.ndimage import gaussian_filter1d
 
-    return gaussian_filter1d(np.eye(SIDE), sigma, axis=0)
+    G = gaussian_filter1d(np.eye(SIDE), sigma, axis=0)
+    G.setflags(write=False)
+    return G
 
 
 @lru_cache(maxsize=None)
 def _centred_grid():
-    """(r, c): each pixel's row and column offset from the image centre, SIDE x SIDE float64."""
+    """(dr, dc): each pixel's row and column offset from the image centre, SIDE x SIDE float64."""
     return np.meshgrid(np.arange(SIDE) - CENTRE, np.arange(SIDE) - CENTRE, indexing="ij")
-
-
-@lru_cache(maxsize=None)
-def _pool(workers: int, pid: int) -> ThreadPoolExecutor:
-    """One lasting pool of threads per size and process, so a batch does not pay for starting
-    threads (a process forked from one holding a pool starts its own: the threads stay behind)."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ddse-augment")

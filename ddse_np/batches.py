@@ -26,9 +26,8 @@ class BatchSource:
     the next batch is prepared in a background thread while the current one trains
     (``prefetch``; measured: an augmented epoch then costs what a plain one does,
     against +16% without; with the BLAS on every core the extra thread only competes
-    with it, so it stays off).  A batch made between steps, while the BLAS is idle,
-    has its warp shared by threads on every core instead (``augment(workers=...)``).
-    Each batch depends only on (seed, epoch, batch), so neither changes any result.
+    with it, so it stays off).  Each batch depends only on (seed, epoch, batch), so
+    prefetching changes no result.
     """
 
     prefetch = None  # None: when blas_threads() < host_cores(); True / False: always / never
@@ -58,7 +57,7 @@ class BatchSource:
         prefetch = blas_threads() < host_cores() if self.prefetch is None else self.prefetch
         if not (self.augment.enabled and prefetch and self.backend.xp is np):
             for b in steps:
-                yield (b, *self._batch(order, epoch, b, workers=host_cores()))
+                yield (b, *self._batch(order, epoch, b))
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddse-batches") as pool:
             pending = pool.submit(self._batch, order, epoch, start) if steps else None
@@ -68,14 +67,14 @@ class BatchSource:
                     pending = pool.submit(self._batch, order, epoch, b + 1)
                 yield (b, *batch)
 
-    def _batch(self, order, epoch: int, b: int, workers: int = 1):
-        """(X, y, noise) of batch ``b`` of ``epoch``, its augmentation shared by ``workers`` threads."""
+    def _batch(self, order, epoch: int, b: int):
+        """(X, y, noise) of batch ``b`` of ``epoch``."""
         rows = order[b * self.batch_size : (b + 1) * self.batch_size]
         noise = self.backend.uniform_source([self.seed, 3, epoch, b])
         if self.augment.enabled:
             images = self.images[rows].reshape(len(rows), *IMAGE_SHAPE)
             rng = np.random.default_rng([self.seed, 2, epoch, b])
-            images = augment(images, self.augment, rng, self.backend, workers)
+            images = augment(images, self.augment, rng, self.backend)
             X = pca_transform(images.reshape(len(rows), -1), self.model.mean, self.model.basis)
         else:
             X = self.X[rows]

@@ -130,32 +130,3 @@ def test_elastic_displacement_is_alpha_times_the_smoothed_field():
     assert inside.mean() > 0.5
     assert np.allclose(27.0 * out[inside], (cols + d_cols)[inside], atol=1e-9)
     assert np.all(out[~inside] == 0.0)  # read from outside the image: zero
-
-
-@pytest.mark.parametrize("workers", [2, 3, 64, 100])
-def test_warp_shared_by_threads_is_bit_identical(batch, workers):
-    backend = make_backend("numpy", "float32")
-    config = AugmentConfig(rotate=15, scale=0.15, elastic=34, noise=0.1, flip=0.5)
-    one = augment(batch.copy(), config, np.random.default_rng([1, 2, 3]), backend)
-    many = augment(batch.copy(), config, np.random.default_rng([1, 2, 3]), backend, workers=workers)
-    assert many.dtype == one.dtype and np.array_equal(many, one)
-
-
-def test_shared_warp_works_in_a_process_forked_after_it(batch):
-    """The warp's threads do not survive a fork: a child must start its own instead of waiting forever."""
-    import multiprocessing
-
-    backend = make_backend("numpy", "float32")
-    config = AugmentConfig(rotate=15, elastic=34)
-    expected = augment(batch.copy(), config, np.random.default_rng(0), backend, workers=2)  # the pool exists here
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    child = context.Process(target=lambda: results.put(augment(batch.copy(), config, np.random.default_rng(0),
-                                                               backend, workers=2)))
-    child.start()
-    try:
-        assert np.array_equal(results.get(timeout=60), expected)
-    finally:
-        child.join(timeout=10)
-        if child.is_alive():
-            child.kill()

@@ -101,3 +101,13 @@ def test_ab_benchmark_runs_against_a_renamed_copy(tmp_path, capsys, part):
     out = capsys.readouterr().out
     assert f"ms/{part}" in out and "old / new" in out and "kernel" in out
     assert set(result) == {"new", "old"} and all(ms > 0 for ms in result.values())
+
+
+def test_augment_parts_benchmark_runs(capsys):
+    spec = importlib.util.spec_from_file_location("bench_augment", SCRIPT.parent / "bench_augment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--rounds", "2"])
+    out = capsys.readouterr().out
+    assert "gaussian_filter" in out and "kernel" in out
+    assert "G @ field @ G.T" in result["ms"] and all(ms > 0 for ms in result["ms"].values())
