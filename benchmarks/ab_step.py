@@ -1,5 +1,6 @@
-"""A/B of the training step (or of making one augmented batch): this checkout's ddse_np against
-another copy of the package, same process.
+"""A/B timing of this checkout's ddse_np against another copy of the package, in one process.
+
+Times either the training step or the making of one augmented batch.
 
     mkdir -p /tmp/old && git archive REV ddse_np | tar -x -C /tmp/old && mv /tmp/old/ddse_np /tmp/old/ddse_np_old
     python benchmarks/ab_step.py --old /tmp/old --threads 1
@@ -79,18 +80,25 @@ def make_batch(package, train_size=None, seed=0):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--old", required=True, help="directory holding the other copy as package ddse_np_old")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--steps", type=int, default=30, help="units timed per round")
-    p.add_argument("--part", choices=["step", "batch"], default="step")
+    p.add_argument("--old", required=True, help="directory holding the other copy as package ddse_np_old: "
+                   "mkdir -p DIR && git archive REV ddse_np | tar -x -C DIR && mv DIR/ddse_np DIR/ddse_np_old")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: 1)")
+    p.add_argument("--rounds", type=int, default=7, help="alternating rounds (default: 7)")
+    p.add_argument("--steps", type=int, default=30, help="units timed per round (default: 30)")
+    p.add_argument("--part", choices=["step", "batch"], default="step",
+                   help="step: one training step; batch: one augmented batch with PCA (default: step)")
     p.add_argument("--train-size", type=int, default=None, help="batch: first N training images (default: all)")
     a = p.parse_args(argv)
     sys.path.insert(0, a.old)
-    if a.part == "step":
-        steps = {name: make_step(package, 784, 1024, 2, 128, 196) for name, package in PACKAGES.items()}
-    else:
-        steps = {name: make_batch(package, a.train_size) for name, package in PACKAGES.items()}
+    try:
+        if a.part == "step":
+            steps = {name: make_step(package, 784, 1024, 2, 128, 196) for name, package in PACKAGES.items()}
+        else:
+            steps = {name: make_batch(package, a.train_size) for name, package in PACKAGES.items()}
+    except ModuleNotFoundError as exc:
+        p.error(f"{exc}: --old must be a directory holding the other copy as ddse_np_old (see --help)")
+    except TypeError as exc:  # a revision older than a setting this part uses
+        p.error(f"the copy in --old cannot run --part {a.part}: {exc}")
     from threadpoolctl import threadpool_limits
 
     from platform_info import blas_info, describe

@@ -64,9 +64,9 @@ def parts(batch: int = 128, seed: int = 0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all cores)")
-    p.add_argument("--rounds", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=100, help="alternating rounds (default: 100)")
     p.add_argument("--save", default=None, help="also write the results as JSON to this file")
-    p.add_argument("--require-native", action="store_true")
+    p.add_argument("--require-native", action="store_true", help="refuse to run under a BLAS kernel override")
     args = p.parse_args(argv)
     set_threads(args.threads)
     info = check_native(args.require_native)

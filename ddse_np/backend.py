@@ -14,7 +14,7 @@ import numpy
 
 from .errors import DDSEError
 
-try:  # optional: pip install 'ddse-np[cupy]'
+try:  # optional: pip install -e '.[cupy]' (or any CuPy wheel)
     import cupy as _cupy
 except Exception:  # ImportError, or a CUDA library that fails to load
     _cupy = None
@@ -51,7 +51,7 @@ class Backend:
                 xp = numpy
             elif name == "cupy":
                 if _cupy is None:
-                    raise DDSEError("backend 'cupy' needs CuPy: pip install 'ddse-np[cupy]'")
+                    raise DDSEError("backend 'cupy' needs CuPy: pip install cupy-cuda12x (the wheel for your CUDA; in a checkout: pip install -e '.[cupy]')")
                 if not gpu_available():
                     raise DDSEError("backend 'cupy' needs a CUDA GPU, and none is visible")
                 xp = _cupy

@@ -19,7 +19,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise DDSEError("plotting needs matplotlib: pip install 'ddse-np[plot]'") from None
+        raise DDSEError("plotting needs matplotlib: pip install matplotlib (in a checkout: pip install -e '.[plot]')") from None
     return plt
 
 

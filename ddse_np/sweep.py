@@ -272,7 +272,7 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
         try:
             from distributed import Client, as_completed
         except ImportError:
-            raise DDSEError("--scheduler needs dask.distributed: pip install 'ddse-np[dask]'") from None
+            raise DDSEError("--scheduler needs dask.distributed: pip install 'dask[distributed]' (in a checkout: pip install -e '.[dask]')") from None
         try:
             client = Client(scheduler, timeout=connect_timeout)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:

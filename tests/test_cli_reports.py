@@ -45,7 +45,7 @@ def test_mcnemar_against_a_hand_computed_p_value():
     assert mcnemar(a, a)["p_value"] == 1.0
 
 
-def test_compare_two_tiny_checkpoints(tmp_path):
+def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
     from ddse_np.evaluate import mcnemar, predict
     from ddse_np.data import BUNDLED_MNIST, load_split
 
@@ -63,8 +63,17 @@ def test_compare_two_tiny_checkpoints(tmp_path):
     assert report["error_a"] == pytest.approx(100 * (1 - correct[0].mean()))
     assert report["only_a"] == int((correct[0] & ~correct[1]).sum())
     assert report["p_value"] == mcnemar(*correct)["p_value"] and report["count"] == 10000
-    text = run("compare", *paths)
-    assert text.exit_code == 0 and "McNemar" in text.output
+    import ddse_np.evaluate
+
+    def printed_p(p_value):
+        monkeypatch.setattr(ddse_np.evaluate, "mcnemar", lambda a, b: dict(mcnemar(a, b), p_value=p_value))
+        text = run("compare", *paths)
+        assert text.exit_code == 0
+        return " ".join(text.output.split())  # rich wraps long lines
+
+    assert "exact McNemar test p = 0.01234" in printed_p(0.012341)
+    # a p-value below the float range (thousands of images apart) is printed as a bound, not as 0
+    assert "exact McNemar test p < 1e-300" in printed_p(0.0)
     missing = run("compare", paths[0], tmp_path / "none.h5")
     assert "does not exist" in one_line_error(missing, 1)
 
