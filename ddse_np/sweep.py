@@ -5,7 +5,11 @@ A job trains one model from scratch, keeps its best-validation model and evaluat
 test set; it is a plain function of a JSON-ready dict (:func:`run_job`), so it runs the same in
 this process, in a local process pool, or on a Dask worker.  Every finished job is appended at
 once, as one JSON line, to ``results.jsonl`` in the sweep's directory; running the sweep again
-skips the cells already there.
+skips the cells already there.  A job in progress also writes a resumable checkpoint of its
+run to ``partial/`` in the sweep's directory every ``PARTIAL_EVERY_SECONDS`` (at the end of an
+epoch); a job started again finds it and continues the run where it was (on numpy with the same
+results bit for bit as a run done in one go, since training resumes exactly), so a sweep killed
+mid-job loses minutes, not the job.
 
 Budgets that compare like with like: in the ``samples`` sweep (ts/t) every point gets the
 SGD steps of the full-data run, its epochs scaled by 1/(ts/t) (at most
@@ -51,6 +55,8 @@ DEFAULT_BUDGET = "quick"
 FORMAT = 2  # of a sweep directory; 2: best-validation models tested, val_error and steps recorded
 # LISTA diverges at lr 0.05 (README, recipe): it runs at the paper's 0.01 in every budget
 METHOD_SETTINGS = {"lista": dict(lr=0.01)}
+PARTIAL_EVERY_SECONDS = 300.0  # how often a running job saves its resumable state (at an epoch's end)
+PARTIAL_DIR = "partial"  # in the sweep directory: one resumable checkpoint per job in progress
 RESULT_FIELDS = ("sweep", "method", "value", "seed", "lr", "epochs", "steps", "val_error", "test_error",
                  "seconds", "checkpoint", "note")
 
@@ -128,27 +134,72 @@ def _split(data_dir: str, which: str):
     return load_split(data_dir, which)
 
 
-def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict:
+def job_file_name(job: dict) -> str:
+    """``METHOD-VALUE-seedSEED.h5``: the name of a job's checkpoint (and of its partial run)."""
+    value = "default" if job["value"] is None else job["value"]
+    return f"{job['method']}-{value}-seed{job['seed']}.h5"
+
+
+def _start_or_resume(job: dict, config: TrainConfig, data_dir: str, partial: Path | None):
+    """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
+    when one holds this job's settings and data, else a fresh start (the note says which)."""
+    from .train import Trainer
+
+    train = _split(data_dir, "train")
+    if partial is not None and partial.exists():
+        from .checkpoint import load
+
+        try:
+            saved, wanted = TrainConfig.from_dict(load(partial)[1]["train"]["config"]).to_dict(), config.to_dict()
+            if saved != wanted:
+                differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+                raise DDSEError(f"it was made with other settings ({differ[0]})")
+            trainer = Trainer.from_checkpoint(partial, train)
+        except (DDSEError, KeyError, TypeError, ValueError, OSError) as exc:
+            return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
+        spent = sum(s for s in trainer.history["seconds"] if s)
+        return trainer, spent, f"resumed from a partial run at epoch {trainer.progress.epoch}"
+    return Trainer.start(train, config), 0.0, None
+
+
+def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial_dir: str | None = None) -> dict:
     """Train and test one job; returns its result row.  Runs in any process.
 
     The model tested (and saved with ``checkpoint_dir``) is the one the config keeps
     (``keep``: the best-validation epoch by default); ``val_error`` is its validation error.
+    With ``partial_dir``, the run's resumable state is saved there every
+    ``PARTIAL_EVERY_SECONDS`` (after an epoch), a run found there is continued instead of
+    started again (``note`` says so; ``seconds`` then adds the epochs' seconds already spent),
+    and the file is removed once the job has its result.
     """
     from .checkpoint import save
     from .evaluate import evaluate
-    from .train import NumericalFault, Trainer
+    from .train import NumericalFault
 
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
-    trainer = Trainer.start(_split(data_dir, "train"), config)
+    partial = Path(partial_dir) / job_file_name(job) if partial_dir else None
+    trainer, spent, note = _start_or_resume(job, config, data_dir, partial)
     row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr)
+    last_save = time.perf_counter()
+
+    def save_partial(trainer):
+        nonlocal last_save
+        if partial is not None and not trainer.finished and time.perf_counter() - last_save >= PARTIAL_EVERY_SECONDS:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            trainer.save(partial)
+            last_save = time.perf_counter()
 
     def done(**fields):
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        if note:
+            fields["note"] = "; ".join(filter(None, [fields.get("note"), note]))
         return dict(row, epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
-                    seconds=time.perf_counter() - started, **fields)
+                    seconds=spent + time.perf_counter() - started, **fields)
 
     try:
-        trainer.run()
+        trainer.run(on_epoch_end=save_partial)
     except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
         return done(val_error=None, test_error=None, checkpoint=None, note=str(exc))
     model = trainer.kept_model()
@@ -157,8 +208,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None) -> dict
     path = None
     if checkpoint_dir:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        value = "default" if job["value"] is None else job["value"]
-        path = str(Path(checkpoint_dir) / f"{job['method']}-{value}-seed{job['seed']}.h5")
+        path = str(Path(checkpoint_dir) / job_file_name(job))
         save(path, model, trainer.history,  # the kept model, no resume state
              dict(config=config.to_dict(), progress=asdict(trainer.progress)))
     val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
@@ -257,11 +307,14 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
               checkpoint_dir=None, on_result=None, connect_timeout: float = 10.0):
     """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster.
 
+    Jobs in progress keep their resumable state in ``PARTIAL_DIR`` of the results' directory
+    (:func:`run_job`), which Dask workers must be able to write, as they must ``checkpoint_dir``.
+
     With ``scheduler``, the connection is made first, within ``connect_timeout`` seconds; an
     unreachable or malformed address raises DDSEError before anything is written.
     """
     todo = [job for job in jobs if cell(job) not in results.done()]
-    data_dir = str(data_dir)
+    data_dir, partial_dir = str(data_dir), str(results.directory / PARTIAL_DIR)
 
     def finished(row):
         results.append(row)
@@ -279,19 +332,19 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DDSEError(f"cannot reach the Dask scheduler at {scheduler!r}: {reason}") from None
         with client:
-            futures = [client.submit(run_job, job, data_dir, checkpoint_dir, pure=False) for job in todo]
+            futures = [client.submit(run_job, job, data_dir, checkpoint_dir, partial_dir, pure=False) for job in todo]
             for future in as_completed(futures):
                 finished(future.result())
     elif workers > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_job, job, data_dir, checkpoint_dir) for job in todo]
+            futures = [pool.submit(run_job, job, data_dir, checkpoint_dir, partial_dir) for job in todo]
             for future in as_completed(futures):
                 finished(future.result())
     else:
         for job in todo:
-            finished(run_job(job, data_dir, checkpoint_dir))
+            finished(run_job(job, data_dir, checkpoint_dir, partial_dir))
     return len(todo)
 
 

@@ -2,6 +2,8 @@
 local processes and a Dask LocalCluster give the same results as a plain run."""
 import json
 
+import numpy as np
+
 import pytest
 
 from clitools import run
@@ -240,3 +242,84 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_writes_noth
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.output
     assert not (tmp_path / "s").exists()
+
+
+class Killed(Exception):
+    """Stands in for a sweep process killed right after a job saved its partial run."""
+
+
+def partial_job(epochs=3, seed=0, **settings):
+    overrides = dict(TINY_SETTINGS, epochs=epochs, patience=99, **settings)
+    return sw.plan("depth", "quick", seeds=seed + 1, methods=("ddse",), values=[1], overrides=overrides)[seed]
+
+
+def kill_after_first_partial_save(monkeypatch):
+    from ddse_np.train import Trainer
+
+    original = Trainer.save
+
+    def save_then_die(self, path):
+        original(self, path)
+        monkeypatch.setattr(Trainer, "save", original)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "save", save_then_die)
+
+
+def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_path, monkeypatch):
+    from ddse_np.checkpoint import load
+
+    data = str(BUNDLED_MNIST)
+    job = partial_job()
+    whole = sw.run_job(job, data, str(tmp_path / "whole"), str(tmp_path / "partial-whole"))
+    assert "note" not in whole
+    assert not (tmp_path / "partial-whole" / sw.job_file_name(job)).exists()  # no partial run once done
+    monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
+    kill_after_first_partial_save(monkeypatch)
+    with pytest.raises(Killed):
+        sw.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
+    partial = tmp_path / "partial" / sw.job_file_name(job)
+    assert load(partial)[1]["train"]["progress"]["epoch"] == 1
+    from ddse_np.train import Trainer
+
+    epochs_run, real_epoch = [], Trainer._epoch
+    monkeypatch.setattr(Trainer, "_epoch", lambda self, *a: epochs_run.append(1) or real_epoch(self, *a))
+    resumed = sw.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
+    assert len(epochs_run) == 2  # epochs 2 and 3 only
+    assert resumed["note"] == "resumed from a partial run at epoch 1" and not partial.exists()
+    for field in ("epochs", "steps", "val_error", "test_error"):
+        assert resumed[field] == whole[field], field
+    a, b = load(whole["checkpoint"])[0], load(resumed["checkpoint"])[0]
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])  # bit for bit, as in one go
+
+
+def test_a_partial_run_of_other_settings_or_damaged_is_not_used(tmp_path, monkeypatch):
+    data, partial_dir = str(BUNDLED_MNIST), tmp_path / "partial"
+    monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
+    kill_after_first_partial_save(monkeypatch)
+    with pytest.raises(Killed):
+        sw.run_job(partial_job(lr=0.02), data, None, str(partial_dir))
+    job = partial_job(lr=0.01)  # same file name, another learning rate
+    assert (partial_dir / sw.job_file_name(job)).exists()
+    fresh = sw.run_job(job, data)
+    row = sw.run_job(job, data, None, str(partial_dir))
+    assert row["note"].startswith("partial run ddse-1-seed0.h5 not used: it was made with other settings (lr)")
+    assert [row[f] for f in ("epochs", "steps", "test_error")] == [fresh[f] for f in ("epochs", "steps", "test_error")]
+    (partial_dir / sw.job_file_name(job)).write_bytes(b"not an HDF5 file")
+    row = sw.run_job(job, data, None, str(partial_dir))
+    assert "not used" in row["note"] and row["epochs"] == 3 and not (partial_dir / sw.job_file_name(job)).exists()
+
+
+def test_the_sweep_command_keeps_partial_runs_in_its_directory(tmp_path, monkeypatch):
+    out = tmp_path / "s"
+    seen = []
+    real = sw.run_job
+
+    def spy(job, data_dir, checkpoint_dir=None, partial_dir=None):
+        seen.append(partial_dir)
+        return real(job, data_dir, checkpoint_dir, partial_dir)
+
+    monkeypatch.setattr(sw, "run_job", spy)
+    assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", out).exit_code == 0
+    assert seen == [str(out / sw.PARTIAL_DIR)]
