@@ -140,7 +140,7 @@ def job_file_name(job: dict) -> str:
     return f"{job['method']}-{value}-seed{job['seed']}.h5"
 
 
-def _start_or_resume(job: dict, config: TrainConfig, data_dir: str, partial: Path | None):
+def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
     """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
     when one holds this job's settings and data, else a fresh start (the note says which)."""
     from .train import Trainer
@@ -155,7 +155,7 @@ def _start_or_resume(job: dict, config: TrainConfig, data_dir: str, partial: Pat
                 differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
                 raise DDSEError(f"it was made with other settings ({differ[0]})")
             trainer = Trainer.from_checkpoint(partial, train)
-        except (DDSEError, KeyError, TypeError, ValueError, OSError) as exc:
+        except (DDSEError, KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
             return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
         spent = sum(s for s in trainer.history["seconds"] if s)
         return trainer, spent, f"resumed from a partial run at epoch {trainer.progress.epoch}"
@@ -167,10 +167,12 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
 
     The model tested (and saved with ``checkpoint_dir``) is the one the config keeps
     (``keep``: the best-validation epoch by default); ``val_error`` is its validation error.
-    With ``partial_dir``, the run's resumable state is saved there every
-    ``PARTIAL_EVERY_SECONDS`` (after an epoch), a run found there is continued instead of
-    started again (``note`` says so; ``seconds`` then adds the epochs' seconds already spent),
-    and the file is removed once the job has its result.
+    With ``partial_dir``, the run's resumable state is saved there at the first epoch end
+    ``PARTIAL_EVERY_SECONDS`` after the start or the last save, and a run found there is
+    continued instead of started again (``note`` says so; ``seconds`` then adds the seconds of
+    the epochs already done, not the setup or the work lost since the last save).  A save that
+    fails (a full disk) is noted and not tried again; the job goes on.  The partial file is left
+    for the caller to remove once the result is recorded (:func:`run_sweep` does).
     """
     from .checkpoint import save
     from .evaluate import evaluate
@@ -179,22 +181,25 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
     partial = Path(partial_dir) / job_file_name(job) if partial_dir else None
-    trainer, spent, note = _start_or_resume(job, config, data_dir, partial)
+    trainer, spent, note = _start_or_resume(config, data_dir, partial)
+    notes = [note]
     row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr)
     last_save = time.perf_counter()
 
     def save_partial(trainer):
-        nonlocal last_save
-        if partial is not None and not trainer.finished and time.perf_counter() - last_save >= PARTIAL_EVERY_SECONDS:
+        nonlocal partial, last_save
+        if partial is None or trainer.finished or time.perf_counter() - last_save < PARTIAL_EVERY_SECONDS:
+            return
+        try:
             partial.parent.mkdir(parents=True, exist_ok=True)
             trainer.save(partial)
-            last_save = time.perf_counter()
+        except (DDSEError, OSError) as exc:  # only the resume is lost: the job goes on
+            notes.append(f"partial run not saved: {exc.strerror if isinstance(exc, OSError) else exc}")
+            partial = None
+        last_save = time.perf_counter()
 
     def done(**fields):
-        if partial is not None:
-            partial.unlink(missing_ok=True)
-        if note:
-            fields["note"] = "; ".join(filter(None, [fields.get("note"), note]))
+        fields["note"] = "; ".join(filter(None, [fields.get("note"), *notes])) or None
         return dict(row, epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
                     seconds=spent + time.perf_counter() - started, **fields)
 
@@ -308,16 +313,18 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster.
 
     Jobs in progress keep their resumable state in ``PARTIAL_DIR`` of the results' directory
-    (:func:`run_job`), which Dask workers must be able to write, as they must ``checkpoint_dir``.
+    (:func:`run_job`), at its absolute path, which Dask workers must be able to write (a shared file system).
 
     With ``scheduler``, the connection is made first, within ``connect_timeout`` seconds; an
     unreachable or malformed address raises DDSEError before anything is written.
     """
     todo = [job for job in jobs if cell(job) not in results.done()]
-    data_dir, partial_dir = str(data_dir), str(results.directory / PARTIAL_DIR)
+    partial_dir = results.directory.resolve() / PARTIAL_DIR
+    args = (str(data_dir), checkpoint_dir, str(partial_dir))
 
     def finished(row):
         results.append(row)
+        (partial_dir / job_file_name(row)).unlink(missing_ok=True)  # only once its result is on disk
         if on_result:
             on_result(row)
 
@@ -332,19 +339,25 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DDSEError(f"cannot reach the Dask scheduler at {scheduler!r}: {reason}") from None
         with client:
-            futures = [client.submit(run_job, job, data_dir, checkpoint_dir, partial_dir, pure=False) for job in todo]
+            futures = [client.submit(run_job, job, *args, pure=False) for job in todo]
             for future in as_completed(futures):
                 finished(future.result())
     elif workers > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_job, job, data_dir, checkpoint_dir, partial_dir) for job in todo]
-            for future in as_completed(futures):
-                finished(future.result())
+            futures = [pool.submit(run_job, job, *args) for job in todo]
+            try:
+                for future in as_completed(futures):
+                    finished(future.result())
+            except BaseException:  # a failed job or write stops the sweep: do not start the queued ones
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     else:
         for job in todo:
-            finished(run_job(job, data_dir, checkpoint_dir, partial_dir))
+            finished(run_job(job, *args))
+    if partial_dir.is_dir() and not any(partial_dir.iterdir()):
+        partial_dir.rmdir()
     return len(todo)
 
 

@@ -1,6 +1,7 @@
 """Sweep machinery on tiny settings: results written at once, resume skips done cells, figures,
 local processes and a Dask LocalCluster give the same results as a plain run."""
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -253,40 +254,47 @@ def partial_job(epochs=3, seed=0, **settings):
     return sw.plan("depth", "quick", seeds=seed + 1, methods=("ddse",), values=[1], overrides=overrides)[seed]
 
 
-def kill_after_first_partial_save(monkeypatch):
+def count_saves(monkeypatch, then=None):
+    """Count Trainer.save calls; ``then(count)`` runs after each (to kill or fail)."""
     from ddse_np.train import Trainer
 
-    original = Trainer.save
+    original, saves = Trainer.save, []
 
-    def save_then_die(self, path):
+    def save(self, path):
         original(self, path)
-        monkeypatch.setattr(Trainer, "save", original)
-        raise Killed
+        saves.append(path)
+        if then:
+            then(len(saves))
 
-    monkeypatch.setattr(Trainer, "save", save_then_die)
+    monkeypatch.setattr(Trainer, "save", save)
+    return saves
+
+
+def kill_at_first_save(count):
+    if count == 1:
+        raise Killed
 
 
 def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_path, monkeypatch):
     from ddse_np.checkpoint import load
+    from ddse_np.train import Trainer
 
     data = str(BUNDLED_MNIST)
     job = partial_job()
+    saves = count_saves(monkeypatch)
     whole = sw.run_job(job, data, str(tmp_path / "whole"), str(tmp_path / "partial-whole"))
-    assert "note" not in whole
-    assert not (tmp_path / "partial-whole" / sw.job_file_name(job)).exists()  # no partial run once done
+    assert whole["note"] is None and saves == []  # 3 short epochs: not PARTIAL_EVERY_SECONDS apart
     monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
-    kill_after_first_partial_save(monkeypatch)
+    count_saves(monkeypatch, then=kill_at_first_save)
     with pytest.raises(Killed):
         sw.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
     partial = tmp_path / "partial" / sw.job_file_name(job)
     assert load(partial)[1]["train"]["progress"]["epoch"] == 1
-    from ddse_np.train import Trainer
-
     epochs_run, real_epoch = [], Trainer._epoch
     monkeypatch.setattr(Trainer, "_epoch", lambda self, *a: epochs_run.append(1) or real_epoch(self, *a))
     resumed = sw.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
     assert len(epochs_run) == 2  # epochs 2 and 3 only
-    assert resumed["note"] == "resumed from a partial run at epoch 1" and not partial.exists()
+    assert resumed["note"] == "resumed from a partial run at epoch 1"
     for field in ("epochs", "steps", "val_error", "test_error"):
         assert resumed[field] == whole[field], field
     a, b = load(whole["checkpoint"])[0], load(resumed["checkpoint"])[0]
@@ -297,7 +305,7 @@ def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_pat
 def test_a_partial_run_of_other_settings_or_damaged_is_not_used(tmp_path, monkeypatch):
     data, partial_dir = str(BUNDLED_MNIST), tmp_path / "partial"
     monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
-    kill_after_first_partial_save(monkeypatch)
+    count_saves(monkeypatch, then=kill_at_first_save)
     with pytest.raises(Killed):
         sw.run_job(partial_job(lr=0.02), data, None, str(partial_dir))
     job = partial_job(lr=0.01)  # same file name, another learning rate
@@ -308,18 +316,37 @@ def test_a_partial_run_of_other_settings_or_damaged_is_not_used(tmp_path, monkey
     assert [row[f] for f in ("epochs", "steps", "test_error")] == [fresh[f] for f in ("epochs", "steps", "test_error")]
     (partial_dir / sw.job_file_name(job)).write_bytes(b"not an HDF5 file")
     row = sw.run_job(job, data, None, str(partial_dir))
-    assert "not used" in row["note"] and row["epochs"] == 3 and not (partial_dir / sw.job_file_name(job)).exists()
+    assert "not used" in row["note"] and row["epochs"] == 3
 
 
-def test_the_sweep_command_keeps_partial_runs_in_its_directory(tmp_path, monkeypatch):
+def test_a_partial_run_that_cannot_be_saved_does_not_stop_the_job(tmp_path, monkeypatch):
+    from ddse_np.errors import DDSEError as Full
+
+    def disk_full(count):
+        raise Full("cannot write partial/ddse-1-seed0.h5: No space left on device")
+
+    monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
+    saves = count_saves(monkeypatch, then=disk_full)
+    row = sw.run_job(partial_job(), str(BUNDLED_MNIST), None, str(tmp_path / "partial"))
+    assert row["epochs"] == 3 and row["test_error"] is not None
+    assert row["note"] == "partial run not saved: cannot write partial/ddse-1-seed0.h5: No space left on device"
+    assert len(saves) == 1  # not tried again after the first failure
+
+
+def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorded(tmp_path, monkeypatch):
     out = tmp_path / "s"
-    seen = []
-    real = sw.run_job
+    seen, real = [], sw.run_job
 
     def spy(job, data_dir, checkpoint_dir=None, partial_dir=None):
         seen.append(partial_dir)
-        return real(job, data_dir, checkpoint_dir, partial_dir)
+        row = real(job, data_dir, checkpoint_dir, partial_dir)
+        leftover = Path(partial_dir) / sw.job_file_name(job)
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_bytes(b"a partial run whose job has just finished")
+        return row
 
     monkeypatch.setattr(sw, "run_job", spy)
-    assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", out).exit_code == 0
-    assert seen == [str(out / sw.PARTIAL_DIR)]
+    monkeypatch.chdir(tmp_path)
+    assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", "s").exit_code == 0
+    assert seen == [str(out / sw.PARTIAL_DIR)]  # absolute, for workers elsewhere
+    assert not (out / sw.PARTIAL_DIR).exists()  # removed once the row was written, then the empty directory
