@@ -36,10 +36,13 @@ from .sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 @click.option("--lr-from", type=PathOption(), default=None,
               help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
                    "by validation error.")
+@click.option("--beside", type=PathOption(), multiple=True,
+              help="Also draw and tabulate the runs of another sweep directory made at this sweep's default "
+                   "value (e.g. the defaults' runs as ts/t = 1 in a samples sweep); same budget and settings.")
 @config_options("backend")
 @data_option
 def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_timeout, out, keep_checkpoints,
-          plot_only, overrides, lr_from, backend, data_dir):
+          plot_only, overrides, lr_from, beside, backend, data_dir):
     """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6, or (lr)
     the learning rates to pick each method's from."""
     from . import sweep as sw
@@ -74,6 +77,8 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         if name == "samples":
             settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
         results = sw.ResultsFile(out, settings)
+        for directory in beside:  # refused now, not after the runs
+            sw.beside_rows(directory, name, settings, method_list)
         checkpoints = str(out) if keep_checkpoints else None
 
         def report(row):
@@ -85,8 +90,14 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
                            on_result=report, connect_timeout=connect_timeout)
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
-    sw.figure(results, name, figure)
-    text = sw.table(results, name)
+    settings = results.settings or results.recorded_settings()
+    methods = {row["method"] for row in results.rows()}
+    extra = [row for directory in beside for row in sw.beside_rows(directory, name, settings, methods)]
+    sw.figure(results, name, figure, extra)
+    text = sw.table(results, name, extra)
+    if beside:
+        text += (f"\n\n{SWEEPS[name][0]} {getattr(TrainConfig, SWEEPS[name][0])} includes the runs of "
+                 f"{', '.join(str(d) for d in beside)} (made at every default)")
     write_text(table_path, text + "\n")
     click.echo(text)
     click.echo(f"figure: {figure}; table: {table_path}")

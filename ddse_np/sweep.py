@@ -249,6 +249,11 @@ class ResultsFile:
         except (OSError, ValueError) as exc:
             raise DDSEError(f"{self.meta}: unreadable ({exc})") from None
 
+    def recorded_settings(self) -> dict:
+        """The settings in ``sweep.json`` ({} before the first result)."""
+        existing = self._existing()
+        return existing if isinstance(existing, dict) else {}
+
     def made_by(self):
         """The sweep name recorded in sweep.json, or None."""
         existing = self._existing()
@@ -361,24 +366,58 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     return len(todo)
 
 
-def figure(results: ResultsFile, sweep: str, path):
-    """Draw the sweep's figure (:func:`ddse_np.plots.sweep_figure`) from its results."""
+def beside_rows(directory, sweep: str, settings: dict, methods) -> list:
+    """Rows of another sweep's directory to draw beside ``results`` at this sweep's default value.
+
+    The rows kept are those of ``methods`` whose runs used the default of
+    ``sweep``'s setting (e.g. a ``depth`` sweep's k = 2 runs, drawn as ts/t = 1 in a
+    ``samples`` sweep, or as s/n = 0.25 in a ``sparsity`` one); their ``value`` becomes that
+    default.  The two directories must share budget, settings and the learning rates of the
+    methods they have in common with ``settings`` (this sweep's ``sweep.json``); otherwise
+    DDSEError names what differs.
+    """
+    field = SWEEPS[sweep][0]
+    if sweep == "lr":
+        raise DDSEError("--beside: an lr sweep has no default value to draw other runs at")
+    other = ResultsFile(directory, None)
+    theirs, mine = other.recorded_settings(), settings
+    if not other.rows() or not theirs.get("sweep"):
+        raise DDSEError(f"--beside {directory}: no sweep results there")
+    if theirs.get("sweep") == sweep:
+        raise DDSEError(f"--beside {directory}: a {sweep} sweep itself; give the directory of another sweep")
+    common = set(theirs.get("method_settings", {})) & set(mine.get("method_settings", {}))
+    pairs = [("budget", theirs.get("budget"), mine.get("budget")), ("--set", theirs.get("settings"), mine.get("settings"))]
+    pairs += [(f"{m} settings", theirs["method_settings"][m], mine["method_settings"][m]) for m in sorted(common)]
+    for what, there, here in pairs:
+        if there != here:
+            raise DDSEError(f"--beside {directory}: its runs were made with other {what} ({there!r} there, "
+                            f"{here!r} here)")
+    their_field = SWEEPS[theirs["sweep"]][0]
+    default = getattr(TrainConfig, field)
+    return [dict(r, value=default) for r in other.rows() if r["method"] in methods
+            and (r["value"] is None or r["value"] == getattr(TrainConfig, their_field))]
+
+
+def figure(results: ResultsFile, sweep: str, path, beside: list = ()):
+    """Draw the sweep's figure (:func:`ddse_np.plots.sweep_figure`) from its results (and the
+    rows of :func:`beside_rows`, if any)."""
     from .plots import sweep_figure
 
-    rows = results.rows()
+    rows = results.rows() + list(beside)
     metric = "val_error" if sweep == "lr" else "test_error"  # an lr sweep is read for its picks
     if not any(r.get(metric) is not None for r in rows):
         raise DDSEError(f"{results.path}: no results to plot")
     sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric)
 
 
-def table(results: ResultsFile, sweep: str) -> str:
-    """The sweep's markdown tables from its results: test error (:func:`ddse_np.report.sweep_table`),
-    or for an lr sweep validation error with each method's pick (:func:`pick_lr`) marked; then
-    what each cell reached and cost (:func:`ddse_np.report.runs_table`)."""
+def table(results: ResultsFile, sweep: str, beside: list = ()) -> str:
+    """The sweep's markdown tables from its results (and the rows of :func:`beside_rows`): test
+    error (:func:`ddse_np.report.sweep_table`), or for an lr sweep validation error with each
+    method's pick (:func:`pick_lr`) marked; then what each cell reached and cost
+    (:func:`ddse_np.report.runs_table`)."""
     from .report import runs_table, sweep_table
 
-    rows = results.rows()
+    rows = results.rows() + list(beside)
     field = SWEEPS[sweep][0]
     if sweep == "lr":
         main = sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))

@@ -350,3 +350,23 @@ def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorde
     assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", "s").exit_code == 0
     assert seen == [str(out / sw.PARTIAL_DIR)]  # absolute, for workers elsewhere
     assert not (out / sw.PARTIAL_DIR).exists()  # removed once the row was written, then the empty directory
+
+
+def test_beside_draws_another_sweeps_default_runs_at_this_sweeps_default_value(tmp_path):
+    depth, sparsity = tmp_path / "d", tmp_path / "s"
+    assert run("sweep", "depth", "--methods", "ddse,fc", "--values", "1,2", *TINY, "--out", depth).exit_code == 0
+    k2 = {r["method"]: r for r in rows(depth) if r["value"] == 2}
+    result = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY, "--out", sparsity,
+                 "--beside", depth)
+    assert result.exit_code == 0, result.output
+    table = (sparsity / "sparsity.md").read_text()
+    # DDSE's k = 2 run (the default k) at s/n 0.25 (the default s/n); k = 1 and fc, not in this sweep, left out
+    assert "| DDSE | 0.25 | 1 | 0 |" in table and f"{k2['ddse']['test_error']:.2f}" in table
+    body = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert len(body) == 3 and all(line.startswith("| DDSE |") for line in body)  # seeds 1: k = 1 left out
+    assert "sparsity 0.25 includes the runs of" in table
+    assert [r["method"] for r in rows(sparsity)] == ["ddse"]  # drawn, never written into results.jsonl
+    other = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", "--set", "epochs=2",
+                "--out", tmp_path / "s2", "--beside", depth)
+    assert other.exit_code == 1 and "its runs were made with other --set" in other.output
+    assert not (tmp_path / "s2").exists()  # refused before any run
