@@ -78,26 +78,29 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
             settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
         results = sw.ResultsFile(out, settings)
         for directory in beside:  # refused now, not after the runs
-            sw.beside_rows(directory, name, settings, method_list)
+            sw.beside_rows(directory, name, settings, method_list, results.rows())
         checkpoints = str(out) if keep_checkpoints else None
 
         def report(row):
             error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
             value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
+            note = f" [{row['note']}]" if row["note"] and row["test_error"] is not None else ""
             click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
-                       f"({row['seconds']:.0f} s, {row['steps']} steps)", err=True)
+                       f"({row['seconds']:.0f} s, {row['steps']} steps){note}", err=True)
 
         ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
                            on_result=report, connect_timeout=connect_timeout)
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
+    if plot_only and beside and not results.rows():
+        raise DDSEError(f"{results.path}: no results to plot")
     settings = results.settings or results.recorded_settings()
-    methods = {row["method"] for row in results.rows()}
-    extra = [row for directory in beside for row in sw.beside_rows(directory, name, settings, methods)]
-    sw.figure(results, name, figure, extra)
-    text = sw.table(results, name, extra)
-    if beside:
-        text += (f"\n\n{SWEEPS[name][0]} {getattr(TrainConfig, SWEEPS[name][0])} includes the runs of "
-                 f"{', '.join(str(d) for d in beside)} (made at every default)")
+    methods = sorted({row["method"] for row in results.rows()})
+    extra = {str(d): sw.beside_rows(d, name, settings, methods, results.rows()) for d in beside}
+    rows = [row for added in extra.values() for row in added]
+    sw.figure(results, name, figure, rows)
+    text = sw.table(results, name, rows)
+    for directory, added in extra.items():
+        text += "\n\n" + sw.beside_note(directory, SWEEPS[name][0], added)
     write_text(table_path, text + "\n")
     click.echo(text)
     click.echo(f"figure: {figure}; table: {table_path}")

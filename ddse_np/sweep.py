@@ -366,36 +366,69 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     return len(todo)
 
 
-def beside_rows(directory, sweep: str, settings: dict, methods) -> list:
-    """Rows of another sweep's directory to draw beside ``results`` at this sweep's default value.
+def _job_config(sweep: str, settings: dict, method: str, value):
+    """(normalised training config, value) of the job ``method`` x ``value`` of a sweep made with
+    ``settings`` (as in its ``sweep.json``: budget, --set settings, per-method settings)."""
+    job = plan(sweep, settings.get("budget"), 1, (method,), None if value is None else [value],
+               settings.get("settings") or {}, settings.get("method_settings") or {})[0]
+    return TrainConfig.from_dict(job["config"]).to_dict(), job["value"]
 
-    The rows kept are those of ``methods`` whose runs used the default of
-    ``sweep``'s setting (e.g. a ``depth`` sweep's k = 2 runs, drawn as ts/t = 1 in a
-    ``samples`` sweep, or as s/n = 0.25 in a ``sparsity`` one); their ``value`` becomes that
-    default.  The two directories must share budget, settings and the learning rates of the
-    methods they have in common with ``settings`` (this sweep's ``sweep.json``); otherwise
-    DDSEError names what differs.
+
+def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> list:
+    """Rows of another sweep's directory that are runs of this sweep, to draw and tabulate beside it.
+
+    A run of the other sweep is kept when this sweep (``sweep`` made with ``settings``), at the
+    value of its setting that run had, would train exactly that config: same budget, settings,
+    learning rate, epochs and all (e.g. a ``depth`` sweep's k = 2 runs are the ts/t = 1 runs of a
+    ``samples`` sweep and the s/n = 0.25 runs of a ``sparsity`` one, when both were made with
+    the same settings).  Only ``methods`` are kept, with ``value`` set to this sweep's value;
+    a cell and seed already in ``own_rows`` is not counted twice.  Raises DDSEError when the
+    directory holds no sweep results, is a sweep of the same kind, or has no such run (naming
+    the first setting that differs).
     """
-    field = SWEEPS[sweep][0]
     if sweep == "lr":
-        raise DDSEError("--beside: an lr sweep has no default value to draw other runs at")
+        raise DDSEError("--beside: an lr sweep is read for its picks; it draws no other runs")
+    if not Path(directory).is_dir():
+        raise DDSEError(f"--beside {directory}: no such directory")
     other = ResultsFile(directory, None)
-    theirs, mine = other.recorded_settings(), settings
-    if not other.rows() or not theirs.get("sweep"):
-        raise DDSEError(f"--beside {directory}: no sweep results there")
-    if theirs.get("sweep") == sweep:
+    theirs = other.recorded_settings()
+    if not theirs.get("sweep") or not other.rows():
+        raise DDSEError(f"--beside {directory}: no sweep results there (results.jsonl and sweep.json)")
+    if theirs["sweep"] == sweep:
         raise DDSEError(f"--beside {directory}: a {sweep} sweep itself; give the directory of another sweep")
-    common = set(theirs.get("method_settings", {})) & set(mine.get("method_settings", {}))
-    pairs = [("budget", theirs.get("budget"), mine.get("budget")), ("--set", theirs.get("settings"), mine.get("settings"))]
-    pairs += [(f"{m} settings", theirs["method_settings"][m], mine["method_settings"][m]) for m in sorted(common)]
-    for what, there, here in pairs:
-        if there != here:
-            raise DDSEError(f"--beside {directory}: its runs were made with other {what} ({there!r} there, "
-                            f"{here!r} here)")
-    their_field = SWEEPS[theirs["sweep"]][0]
-    default = getattr(TrainConfig, field)
-    return [dict(r, value=default) for r in other.rows() if r["method"] in methods
-            and (r["value"] is None or r["value"] == getattr(TrainConfig, their_field))]
+    field = SWEEPS[sweep][0]
+    seen = {(r["method"], r["value"], r["seed"]) for r in own_rows}
+    kept, matched, differ = [], False, None
+    for row in other.rows():
+        if row["method"] not in methods:
+            continue
+        there, _ = _job_config(theirs["sweep"], theirs, row["method"], row["value"])
+        here, value = _job_config(sweep, settings, row["method"], there[field])
+        there["seed"] = here["seed"]
+        if there != here:  # name a difference other than the other sweep's own setting, if any
+            keys = [k for k in sorted(set(there) | set(here)) if there.get(k) != here.get(k)]
+            key = next((k for k in keys if k != SWEEPS[theirs["sweep"]][0]), keys[0])
+            if differ is None or differ[0] == SWEEPS[theirs["sweep"]][0]:
+                differ = (key, f"{key}: {there.get(key)!r} there, {here.get(key)!r} here")
+            continue
+        matched = True
+        if (row["method"], value, row["seed"]) not in seen:
+            seen.add((row["method"], value, row["seed"]))
+            kept.append(dict(row, value=value))
+    if not matched:
+        raise DDSEError(f"--beside {directory}: none of its runs of {', '.join(methods)} is a run of this sweep"
+                        + (f" ({differ[1]})" if differ else ""))
+    return kept
+
+
+def beside_note(directory, field: str, rows: list) -> str:
+    """One line saying which runs of ``directory`` a table includes."""
+    cells: dict = {}
+    for row in rows:
+        cells.setdefault((row["method"], row["value"]), []).append(str(row["seed"]))
+    listed = "; ".join(f"{PAPER_NAMES.get(m, m)} at {'every value' if v is None else f'{field} {v}'}, seed(s) "
+                       f"{', '.join(seeds)}" for (m, v), seeds in cells.items())
+    return f"includes {len(rows)} run(s) of {directory}" + (f": {listed}" if listed else " (all already here)")
 
 
 def figure(results: ResultsFile, sweep: str, path, beside: list = ()):

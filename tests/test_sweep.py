@@ -352,21 +352,28 @@ def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorde
     assert not (out / sw.PARTIAL_DIR).exists()  # removed once the row was written, then the empty directory
 
 
-def test_beside_draws_another_sweeps_default_runs_at_this_sweeps_default_value(tmp_path):
+def test_beside_adds_another_sweeps_runs_of_the_same_config_at_this_sweeps_value(tmp_path):
     depth, sparsity = tmp_path / "d", tmp_path / "s"
     assert run("sweep", "depth", "--methods", "ddse,fc", "--values", "1,2", *TINY, "--out", depth).exit_code == 0
     k2 = {r["method"]: r for r in rows(depth) if r["value"] == 2}
-    result = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY, "--out", sparsity,
-                 "--beside", depth)
+    result = run("sweep", "sparsity", "--methods", "ddse,fc", "--values", "0.5", "--seeds", "1", *TINY,
+                 "--out", sparsity, "--beside", depth)
     assert result.exit_code == 0, result.output
     table = (sparsity / "sparsity.md").read_text()
-    # DDSE's k = 2 run (the default k) at s/n 0.25 (the default s/n); k = 1 and fc, not in this sweep, left out
+    # DDSE's k = 2 run (the default k) is the s/n 0.25 run of this sweep; its k = 1 run is not;
+    # baseline I's k = 2 run is this sweep's own (flat) fc seed 0 again: not counted twice
     assert "| DDSE | 0.25 | 1 | 0 |" in table and f"{k2['ddse']['test_error']:.2f}" in table
-    body = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
-    assert len(body) == 3 and all(line.startswith("| DDSE |") for line in body)  # seeds 1: k = 1 left out
-    assert "sparsity 0.25 includes the runs of" in table
-    assert [r["method"] for r in rows(sparsity)] == ["ddse"]  # drawn, never written into results.jsonl
-    other = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", "--set", "epochs=2",
-                "--out", tmp_path / "s2", "--beside", depth)
-    assert other.exit_code == 1 and "its runs were made with other --set" in other.output
-    assert not (tmp_path / "s2").exists()  # refused before any run
+    assert "| Baseline I | (all) | 1 | 0 |" in table and "| Baseline I | 0.25" not in table
+    assert f"includes 1 run(s) of {depth}: DDSE at sparsity 0.25, seed(s) 0" in table
+    assert [r["method"] for r in rows(sparsity)] == ["ddse", "fc"]  # drawn, never written into results.jsonl
+
+
+@pytest.mark.parametrize("setting, differs", [(["--set", "epochs=2"], "epochs: 1 there, 2 here"),
+                                               (["--set", "epochs=1", "--set", "ddse:lr=0.02"], "lr: 0.05 there, 0.02 here")])
+def test_beside_refuses_runs_made_otherwise_before_running(tmp_path, setting, differs):
+    depth = tmp_path / "d"
+    assert run("sweep", "depth", "--methods", "ddse", "--values", "1,2", *TINY, "--out", depth).exit_code == 0
+    other = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY[2:], *setting,
+                "--out", tmp_path / "s", "--beside", depth)
+    assert other.exit_code == 1 and f"none of its runs of ddse is a run of this sweep ({differs})" in other.output
+    assert not (tmp_path / "s").exists()  # refused before any run
