@@ -425,9 +425,9 @@ def beside_note(directory, field: str, rows: list) -> str:
     """One line saying which runs of ``directory`` a table includes."""
     cells: dict = {}
     for row in rows:
-        cells.setdefault((row["method"], row["value"]), []).append(str(row["seed"]))
+        cells.setdefault((row["method"], row["value"]), []).append(row["seed"])
     listed = "; ".join(f"{PAPER_NAMES.get(m, m)} at {'every value' if v is None else f'{field} {v}'}, seed(s) "
-                       f"{', '.join(seeds)}" for (m, v), seeds in cells.items())
+                       f"{', '.join(str(x) for x in sorted(seeds))}" for (m, v), seeds in cells.items())
     return f"includes {len(rows)} run(s) of {directory}" + (f": {listed}" if listed else " (all already here)")
 
 
