@@ -13,8 +13,9 @@ mid-job loses minutes, not the job.
 
 Budgets that compare like with like: in the ``samples`` sweep (ts/t) every point gets the
 SGD steps of the full-data run, its epochs scaled by 1/(ts/t) (at most
-``STEP_MATCH_CAP`` times the full-data epochs); the plateau schedule may still end a run
-sooner, and every result records the steps it took.  ``lr`` sweeps pick each method's
+``STEP_MATCH_CAP`` times the full-data epochs), and the plateau schedule's patience with
+them, so that it waits as many steps for progress as on the full data; the schedule may still
+end a run sooner, and every result records the steps it took.  ``lr`` sweeps pick each method's
 learning rate by validation error (:func:`pick_lr`), never by test error.
 """
 from __future__ import annotations
@@ -90,8 +91,9 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
                           "model": method, "seed": seed}
                 if value is not None:
                     config[field] = value
-                if sweep == "samples" and value is not None:
+                if sweep == "samples" and value is not None:  # the steps and the schedule of a full-data run
                     config["epochs"] = step_matched_epochs(config.get("epochs", TrainConfig.epochs), value)
+                    config["patience"] = step_matched_epochs(config.get("patience", TrainConfig.patience), value)
                 jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
     return jobs
 
@@ -99,8 +101,8 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
 def step_matched_epochs(full_epochs: int, fraction: float) -> int:
     """Epochs that give a run on ``fraction`` of the data at least the SGD steps of ``full_epochs``
     on all of it (to within the rounding of batches per epoch), at most STEP_MATCH_CAP x
-    ``full_epochs``.  Only the cap is matched: the plateau schedule counts its patience in
-    epochs, so it may end a small-data run well before the cap."""
+    ``full_epochs``.  The samples sweep scales the plateau schedule's patience the same way, so
+    that the schedule waits as many steps for progress as in a full-data run."""
     return min(math.ceil(full_epochs / fraction - 1e-9), STEP_MATCH_CAP * full_epochs)
 
 
