@@ -138,6 +138,11 @@ def job_file_name(job: dict) -> str:
     return f"{job['method']}-{value}-seed{job['seed']}.h5"
 
 
+def _differing(a: dict, b: dict) -> list:
+    """The keys whose values differ between two settings dicts, sorted."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
     """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
     when one holds this job's settings and data, else a fresh start (the note says which)."""
@@ -150,8 +155,7 @@ def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
         try:
             saved, wanted = TrainConfig.from_dict(load(partial)[1]["train"]["config"]).to_dict(), config.to_dict()
             if saved != wanted:
-                differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-                raise DDSEError(f"it was made with other settings ({differ[0]})")
+                raise DDSEError(f"it was made with other settings ({_differing(saved, wanted)[0]})")
             trainer = Trainer.from_checkpoint(partial, train)
         except (DDSEError, KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
             return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
@@ -315,7 +319,7 @@ def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> 
         here, value = _job_config(sweep, settings, row["method"], there[field])
         there["seed"] = here["seed"]
         if there != here:  # name a difference other than the other sweep's own setting, if any
-            keys = [k for k in sorted(set(there) | set(here)) if there.get(k) != here.get(k)]
+            keys = _differing(there, here)
             key = next((k for k in keys if k != SWEEPS[theirs["sweep"]][0]), keys[0])
             if differ is None or differ[0] == SWEEPS[theirs["sweep"]][0]:
                 differ = (key, f"{key}: {there.get(key)!r} there, {here.get(key)!r} here")
