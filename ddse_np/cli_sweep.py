@@ -76,7 +76,7 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
             settings["method_settings"] = per_method
         if name == "samples":
             settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
-            settings["patience"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+            settings["val_every"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
         results = sw.ResultsFile(out, settings)
         for directory in beside:  # refused now, not after the runs
             sw.beside_rows(directory, name, settings, method_list, results.rows())

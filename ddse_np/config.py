@@ -41,7 +41,10 @@ class TrainConfig:
     momentum: float = setting(0.9, "Momentum of SGD.")
     project_every: int = setting(15, "SGD steps between projections.")
     val_size: int = setting(5000, "Stratified validation images held out of training (0: no lr schedule).")
-    patience: int = setting(3, "Epochs without validation improvement before the lr drops.")
+    patience: int = setting(3, "Validations without improvement before the lr drops (one validation every "
+                               "--val-every epochs).")
+    val_every: int = setting(1, "Epochs between validations (and plateau-schedule updates); the last epoch "
+                                "is always validated.")
     lr_factor: float = setting(0.1, "lr multiplier at a drop.")
     min_lr: float = setting(1e-5, "Stop when the schedule would drop the lr below this (the schedule has ended).")
     train_fraction: float = setting(1.0, "Stratified fraction ts/t of the training images to train on.")
@@ -120,6 +123,7 @@ class TrainConfig:
             (self.project_every >= 1, f"--project-every must be at least 1 (got {self.project_every})"),
             (self.val_size >= 0, f"--val-size must be non-negative (got {self.val_size})"),
             (self.patience >= 1, f"--patience must be at least 1 (got {self.patience})"),
+            (self.val_every >= 1, f"--val-every must be at least 1 (got {self.val_every})"),
             (0.0 < self.lr_factor < 1.0, f"--lr-factor must lie in (0, 1) (got {self.lr_factor})"),
             (self.theta_init >= 0, f"--theta-init must be non-negative (got {self.theta_init})"),
             (self.min_lr >= 0, f"--min-lr must be non-negative (got {self.min_lr})"),

@@ -67,9 +67,10 @@ class MomentumSGD:
 
 
 class PlateauSchedule:
-    """Multiply lr by ``factor`` when validation error has not improved for ``patience`` epochs.
+    """Multiply lr by ``factor`` when validation error has not improved for ``patience`` validations.
 
-    ``update(val_error)`` is called once per epoch and returns the new lr.
+    ``update(val_error)`` is called once per validation (every ``val_every`` epochs) and returns
+    the new lr.
     After a drop the patience counter restarts.
     """
 

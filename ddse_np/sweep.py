@@ -13,9 +13,10 @@ mid-job loses minutes, not the job.
 
 Budgets that compare like with like: in the ``samples`` sweep (ts/t) every point gets the
 SGD steps of the full-data run, its epochs scaled by 1/(ts/t) (at most
-``STEP_MATCH_CAP`` times the full-data epochs), and the plateau schedule's patience with
-them, so that it waits as many steps for progress as on the full data; the schedule may still
-end a run sooner, and every result records the steps it took.  ``lr`` sweeps pick each method's
+``STEP_MATCH_CAP`` times the full-data epochs), and validates every 1/(ts/t) epochs (same cap),
+so that it validates, and its plateau schedule waits for progress, after as many steps as on
+the full data; the schedule may still end a run sooner, and every result records the steps
+it took.  ``lr`` sweeps pick each method's
 learning rate by validation error (:func:`pick_lr`), never by test error.
 """
 from __future__ import annotations
@@ -65,7 +66,8 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
     ``overrides`` (setting -> value) apply to every job, ``method_overrides`` (method ->
     {setting: value}) to one method's jobs, after the budget and its per-method settings.
     Methods a parameter does not affect (baselines I-IV for s/n) run once, at the default
-    value, and are drawn flat.  In the samples sweep each job's epochs are step-matched.
+    value, and are drawn flat.  In the samples sweep each job's epochs and validation interval
+    are step-matched.
     """
     if sweep not in SWEEPS:
         raise DDSEError(f"unknown sweep {sweep!r}: choose one of {', '.join(SWEEPS)}")
@@ -89,7 +91,7 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
                     config[field] = value
                 if sweep == "samples" and value is not None:  # the steps and the schedule of a full-data run
                     config["epochs"] = step_matched_epochs(config.get("epochs", TrainConfig.epochs), value)
-                    config["patience"] = step_matched_epochs(config.get("patience", TrainConfig.patience), value)
+                    config["val_every"] = step_matched_epochs(config.get("val_every", TrainConfig.val_every), value)
                 jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
     return jobs
 
@@ -97,8 +99,9 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
 def step_matched_epochs(full_epochs: int, fraction: float) -> int:
     """Epochs that give a run on ``fraction`` of the data at least the SGD steps of ``full_epochs``
     on all of it (to within the rounding of batches per epoch), at most STEP_MATCH_CAP x
-    ``full_epochs``.  The samples sweep scales the plateau schedule's patience the same way, so
-    that the schedule waits as many steps for progress as in a full-data run."""
+    ``full_epochs``.  The samples sweep scales the epochs between validations the same way, so
+    that validations, and the plateau schedule's patience (counted in validations), come after
+    as many steps as in a full-data run."""
     return min(math.ceil(full_epochs / fraction - 1e-9), STEP_MATCH_CAP * full_epochs)
 
 

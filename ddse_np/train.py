@@ -3,7 +3,8 @@
 Each step: gradients of a batch (added into zeroed buffers), one optimizer
 update, thresholds clipped at 0.  Every ``project_every`` steps, and before
 every evaluation and save, the projection P restores the sparsity constraints.
-Once an epoch: validation error, the plateau schedule, one history row.
+Once an epoch: one history row; every ``val_every`` epochs (and at the last) also
+the validation error and the plateau schedule (``val_error`` is NaN in the other rows).
 Training ends after ``epochs`` or when the schedule would drop the lr below
 ``min_lr``, whichever comes first.
 
@@ -255,19 +256,20 @@ class Trainer:
         training_seconds = time.perf_counter() - started  # the steps alone, without validation
         project_params(params, constraints, s)
         self._check_parameters(epoch)
-        val_error = evaluate(model, self.X_val, self.y_val)["error"] if self.X_val is not None else float("nan")
+        validates = self.X_val is not None and (epoch % config.val_every == 0 or epoch >= config.epochs)
+        val_error = evaluate(model, self.X_val, self.y_val)["error"] if validates else float("nan")
         row = dict(epoch=epoch, train_loss=progress.loss_sum / self.batches.steps_per_epoch,
                    val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started,
                    samples_per_s=self.batches.count / training_seconds)
         for name in HISTORY_FIELDS:
             self.history[name].append(row[name])
-        if self.X_val is not None and (progress.best_val_error is None or val_error < progress.best_val_error):
+        if validates and (progress.best_val_error is None or val_error < progress.best_val_error):
             progress.best_epoch, progress.best_val_error = epoch, val_error
             if self.keeps_best:
                 self.best_params = {name: value.copy() for name, value in params.items()}
         progress.epoch, progress.batch, progress.loss_sum, progress.seconds = epoch, 0, 0.0, 0.0
         reporter.epoch_end(row)
-        if self.X_val is not None:
+        if validates:
             self.optimizer.lr = self.schedule.update(val_error)
             progress.schedule_ended = self.optimizer.lr < config.min_lr * (1 - 1e-9)
         return not (should_stop() and not self.finished)

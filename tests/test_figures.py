@@ -94,3 +94,18 @@ def test_inspect_draws_atoms_and_codes(tmp_path, model):
     assert not list(tmp_path.glob("*.tmp-*"))
     missing = run("inspect", ckpt, "--atoms", tmp_path / "no" / "atoms.png")
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_learning_curves_join_the_validated_epochs_only(monkeypatch, tmp_path):
+    """With --val-every 2 the epochs between validations have val_error NaN; the validation
+    curve is drawn through the validated epochs (a NaN would break the line into lone dots)."""
+    from ddse_np import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
+    nan = float("nan")
+    history = dict(epoch=[1, 2, 3, 4, 5], train_loss=[2.0, 1.5, 1.2, 1.0, 0.9], val_error=[nan, 5.0, nan, 4.0, 3.5],
+                   lr=[0.1] * 5, seconds=[1.0] * 5, samples_per_s=[10.0] * 5)
+    plots.learning_curves(history, tmp_path / "c.png")
+    line = drawn["fig"].axes[1].lines[0]
+    assert list(line.get_xdata()) == [2, 4, 5] and list(line.get_ydata()) == [5.0, 4.0, 3.5]

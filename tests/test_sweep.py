@@ -177,7 +177,9 @@ def test_set_with_a_method_prefix_on_the_command_line(tmp_path):
 def test_samples_sweep_matches_steps():
     jobs = sw.plan("samples", "quick", 1, ("ddse",), [0.05, 0.25, 0.5, 1.0], {"epochs": 6, "patience": 3})
     assert [j["config"]["epochs"] for j in jobs] == [120, 24, 12, 6]
-    assert [j["config"]["patience"] for j in jobs] == [60, 12, 6, 3]  # the schedule waits the same steps
+    # validations (and the schedule's patience, counted in validations) come after the same steps
+    assert [j["config"]["val_every"] for j in jobs] == [20, 4, 2, 1]
+    assert [j["config"]["patience"] for j in jobs] == [3, 3, 3, 3]
     assert sw.step_matched_epochs(6, 0.01) == 6 * sw.STEP_MATCH_CAP  # capped
     assert sw.step_matched_epochs(5, 0.3) == 17  # ceil(16.67): never fewer steps than the full run
     other = sw.plan("depth", "quick", 1, ("ddse",), [1], {"epochs": 6})
@@ -193,8 +195,9 @@ def test_samples_sweep_records_steps(tmp_path):
     # 2,990 and 5,980 of 59,800 images at 100 a batch: 30 and 60 steps an epoch, for 20 and 10 epochs:
     # the 600 steps of one epoch on all the data (598 steps)
     assert (done[0.05]["epochs"], done[0.05]["steps"]) == (20, 600) and (done[0.1]["epochs"], done[0.1]["steps"]) == (10, 600)
+    assert done[0.05]["val_error"] is not None  # validated once, after epoch 20 (the last)
     recorded = json.loads((out / "sweep.json").read_text())
-    assert recorded["epochs"].startswith("step-matched") and recorded["patience"].startswith("step-matched")
+    assert recorded["epochs"].startswith("step-matched") and recorded["val_every"].startswith("step-matched")
 
 
 def test_pick_lr_uses_validation_error_only():

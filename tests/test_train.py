@@ -7,7 +7,7 @@ import pytest
 from ddse_np.errors import DDSEError
 from ddse_np.optim import MomentumSGD, PlateauSchedule
 from ddse_np.sparsity import count_nonzeros
-from ddse_np.train import TrainConfig, train
+from ddse_np.train import TrainConfig, Trainer, train
 
 SMALL = dict(m=32, k=2, epochs=2, val_size=300, batch_size=64, project_every=5)
 
@@ -127,6 +127,20 @@ def test_training_stops_when_the_schedule_ends(mnist_small):
     assert np.allclose(history["lr"], [1e-9, 1e-9, 1e-10])
 
 
+def test_validation_every_n_epochs_drives_the_schedule(mnist_small):
+    """--val-every 3 over 7 epochs validates after epochs 3, 6 and 7 (the last) only; the
+    schedule counts validations: lr 1e-9 leaves the error unchanged, so with patience 1 the lr
+    drops after the second validation (epoch 6), not after every epoch."""
+    config = TrainConfig(**dict(SMALL, epochs=7, m=8), patience=1, lr=1e-9, min_lr=0, val_every=3)
+    trainer = Trainer.start(mnist_small, config)
+    trainer.run()
+    history = trainer.history
+    assert [e for e, v in zip(history["epoch"], history["val_error"]) if np.isfinite(v)] == [3, 6, 7]
+    assert history["lr"] == [1e-9] * 6 + [pytest.approx(1e-10)]
+    assert trainer.optimizer.lr == pytest.approx(1e-11)  # dropped again after epoch 7's validation
+    assert trainer.progress.best_epoch == 3
+
+
 def test_training_with_augmentation(mnist_small):
     config = TrainConfig(**SMALL, aug_noise=0.05, aug_rotate=10, aug_scale=0.1, aug_blur=0.5, seed=3)
     model, history = train(mnist_small, config)
@@ -144,7 +158,7 @@ def test_no_validation_split_keeps_lr(mnist_small):
     (dict(sparsity=1.5), "sparsity"), (dict(sparsity=0.0), "sparsity"), (dict(k=0), "--k"),
     (dict(m=0), "--m"), (dict(train_fraction=0.0), "train-fraction"), (dict(train_fraction=1.2), "train-fraction"),
     (dict(lr=-1.0), "--lr"), (dict(batch_size=0), "--batch-size"), (dict(model="nope"), "unknown model"),
-    (dict(val_size=1500), "val-size"),
+    (dict(val_size=1500), "val-size"), (dict(val_every=0), "val-every"),
 ])
 def test_impossible_settings_are_refused(mnist_small, change, message):
     with pytest.raises(DDSEError, match=message):
