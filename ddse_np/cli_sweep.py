@@ -11,7 +11,8 @@ from .backend import Backend
 from .cli_options import PathOption, config_options, data_option
 from .config import TrainConfig
 from .data import default_data_dir
-from .errors import DDSEError
+from .errors import DDSEError, Interrupted
+from .interrupt import stop_on_signals
 from .sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 
 
@@ -89,8 +90,12 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
             click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
                        f"({row['seconds']:.0f} s, {row['steps']} steps){note}", err=True)
 
-        ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                           on_result=report, connect_timeout=connect_timeout)
+        with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
+            try:
+                ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
+                                   on_result=report, connect_timeout=connect_timeout, should_stop=stop)
+            except sw.SweepStopped as exc:
+                raise Interrupted(f"stopped by {stop.name}: {exc}", stop.exit_code) from None
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     if plot_only and beside and not results.rows():
         raise DDSEError(f"{results.path}: no results to plot")

@@ -4,6 +4,10 @@ The training loop polls :meth:`StopRequest.__call__`; the command line then
 saves a resumable checkpoint and exits (130 for SIGINT, 143 for SIGTERM).
 A second signal while stopping ends the process at once (the checkpoint
 being written, if any, is atomic: the previous file stays intact).
+
+A sweep's process-pool workers (:func:`init_worker`) stop the same way: on a signal of
+their own (a Ctrl-C reaches the whole process group) or when the parent sets the
+pool's shared event; the job polls :func:`worker_should_stop`.
 """
 from __future__ import annotations
 
@@ -48,3 +52,21 @@ def stop_on_signals():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+_worker_request = StopRequest()  # in a pool worker: set by its own SIGINT / SIGTERM
+_worker_event = None  # in a pool worker: the parent's multiprocessing.Event
+
+
+def init_worker(event):
+    """Initializer of a pool worker: SIGINT and SIGTERM, and ``event`` set by the parent, ask
+    the running job to stop (it saves its partial run) instead of killing the process."""
+    global _worker_event
+    _worker_event = event
+    for s in SIGNALS:
+        signal.signal(s, _worker_request._handle)
+
+
+def worker_should_stop() -> bool:
+    """True in a pool worker asked to stop; always False in a process not made by init_worker."""
+    return _worker_request() or (_worker_event is not None and _worker_event.is_set())

@@ -80,3 +80,42 @@ def test_sigkill_while_saving_never_corrupts_the_target(tmp_path):
         proc.wait(timeout=30)
         loaded, _ = load(target)  # the previous or the new file, whole
         assert np.array_equal(loaded.params["W1"], model.params["W1"])
+
+
+SWEEP = """
+import sys
+from ddse_np import sweep as sw
+from ddse_np.cli import cli
+sw.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees when both jobs train
+cli.main(sys.argv[1:], prog_name="ddse")
+"""
+
+
+@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, group):
+    """SIGTERM to the sweep (or a Ctrl-C, which reaches its workers too): the two running jobs save
+    their partial runs at once, the queued one never starts, and the sweep exits with one line."""
+    out = tmp_path / "s"
+    args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
+            "--set", "epochs=300", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
+            "--set", "patience=99", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
+    deadline = time.time() + 120
+    while len(list((out / "partial").glob("*.h5"))) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "the jobs did not start"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"error: stopped by {signal.Signals(signum).name}: 0 job(s) recorded in ")
+    assert lines[0].count(": partial run saved") == 2 and "3 not finished" in lines[0]
+    assert "seed2.h5 stopped" not in lines[0]  # queued, or handed to a worker ("not started"), but not run
+    assert lines[0].endswith("run the same command again to continue")
+    partial = sorted(p.name for p in (out / "partial").iterdir())
+    assert partial == ["ddse-1-seed0.h5", "ddse-1-seed1.h5"]  # seed 2 was queued: cancelled, never started
+    for name in partial:
+        assert load(out / "partial" / name)[1]["train"]["progress"]["step"] > 0

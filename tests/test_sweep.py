@@ -93,6 +93,18 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
     assert len(by_cell(tmp_path / "plain")) == 4
 
 
+def test_a_stopped_dask_sweep_cancels_its_jobs_and_records_nothing_half_done(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    jobs = [partial_job(epochs=300, seed=s) for s in range(2)]  # far longer than the first poll
+    results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with pytest.raises(sw.SweepStopped, match=r"^0 job\(s\) recorded in .*, 2 not finished \(ddse-1-seed0.h5 "
+                                                  r"cancelled; ddse-1-seed1.h5 cancelled\); run the same"):
+            sw.run_sweep(jobs, results, BUNDLED_MNIST, scheduler=cluster.scheduler_address, should_stop=lambda: True)
+    assert not (tmp_path / "s" / "results.jsonl").exists() or rows(tmp_path / "s") == []
+
+
 def test_table_lists_every_method_and_value(tmp_path):
     results = sw.ResultsFile(tmp_path / "t", {})
     for method, value, error in [("ddse", 0.1, 2.0), ("ddse", 0.5, 3.0), ("fc", None, 4.0), ("lista", None, None)]:
@@ -342,9 +354,9 @@ def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorde
     out = tmp_path / "s"
     seen, real = [], sw.run_job
 
-    def spy(job, data_dir, checkpoint_dir=None, partial_dir=None):
+    def spy(job, data_dir, checkpoint_dir=None, partial_dir=None, **kwargs):
         seen.append(partial_dir)
-        row = real(job, data_dir, checkpoint_dir, partial_dir)
+        row = real(job, data_dir, checkpoint_dir, partial_dir, **kwargs)
         leftover = Path(partial_dir) / sw.job_file_name(job)
         leftover.parent.mkdir(parents=True, exist_ok=True)
         leftover.write_bytes(b"a partial run whose job has just finished")
@@ -352,6 +364,9 @@ def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorde
 
     monkeypatch.setattr(sw, "run_job", spy)
     monkeypatch.chdir(tmp_path)
+    killed_save = out / sw.PARTIAL_DIR / "fc-1-seed0.h5.tmp-x1y2.h5"  # a save that SIGKILL cut short
+    killed_save.parent.mkdir(parents=True)
+    killed_save.write_bytes(b"half an HDF5 file")
     assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", "s").exit_code == 0
     assert seen == [str(out / sw.PARTIAL_DIR)]  # absolute, for workers elsewhere
     assert not (out / sw.PARTIAL_DIR).exists()  # removed once the row was written, then the empty directory
@@ -382,3 +397,38 @@ def test_beside_refuses_runs_made_otherwise_before_running(tmp_path, setting, di
                 "--out", tmp_path / "s", "--beside", depth)
     assert other.exit_code == 1 and f"none of its runs of ddse is a run of this sweep ({differs})" in other.output
     assert not (tmp_path / "s").exists()  # refused before any run
+
+
+def test_a_job_asked_to_stop_saves_its_partial_run_at_once_and_resumes_to_the_same_result(tmp_path):
+    """should_stop turning true mid-epoch (a signal) ends the job with JobStopped and a partial
+    run saved there and then (not PARTIAL_EVERY_SECONDS later); the rerun ends where one go does."""
+    from ddse_np.checkpoint import load
+
+    data, job, partial_dir = str(BUNDLED_MNIST), partial_job(), tmp_path / "partial"
+    whole = sw.run_job(job, data)
+    polls = []
+    with pytest.raises(sw.JobStopped, match=r"ddse-1-seed0.h5 stopped at epoch 2, batch \d+: partial run saved$") as e:
+        sw.run_job(job, data, None, str(partial_dir), should_stop=lambda: polls.append(1) or len(polls) > 14)
+    progress = load(partial_dir / sw.job_file_name(job))[1]["train"]["progress"]
+    assert progress["epoch"] == 1 and 0 < progress["batch"] == int(str(e.value).split("batch ")[1].split(":")[0])
+    resumed = sw.run_job(job, data, None, str(partial_dir))
+    assert resumed["note"] == "resumed from a partial run at epoch 1"
+    assert [resumed[f] for f in ("epochs", "steps", "val_error", "test_error")] == \
+        [whole[f] for f in ("epochs", "steps", "val_error", "test_error")]
+
+
+def test_a_stopped_sweep_records_what_finished_and_says_how_to_continue(tmp_path):
+    jobs = [partial_job(epochs=1, seed=s) for s in range(3)]
+    results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
+    done, polls = [], []
+    # polled before job 2, as it starts, then after each batch: true after its 2nd batch
+    stop = lambda: bool(done) and (polls.append(1) or len(polls) > 3)  # noqa: E731
+    with pytest.raises(sw.SweepStopped, match=r"^1 job\(s\) recorded in .*results.jsonl, 2 not finished "
+                                              r"\(ddse-1-seed1.h5 stopped at epoch 1, batch 2: partial run saved\); "
+                                              r"run the same command again to continue$"):
+        sw.run_sweep(jobs, results, BUNDLED_MNIST, on_result=done.append, should_stop=stop)
+    assert [r["seed"] for r in rows(tmp_path / "s")] == [0]
+    assert sorted(p.name for p in (tmp_path / "s" / sw.PARTIAL_DIR).iterdir()) == ["ddse-1-seed1.h5"]
+    assert sw.run_sweep(jobs, results, BUNDLED_MNIST) == 2
+    assert sorted(r["seed"] for r in rows(tmp_path / "s")) == [0, 1, 2]
+    assert not (tmp_path / "s" / sw.PARTIAL_DIR).exists()
