@@ -13,6 +13,7 @@ from .config import TrainConfig
 from .data import default_data_dir
 from .errors import DDSEError, Interrupted
 from .interrupt import stop_on_signals
+from .jobs import SweepStopped, run_sweep
 from .sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 
 
@@ -92,9 +93,9 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
 
         with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
             try:
-                ran = sw.run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
+                ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
                                    on_result=report, connect_timeout=connect_timeout, should_stop=stop)
-            except sw.SweepStopped as exc:
+            except SweepStopped as exc:
                 raise Interrupted(f"stopped by {stop.name}: {exc}", stop.exit_code) from None
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     if plot_only and beside and not results.rows():

@@ -84,9 +84,9 @@ def test_sigkill_while_saving_never_corrupts_the_target(tmp_path):
 
 SWEEP = """
 import sys
-from ddse_np import sweep as sw
+from ddse_np import jobs as sweep_jobs
 from ddse_np.cli import cli
-sw.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees when both jobs train
+sweep_jobs.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees when both jobs train
 cli.main(sys.argv[1:], prog_name="ddse")
 """
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from clitools import run
+from ddse_np import jobs as sweep_jobs
 from ddse_np import sweep as sw
 from ddse_np.data import BUNDLED_MNIST
 from ddse_np.errors import DDSEError
@@ -77,9 +78,9 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
     jobs = sw.plan("samples", "quick", seeds=1, methods=("ddse", "fc"), values=[0.01, 0.015],
                    overrides=dict(epochs=1, m=12, val_size=200))
     plain = sw.ResultsFile(tmp_path / "plain", {})
-    sw.run_sweep(jobs, plain, BUNDLED_MNIST)
+    sweep_jobs.run_sweep(jobs, plain, BUNDLED_MNIST)
     pool = sw.ResultsFile(tmp_path / "pool", {})
-    sw.run_sweep(jobs, pool, BUNDLED_MNIST, workers=2)
+    sweep_jobs.run_sweep(jobs, pool, BUNDLED_MNIST, workers=2)
     import dask
 
     # Dask's nannies set OMP_NUM_THREADS=1 in their workers by default; BLAS sums then differ in the
@@ -88,7 +89,7 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      dashboard_address=None) as cluster:
         dask = sw.ResultsFile(tmp_path / "dask", {})
-        sw.run_sweep(jobs, dask, BUNDLED_MNIST, scheduler=cluster.scheduler_address)
+        sweep_jobs.run_sweep(jobs, dask, BUNDLED_MNIST, scheduler=cluster.scheduler_address)
     assert by_cell(tmp_path / "plain") == by_cell(tmp_path / "pool") == by_cell(tmp_path / "dask")
     assert len(by_cell(tmp_path / "plain")) == 4
 
@@ -99,9 +100,9 @@ def test_a_stopped_dask_sweep_cancels_its_jobs_and_records_nothing_half_done(tmp
     results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        with pytest.raises(sw.SweepStopped, match=r"^0 job\(s\) recorded in .*, 2 not finished \(ddse-1-seed0.h5 "
+        with pytest.raises(sweep_jobs.SweepStopped, match=r"^0 job\(s\) recorded in .*, 2 not finished \(ddse-1-seed0.h5 "
                                                   r"cancelled; ddse-1-seed1.h5 cancelled\); run the same"):
-            sw.run_sweep(jobs, results, BUNDLED_MNIST, scheduler=cluster.scheduler_address, should_stop=lambda: True)
+            sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, scheduler=cluster.scheduler_address, should_stop=lambda: True)
     assert not (tmp_path / "s" / "results.jsonl").exists() or rows(tmp_path / "s") == []
 
 
@@ -299,17 +300,17 @@ def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_pat
     data = str(BUNDLED_MNIST)
     job = partial_job()
     saves = count_saves(monkeypatch)
-    whole = sw.run_job(job, data, str(tmp_path / "whole"), str(tmp_path / "partial-whole"))
+    whole = sweep_jobs.run_job(job, data, str(tmp_path / "whole"), str(tmp_path / "partial-whole"))
     assert whole["note"] is None and saves == []  # 3 short epochs: not PARTIAL_EVERY_SECONDS apart
-    monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(sweep_jobs, "PARTIAL_EVERY_SECONDS", 0.0)
     count_saves(monkeypatch, then=kill_at_first_save)
     with pytest.raises(Killed):
-        sw.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
-    partial = tmp_path / "partial" / sw.job_file_name(job)
+        sweep_jobs.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
+    partial = tmp_path / "partial" / sweep_jobs.job_file_name(job)
     assert load(partial)[1]["train"]["progress"]["epoch"] == 1
     epochs_run, real_epoch = [], Trainer._epoch
     monkeypatch.setattr(Trainer, "_epoch", lambda self, *a: epochs_run.append(1) or real_epoch(self, *a))
-    resumed = sw.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
+    resumed = sweep_jobs.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
     assert len(epochs_run) == 2  # epochs 2 and 3 only
     assert resumed["note"] == "resumed from a partial run at epoch 1"
     for field in ("epochs", "steps", "val_error", "test_error"):
@@ -321,18 +322,18 @@ def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_pat
 
 def test_a_partial_run_of_other_settings_or_damaged_is_not_used(tmp_path, monkeypatch):
     data, partial_dir = str(BUNDLED_MNIST), tmp_path / "partial"
-    monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(sweep_jobs, "PARTIAL_EVERY_SECONDS", 0.0)
     count_saves(monkeypatch, then=kill_at_first_save)
     with pytest.raises(Killed):
-        sw.run_job(partial_job(lr=0.02), data, None, str(partial_dir))
+        sweep_jobs.run_job(partial_job(lr=0.02), data, None, str(partial_dir))
     job = partial_job(lr=0.01)  # same file name, another learning rate
-    assert (partial_dir / sw.job_file_name(job)).exists()
-    fresh = sw.run_job(job, data)
-    row = sw.run_job(job, data, None, str(partial_dir))
+    assert (partial_dir / sweep_jobs.job_file_name(job)).exists()
+    fresh = sweep_jobs.run_job(job, data)
+    row = sweep_jobs.run_job(job, data, None, str(partial_dir))
     assert row["note"].startswith("partial run ddse-1-seed0.h5 not used: it was made with other settings (lr)")
     assert [row[f] for f in ("epochs", "steps", "test_error")] == [fresh[f] for f in ("epochs", "steps", "test_error")]
-    (partial_dir / sw.job_file_name(job)).write_bytes(b"not an HDF5 file")
-    row = sw.run_job(job, data, None, str(partial_dir))
+    (partial_dir / sweep_jobs.job_file_name(job)).write_bytes(b"not an HDF5 file")
+    row = sweep_jobs.run_job(job, data, None, str(partial_dir))
     assert "not used" in row["note"] and row["epochs"] == 3
 
 
@@ -342,9 +343,9 @@ def test_a_partial_run_that_cannot_be_saved_does_not_stop_the_job(tmp_path, monk
     def disk_full(count):
         raise Full("cannot write partial/ddse-1-seed0.h5: No space left on device")
 
-    monkeypatch.setattr(sw, "PARTIAL_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(sweep_jobs, "PARTIAL_EVERY_SECONDS", 0.0)
     saves = count_saves(monkeypatch, then=disk_full)
-    row = sw.run_job(partial_job(), str(BUNDLED_MNIST), None, str(tmp_path / "partial"))
+    row = sweep_jobs.run_job(partial_job(), str(BUNDLED_MNIST), None, str(tmp_path / "partial"))
     assert row["epochs"] == 3 and row["test_error"] is not None
     assert row["note"] == "partial run not saved: cannot write partial/ddse-1-seed0.h5: No space left on device"
     assert len(saves) == 1  # not tried again after the first failure
@@ -352,24 +353,24 @@ def test_a_partial_run_that_cannot_be_saved_does_not_stop_the_job(tmp_path, monk
 
 def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorded(tmp_path, monkeypatch):
     out = tmp_path / "s"
-    seen, real = [], sw.run_job
+    seen, real = [], sweep_jobs.run_job
 
     def spy(job, data_dir, checkpoint_dir=None, partial_dir=None, **kwargs):
         seen.append(partial_dir)
         row = real(job, data_dir, checkpoint_dir, partial_dir, **kwargs)
-        leftover = Path(partial_dir) / sw.job_file_name(job)
+        leftover = Path(partial_dir) / sweep_jobs.job_file_name(job)
         leftover.parent.mkdir(parents=True, exist_ok=True)
         leftover.write_bytes(b"a partial run whose job has just finished")
         return row
 
-    monkeypatch.setattr(sw, "run_job", spy)
+    monkeypatch.setattr(sweep_jobs, "run_job", spy)
     monkeypatch.chdir(tmp_path)
-    killed_save = out / sw.PARTIAL_DIR / "fc-1-seed0.h5.tmp-x1y2.h5"  # a save that SIGKILL cut short
+    killed_save = out / sweep_jobs.PARTIAL_DIR / "fc-1-seed0.h5.tmp-x1y2.h5"  # a save that SIGKILL cut short
     killed_save.parent.mkdir(parents=True)
     killed_save.write_bytes(b"half an HDF5 file")
     assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", "s").exit_code == 0
-    assert seen == [str(out / sw.PARTIAL_DIR)]  # absolute, for workers elsewhere
-    assert not (out / sw.PARTIAL_DIR).exists()  # removed once the row was written, then the empty directory
+    assert seen == [str(out / sweep_jobs.PARTIAL_DIR)]  # absolute, for workers elsewhere
+    assert not (out / sweep_jobs.PARTIAL_DIR).exists()  # removed once the row was written, then the empty directory
 
 
 def test_beside_adds_another_sweeps_runs_of_the_same_config_at_this_sweeps_value(tmp_path):
@@ -405,13 +406,13 @@ def test_a_job_asked_to_stop_saves_its_partial_run_at_once_and_resumes_to_the_sa
     from ddse_np.checkpoint import load
 
     data, job, partial_dir = str(BUNDLED_MNIST), partial_job(), tmp_path / "partial"
-    whole = sw.run_job(job, data)
+    whole = sweep_jobs.run_job(job, data)
     polls = []
-    with pytest.raises(sw.JobStopped, match=r"ddse-1-seed0.h5 stopped at epoch 2, batch \d+: partial run saved$") as e:
-        sw.run_job(job, data, None, str(partial_dir), should_stop=lambda: polls.append(1) or len(polls) > 14)
-    progress = load(partial_dir / sw.job_file_name(job))[1]["train"]["progress"]
+    with pytest.raises(sweep_jobs.JobStopped, match=r"ddse-1-seed0.h5 stopped at epoch 2, batch \d+: partial run saved$") as e:
+        sweep_jobs.run_job(job, data, None, str(partial_dir), should_stop=lambda: polls.append(1) or len(polls) > 14)
+    progress = load(partial_dir / sweep_jobs.job_file_name(job))[1]["train"]["progress"]
     assert progress["epoch"] == 1 and 0 < progress["batch"] == int(str(e.value).split("batch ")[1].split(":")[0])
-    resumed = sw.run_job(job, data, None, str(partial_dir))
+    resumed = sweep_jobs.run_job(job, data, None, str(partial_dir))
     assert resumed["note"] == "resumed from a partial run at epoch 1"
     assert [resumed[f] for f in ("epochs", "steps", "val_error", "test_error")] == \
         [whole[f] for f in ("epochs", "steps", "val_error", "test_error")]
@@ -423,12 +424,12 @@ def test_a_stopped_sweep_records_what_finished_and_says_how_to_continue(tmp_path
     done, polls = [], []
     # polled before job 2, as it starts, then after each batch: true after its 2nd batch
     stop = lambda: bool(done) and (polls.append(1) or len(polls) > 3)  # noqa: E731
-    with pytest.raises(sw.SweepStopped, match=r"^1 job\(s\) recorded in .*results.jsonl, 2 not finished "
+    with pytest.raises(sweep_jobs.SweepStopped, match=r"^1 job\(s\) recorded in .*results.jsonl, 2 not finished "
                                               r"\(ddse-1-seed1.h5 stopped at epoch 1, batch 2: partial run saved\); "
                                               r"run the same command again to continue$"):
-        sw.run_sweep(jobs, results, BUNDLED_MNIST, on_result=done.append, should_stop=stop)
+        sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, on_result=done.append, should_stop=stop)
     assert [r["seed"] for r in rows(tmp_path / "s")] == [0]
-    assert sorted(p.name for p in (tmp_path / "s" / sw.PARTIAL_DIR).iterdir()) == ["ddse-1-seed1.h5"]
-    assert sw.run_sweep(jobs, results, BUNDLED_MNIST) == 2
+    assert sorted(p.name for p in (tmp_path / "s" / sweep_jobs.PARTIAL_DIR).iterdir()) == ["ddse-1-seed1.h5"]
+    assert sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST) == 2
     assert sorted(r["seed"] for r in rows(tmp_path / "s")) == [0, 1, 2]
-    assert not (tmp_path / "s" / sw.PARTIAL_DIR).exists()
+    assert not (tmp_path / "s" / sweep_jobs.PARTIAL_DIR).exists()

@@ -1,0 +1,274 @@
+"""Running a sweep's jobs: one job trains, tests and records one model; a sweep runs its jobs in
+this process, in local worker processes or on a Dask cluster.
+
+A job is a plain function of a JSON-ready dict (:func:`run_job`), so it runs the same everywhere.
+Every finished job is appended at once, as one JSON line, to ``results.jsonl`` in the sweep's
+directory; running the sweep again skips the cells already there.  A job in progress also writes
+a resumable checkpoint of its run to ``partial/`` in the sweep's directory every
+``PARTIAL_EVERY_SECONDS`` (at the end of an epoch); a job started again finds it and continues the
+run where it was (on numpy with the same results bit for bit as a run done in one go, since
+training resumes exactly), so a sweep killed mid-job loses minutes, not the job.  A sweep asked to
+stop (:func:`run_sweep`'s ``should_stop``: a signal) saves every running job's partial run at once.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import DDSEError
+from .interrupt import init_worker, worker_should_stop
+from .results_file import ResultsFile
+
+PARTIAL_EVERY_SECONDS = 300.0  # how often a running job saves its resumable state (at an epoch's end)
+PARTIAL_DIR = "partial"  # in the sweep directory: one resumable checkpoint per job in progress
+POLL_SECONDS = 0.5  # how often a sweep waiting for its jobs checks for a stop request
+
+
+def cell(job) -> tuple:
+    return job["method"], job["value"], job["seed"]
+
+
+@lru_cache(maxsize=2)
+def _split(data_dir: str, which: str):
+    """MNIST read once per process, not once per job."""
+    from .data import load_split
+
+    return load_split(data_dir, which)
+
+
+def job_file_name(job: dict) -> str:
+    """``METHOD-VALUE-seedSEED.h5``: the name of a job's checkpoint (and of its partial run)."""
+    value = "default" if job["value"] is None else job["value"]
+    return f"{job['method']}-{value}-seed{job['seed']}.h5"
+
+
+def differing(a: dict, b: dict) -> list:
+    """The keys whose values differ between two settings dicts, sorted."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
+    """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
+    when one holds this job's settings and data, else a fresh start (the note says which)."""
+    from .train import Trainer
+
+    train = _split(data_dir, "train")
+    if partial is not None and partial.exists():
+        from .checkpoint import load
+
+        try:
+            saved, wanted = TrainConfig.from_dict(load(partial)[1]["train"]["config"]).to_dict(), config.to_dict()
+            if saved != wanted:
+                raise DDSEError(f"it was made with other settings ({differing(saved, wanted)[0]})")
+            trainer = Trainer.from_checkpoint(partial, train)
+        except (DDSEError, KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
+            return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
+        spent = sum(s for s in trainer.history["seconds"] if s)
+        return trainer, spent, f"resumed from a partial run at epoch {trainer.progress.epoch}"
+    return Trainer.start(train, config), 0.0, None
+
+
+class JobStopped(DDSEError):
+    """A job stopped on request (a signal) before its end, its partial run saved when it could be."""
+
+
+def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial_dir: str | None = None,
+            should_stop=None) -> dict:
+    """Train and test one job; returns its result row.  Runs in any process.
+
+    The model tested (and saved with ``checkpoint_dir``) is the one the config keeps
+    (``keep``: the best-validation epoch by default); ``val_error`` is its validation error.
+    With ``partial_dir``, the run's resumable state is saved there at the first epoch end
+    ``PARTIAL_EVERY_SECONDS`` after the start or the last save, and a run found there is
+    continued instead of started again (``note`` says so; ``seconds`` then adds the seconds of
+    the epochs already done, not the setup or the work lost since the last save).  A save that
+    fails (a full disk) is noted and not tried again; the job goes on.  The partial file is left
+    for the caller to remove once the result is recorded (:func:`run_sweep` does).
+
+    ``should_stop()`` (default: :func:`~ddse_np.interrupt.worker_should_stop`) is polled after
+    every batch; when it turns true the run's state is saved to ``partial_dir`` at once and
+    :class:`JobStopped` is raised, saying where the run stood.
+    """
+    from .checkpoint import save
+    from .evaluate import evaluate
+    from .train import NumericalFault
+
+    should_stop = should_stop or worker_should_stop
+    if should_stop():  # a job a pool had already handed to a worker when the sweep was stopped
+        raise JobStopped(f"{job_file_name(job)} not started")
+    started = time.perf_counter()
+    config = TrainConfig.from_dict(job["config"])
+    partial = Path(partial_dir) / job_file_name(job) if partial_dir else None
+    if partial is not None and partial.parent.is_dir():  # what a save killed midway left (SIGKILL)
+        for leftover in partial.parent.glob(partial.name + ".tmp-*"):
+            leftover.unlink(missing_ok=True)
+    trainer, spent, note = _start_or_resume(config, data_dir, partial)
+    notes = [note]
+    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr)
+    last_save = time.perf_counter()
+
+    def save_partial(trainer, now=False) -> bool:
+        nonlocal partial, last_save
+        if partial is None or trainer.finished or (
+                not now and time.perf_counter() - last_save < PARTIAL_EVERY_SECONDS):
+            return False
+        try:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            trainer.save(partial)
+        except (DDSEError, OSError) as exc:  # only the resume is lost: the job goes on
+            notes.append(f"partial run not saved: {exc.strerror if isinstance(exc, OSError) else exc}")
+            partial = None
+        last_save = time.perf_counter()
+        return partial is not None
+
+    def done(**fields):
+        fields["note"] = "; ".join(filter(None, [fields.get("note"), *notes])) or None
+        return dict(row, epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
+                    seconds=spent + time.perf_counter() - started, **fields)
+
+    try:
+        if not trainer.run(on_epoch_end=save_partial, should_stop=should_stop):
+            p = trainer.progress
+            where = f"{job_file_name(job)} stopped at epoch {p.epoch + 1}, batch {p.batch}"
+            raise JobStopped(f"{where}: partial run saved" if save_partial(trainer, now=True)
+                             else f"{where}: no partial run saved ({'; '.join(filter(None, notes)) or 'none kept'})")
+    except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
+        return done(val_error=None, test_error=None, checkpoint=None, note=str(exc))
+    model = trainer.kept_model()
+    test = _split(data_dir, "test")
+    result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
+    path = None
+    if checkpoint_dir:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        path = str(Path(checkpoint_dir) / job_file_name(job))
+        save(path, model, trainer.history,  # the kept model, no resume state
+             dict(config=config.to_dict(), progress=asdict(trainer.progress)))
+    val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
+    return done(val_error=val_error, test_error=result["error"], checkpoint=path)
+
+
+def _finite(x):
+    return x if x is not None and math.isfinite(x) else None
+
+
+class SweepStopped(DDSEError):
+    """A sweep stopped on request, after recording the jobs that finished."""
+
+
+def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,
+              checkpoint_dir=None, on_result=None, connect_timeout: float = 10.0, should_stop=lambda: False):
+    """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster;
+    returns how many were recorded.
+
+    Jobs in progress keep their resumable state in ``PARTIAL_DIR`` of the results' directory
+    (:func:`run_job`), at its absolute path, which Dask workers must be able to write (a shared file system).
+
+    With ``scheduler``, the connection is made first, within ``connect_timeout`` seconds; an
+    unreachable or malformed address raises DDSEError before anything is written.
+
+    ``should_stop()`` is polled every ``POLL_SECONDS`` while jobs run.  Once it is true no queued
+    job starts, the running ones save their partial runs at once and stop (local jobs; jobs on a
+    Dask cluster are cancelled and keep their last periodic save), and :class:`SweepStopped` is
+    raised once the jobs that did finish are recorded, saying where each stopped job stood.
+    """
+    todo = [job for job in jobs if cell(job) not in results.done()]
+    partial_dir = results.directory.resolve() / PARTIAL_DIR
+    args = (str(data_dir), checkpoint_dir, str(partial_dir))
+    recorded, stopped = [], []
+
+    def finished(row):
+        results.append(row)
+        (partial_dir / job_file_name(row)).unlink(missing_ok=True)  # only once its result is on disk
+        recorded.append(row)
+        if on_result:
+            on_result(row)
+
+    def collect(future):
+        if future.cancelled():
+            return
+        try:
+            finished(future.result())
+        except JobStopped as exc:
+            stopped.append(str(exc))
+
+    if scheduler:
+        try:
+            import distributed
+        except ImportError:
+            raise DDSEError("--scheduler needs dask.distributed: pip install 'dask[distributed]' (in a checkout: pip install -e '.[dask]')") from None
+        try:
+            client = distributed.Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DDSEError(f"cannot reach the Dask scheduler at {scheduler!r}: {reason}") from None
+
+        def wait(pending):
+            try:
+                return distributed.wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                return set(), pending
+
+        def cancel(pending):  # a task running on a worker cannot be told to stop: it is dropped
+            client.cancel(list(pending))
+            stopped.extend(sorted(f"{job_file_name(job_of[future.key])} cancelled" for future in pending))
+            return set()
+
+        with client:
+            futures = [client.submit(run_job, job, *args, pure=False) for job in todo]
+            job_of = {future.key: job for future, job in zip(futures, todo)}
+            _wait_all(futures, wait, collect, should_stop, cancel)
+    elif workers > 1:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait as wait_futures
+
+        context = multiprocessing.get_context()
+        event = context.Event()  # set: every worker's running job saves its partial run and stops
+
+        def stop_workers(pending):
+            event.set()
+            for future in pending:
+                future.cancel()  # the queued ones never start
+            return pending  # the running ones end with JobStopped
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                                 initargs=(event,)) as pool:
+            futures = [pool.submit(run_job, job, *args) for job in todo]
+            try:
+                _wait_all(futures, lambda pending: wait_futures(pending, POLL_SECONDS, FIRST_COMPLETED),
+                          collect, should_stop, stop_workers)
+            except BaseException:  # a failed job or write stops the sweep: do not start the queued ones
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    else:
+        for job in todo:
+            if should_stop():
+                break
+            try:
+                finished(run_job(job, *args, should_stop=should_stop))
+            except JobStopped as exc:
+                stopped.append(str(exc))
+                break
+    if partial_dir.is_dir() and not any(partial_dir.iterdir()):
+        partial_dir.rmdir()
+    if len(recorded) < len(todo):  # only a stop leaves jobs undone without an exception
+        raise SweepStopped(f"{len(recorded)} job(s) recorded in {results.path}, {len(todo) - len(recorded)} not "
+                           f"finished" + (f" ({'; '.join(stopped)})" if stopped else "")
+                           + "; run the same command again to continue")
+    return len(recorded)
+
+
+def _wait_all(futures, wait, collect, should_stop, stop):
+    """``collect`` each future as it completes, checking ``should_stop()`` after each ``wait``
+    (at most POLL_SECONDS); once it is true, ``stop(pending)`` returns the futures still to collect."""
+    pending, asked = set(futures), False
+    while pending:
+        done, pending = wait(pending)
+        for future in done:
+            collect(future)
+        if not asked and should_stop():
+            asked = True
+            pending = set(stop(pending))
