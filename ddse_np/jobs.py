@@ -196,53 +196,9 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
             stopped.append(str(exc))
 
     if scheduler:
-        try:
-            import distributed
-        except ImportError:
-            raise DDSEError("--scheduler needs dask.distributed: pip install 'dask[distributed]' (in a checkout: pip install -e '.[dask]')") from None
-        try:
-            client = distributed.Client(scheduler, timeout=connect_timeout)
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DDSEError(f"cannot reach the Dask scheduler at {scheduler!r}: {reason}") from None
-
-        def wait(pending):
-            try:
-                return distributed.wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                return set(), pending
-
-        def cancel(pending):  # a task running on a worker cannot be told to stop: it is dropped
-            client.cancel(list(pending))
-            stopped.extend(sorted(f"{job_file_name(job_of[future.key])} cancelled" for future in pending))
-            return set()
-
-        with client:
-            futures = [client.submit(run_job, job, *args, pure=False) for job in todo]
-            job_of = {future.key: job for future, job in zip(futures, todo)}
-            _wait_all(futures, wait, collect, should_stop, cancel)
+        _run_on_dask(scheduler, connect_timeout, todo, args, collect, should_stop, stopped)
     elif workers > 1:
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait as wait_futures
-
-        context = multiprocessing.get_context()
-        event = context.Event()  # set: every worker's running job saves its partial run and stops
-
-        def stop_workers(pending):
-            event.set()
-            for future in pending:
-                future.cancel()  # the queued ones never start
-            return pending  # the running ones end with JobStopped
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
-                                 initargs=(event,)) as pool:
-            futures = [pool.submit(run_job, job, *args) for job in todo]
-            try:
-                _wait_all(futures, lambda pending: wait_futures(pending, POLL_SECONDS, FIRST_COMPLETED),
-                          collect, should_stop, stop_workers)
-            except BaseException:  # a failed job or write stops the sweep: do not start the queued ones
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        _run_in_pool(workers, todo, args, collect, should_stop)
     else:
         for job in todo:
             if should_stop():
@@ -272,3 +228,61 @@ def _wait_all(futures, wait, collect, should_stop, stop):
         if not asked and should_stop():
             asked = True
             pending = set(stop(pending))
+
+
+def _run_in_pool(workers: int, todo, args, collect, should_stop):
+    """The jobs in ``workers`` local processes; a stop, or a job that fails, sets the workers'
+    shared event: queued jobs never start and running ones save their partial runs and stop."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context()
+    event = context.Event()
+
+    def stop_workers(pending):
+        event.set()
+        for future in pending:
+            future.cancel()  # the queued ones never start
+        return pending  # the running ones end with JobStopped
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                             initargs=(event,)) as pool:
+        futures = [pool.submit(run_job, job, *args) for job in todo]
+        try:
+            _wait_all(futures, lambda pending: wait(pending, POLL_SECONDS, FIRST_COMPLETED),
+                      collect, should_stop, stop_workers)
+        except BaseException:  # a failed job or write stops the sweep; the others keep their partial runs
+            event.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _run_on_dask(scheduler: str, connect_timeout: float, todo, args, collect, should_stop, stopped: list):
+    """The jobs on the Dask cluster at ``scheduler``; a stop cancels them (a task running on a
+    worker cannot be told to stop: it keeps only its last periodic partial run)."""
+    try:
+        import distributed
+    except ImportError:
+        raise DDSEError("--scheduler needs dask.distributed: pip install 'dask[distributed]' (in a checkout: "
+                        "pip install -e '.[dask]')") from None
+    try:
+        client = distributed.Client(scheduler, timeout=connect_timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DDSEError(f"cannot reach the Dask scheduler at {scheduler!r}: {reason}") from None
+
+    def wait(pending):
+        try:
+            return distributed.wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return set(), pending
+
+    def cancel(pending):
+        client.cancel(list(pending))
+        stopped.extend(sorted(f"{job_file_name(job_of[future.key])} cancelled" for future in pending))
+        return set()
+
+    with client:
+        futures = [client.submit(run_job, job, *args, pure=False) for job in todo]
+        job_of = {future.key: job for future, job in zip(futures, todo)}
+        _wait_all(futures, wait, collect, should_stop, cancel)

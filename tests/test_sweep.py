@@ -106,6 +106,25 @@ def test_a_stopped_dask_sweep_cancels_its_jobs_and_records_nothing_half_done(tmp
     assert not (tmp_path / "s" / "results.jsonl").exists() or rows(tmp_path / "s") == []
 
 
+def test_a_job_that_fails_in_a_pool_stops_the_others_keeping_their_partial_runs(tmp_path):
+    """A job that raises (here: settings refused inside the worker) ends the sweep with its error;
+    the running job saves its partial run and stops instead of training on, and so does the queued one
+    if a worker had already taken it (the pool hands one job ahead), else it never starts."""
+    long, failing, queued = partial_job(epochs=300, seed=0), partial_job(seed=1, val_size=60000), partial_job(seed=2)
+    results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
+    with pytest.raises(DDSEError, match="val-size"):
+        sweep_jobs.run_sweep([long, failing, queued], results, BUNDLED_MNIST, workers=2)
+    from ddse_np.checkpoint import load
+
+    partial = tmp_path / "s" / sweep_jobs.PARTIAL_DIR
+    assert sorted(p.name for p in partial.iterdir()) in (["ddse-1-seed0.h5"], ["ddse-1-seed0.h5", "ddse-1-seed2.h5"])
+    progress = load(partial / "ddse-1-seed0.h5")[1]["train"]["progress"]
+    assert progress["epoch"] < 300 and progress["step"] > 0
+    if (partial / "ddse-1-seed2.h5").exists():  # a one-epoch job: stopped before its end
+        assert load(partial / "ddse-1-seed2.h5")[1]["train"]["progress"]["epoch"] == 0
+    assert not (tmp_path / "s" / "results.jsonl").exists() or rows(tmp_path / "s") == []
+
+
 def test_table_lists_every_method_and_value(tmp_path):
     results = sw.ResultsFile(tmp_path / "t", {})
     for method, value, error in [("ddse", 0.1, 2.0), ("ddse", 0.5, 3.0), ("fc", None, 4.0), ("lista", None, None)]:
