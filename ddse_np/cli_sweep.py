@@ -94,9 +94,10 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
             try:
                 ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                                   on_result=report, connect_timeout=connect_timeout, should_stop=stop)
-            except SweepStopped as exc:
-                raise Interrupted(f"stopped by {stop.name}: {exc}", stop.exit_code) from None
+                                on_result=report, connect_timeout=connect_timeout, should_stop=stop)
+            except SweepStopped as exc:  # signalled here, or only a worker was (e.g. kill PID): status 1
+                raise Interrupted(f"stopped by {stop.name or 'a signal to a job'}: {exc}",
+                                  stop.exit_code if stop() else 1) from None
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     if plot_only and beside and not results.rows():
         raise DDSEError(f"{results.path}: no results to plot")

@@ -135,3 +135,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def differing(a: dict, b: dict) -> list:
+    """The keys whose values differ between two settings dicts, sorted."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))

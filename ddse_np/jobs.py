@@ -8,7 +8,8 @@ a resumable checkpoint of its run to ``partial/`` in the sweep's directory every
 ``PARTIAL_EVERY_SECONDS`` (at the end of an epoch); a job started again finds it and continues the
 run where it was (on numpy with the same results bit for bit as a run done in one go, since
 training resumes exactly), so a sweep killed mid-job loses minutes, not the job.  A sweep asked to
-stop (:func:`run_sweep`'s ``should_stop``: a signal) saves every running job's partial run at once.
+stop (:func:`run_sweep`'s ``should_stop``: a signal) has every running job save its partial run
+after the batch it is on.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from .config import TrainConfig
+from .config import TrainConfig, differing
 from .errors import DDSEError
 from .interrupt import init_worker, worker_should_stop
 from .results_file import ResultsFile
@@ -44,11 +45,6 @@ def job_file_name(job: dict) -> str:
     """``METHOD-VALUE-seedSEED.h5``: the name of a job's checkpoint (and of its partial run)."""
     value = "default" if job["value"] is None else job["value"]
     return f"{job['method']}-{value}-seed{job['seed']}.h5"
-
-
-def differing(a: dict, b: dict) -> list:
-    """The keys whose values differ between two settings dicts, sorted."""
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
@@ -133,9 +129,11 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
     try:
         if not trainer.run(on_epoch_end=save_partial, should_stop=should_stop):
             p = trainer.progress
-            where = f"{job_file_name(job)} stopped at epoch {p.epoch + 1}, batch {p.batch}"
-            raise JobStopped(f"{where}: partial run saved" if save_partial(trainer, now=True)
-                             else f"{where}: no partial run saved ({'; '.join(filter(None, notes)) or 'none kept'})")
+            if save_partial(trainer, now=True):
+                kept = "partial run saved"
+            else:
+                kept = f"no partial run saved ({'; '.join(filter(None, notes)) or 'none kept'})"
+            raise JobStopped(f"{job_file_name(job)} stopped at epoch {p.epoch + 1}, batch {p.batch}: {kept}")
     except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
         return done(val_error=None, test_error=None, checkpoint=None, note=str(exc))
     model = trainer.kept_model()
@@ -170,10 +168,11 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     With ``scheduler``, the connection is made first, within ``connect_timeout`` seconds; an
     unreachable or malformed address raises DDSEError before anything is written.
 
-    ``should_stop()`` is polled every ``POLL_SECONDS`` while jobs run.  Once it is true no queued
-    job starts, the running ones save their partial runs at once and stop (local jobs; jobs on a
-    Dask cluster are cancelled and keep their last periodic save), and :class:`SweepStopped` is
-    raised once the jobs that did finish are recorded, saying where each stopped job stood.
+    ``should_stop()`` is polled every ``POLL_SECONDS`` while jobs run.  Once it is true (or a job
+    stopped by a signal of its own), no queued job starts and the running ones save their partial
+    runs and stop; the jobs that did finish are recorded and :class:`SweepStopped` says where each
+    stopped job stood.  A job that fails instead stops the others the same way; its error is
+    raised once they have stopped and the finished ones are recorded.
     """
     todo = [job for job in jobs if cell(job) not in results.done()]
     partial_dir = results.directory.resolve() / PARTIAL_DIR
@@ -187,16 +186,19 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
         if on_result:
             on_result(row)
 
-    def collect(future):
+    def collect(future) -> bool:
+        """Record a completed job; True when it stopped before its end."""
         if future.cancelled():
-            return
+            return True
         try:
             finished(future.result())
         except JobStopped as exc:
             stopped.append(str(exc))
+            return True
+        return False
 
     if scheduler:
-        _run_on_dask(scheduler, connect_timeout, todo, args, collect, should_stop, stopped)
+        _run_on_dask(scheduler, connect_timeout, todo, args, collect, should_stop)
     elif workers > 1:
         _run_in_pool(workers, todo, args, collect, should_stop)
     else:
@@ -212,54 +214,77 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
         partial_dir.rmdir()
     if len(recorded) < len(todo):  # only a stop leaves jobs undone without an exception
         raise SweepStopped(f"{len(recorded)} job(s) recorded in {results.path}, {len(todo) - len(recorded)} not "
-                           f"finished" + (f" ({'; '.join(stopped)})" if stopped else "")
+                           f"finished" + (f" ({'; '.join(sorted(stopped))})" if stopped else "")
                            + "; run the same command again to continue")
     return len(recorded)
 
 
 def _wait_all(futures, wait, collect, should_stop, stop):
-    """``collect`` each future as it completes, checking ``should_stop()`` after each ``wait``
-    (at most POLL_SECONDS); once it is true, ``stop(pending)`` returns the futures still to collect."""
-    pending, asked = set(futures), False
+    """``collect`` every future as it completes.  After each ``wait`` (at most POLL_SECONDS), once
+    ``should_stop()`` is true, a job stopped early or one failed, ``stop()`` (once) asks the
+    others to stop; the first failure is raised when all have ended."""
+    pending, asked, error = set(futures), False, None
     while pending:
         done, pending = wait(pending)
+        stopped_early = False
         for future in done:
-            collect(future)
-        if not asked and should_stop():
+            try:
+                stopped_early |= collect(future)
+            except Exception as exc:  # noqa: BLE001  (raised below, once the others have stopped)
+                error = error or exc
+        if not asked and (error is not None or stopped_early or should_stop()):
             asked = True
-            pending = set(stop(pending))
+            stop()
+    if error is not None:
+        raise error
 
 
 def _run_in_pool(workers: int, todo, args, collect, should_stop):
-    """The jobs in ``workers`` local processes; a stop, or a job that fails, sets the workers'
-    shared event: queued jobs never start and running ones save their partial runs and stop."""
+    """The jobs in ``workers`` local processes, which share one stop event (:func:`init_worker`)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context()
     event = context.Event()
 
-    def stop_workers(pending):
-        event.set()
-        for future in pending:
-            future.cancel()  # the queued ones never start
-        return pending  # the running ones end with JobStopped
+    def stop():
+        event.set()  # running jobs save their partial runs and stop
+        for future in futures:
+            future.cancel()  # queued ones never start (a job a worker already took stops "not started")
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
                              initargs=(event,)) as pool:
         futures = [pool.submit(run_job, job, *args) for job in todo]
         try:
             _wait_all(futures, lambda pending: wait(pending, POLL_SECONDS, FIRST_COMPLETED),
-                      collect, should_stop, stop_workers)
-        except BaseException:  # a failed job or write stops the sweep; the others keep their partial runs
+                      collect, should_stop, stop)
+        except BaseException:  # a second Ctrl-C, or a failed write: stop the workers, then end
             event.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
-def _run_on_dask(scheduler: str, connect_timeout: float, todo, args, collect, should_stop, stopped: list):
-    """The jobs on the Dask cluster at ``scheduler``; a stop cancels them (a task running on a
-    worker cannot be told to stop: it keeps only its last periodic partial run)."""
+class _DaskStop:
+    """``should_stop`` of a job on a Dask worker: true once the sweep has set the cluster-wide
+    event ``name`` (asked of the scheduler at most every POLL_SECONDS)."""
+
+    def __init__(self, name: str):
+        self.name, self.next_check, self.seen = name, 0.0, False
+
+    def __call__(self) -> bool:
+        if not self.seen and time.monotonic() >= self.next_check:
+            from distributed import Event
+
+            self.seen, self.next_check = Event(self.name).is_set(), time.monotonic() + POLL_SECONDS
+        return self.seen
+
+
+def _run_on_dask(scheduler: str, connect_timeout: float, todo, args, collect, should_stop):
+    """The jobs on the Dask cluster at ``scheduler``; a stop sets a cluster-wide event that the
+    jobs poll, so running ones save their partial runs and queued ones end at once."""
+    import asyncio
+    import uuid
+
     try:
         import distributed
     except ImportError:
@@ -274,15 +299,11 @@ def _run_on_dask(scheduler: str, connect_timeout: float, todo, args, collect, sh
     def wait(pending):
         try:
             return distributed.wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             return set(), pending
 
-    def cancel(pending):
-        client.cancel(list(pending))
-        stopped.extend(sorted(f"{job_file_name(job_of[future.key])} cancelled" for future in pending))
-        return set()
-
     with client:
-        futures = [client.submit(run_job, job, *args, pure=False) for job in todo]
-        job_of = {future.key: job for future, job in zip(futures, todo)}
-        _wait_all(futures, wait, collect, should_stop, cancel)
+        name = f"ddse-sweep-stop-{uuid.uuid4().hex}"
+        event = distributed.Event(name, client=client)
+        futures = [client.submit(run_job, job, *args, should_stop=_DaskStop(name), pure=False) for job in todo]
+        _wait_all(futures, wait, collect, should_stop, event.set)

@@ -17,9 +17,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .config import TrainConfig
+from .config import TrainConfig, differing
 from .errors import DDSEError
-from .jobs import differing
 from .models import MODELS, PAPER_NAMES
 from .results_file import ResultsFile
 

@@ -83,7 +83,9 @@ def test_sigkill_while_saving_never_corrupts_the_target(tmp_path):
 
 
 SWEEP = """
+import multiprocessing
 import sys
+multiprocessing.set_start_method("fork")  # the workers inherit the patched save interval below
 from ddse_np import jobs as sweep_jobs
 from ddse_np.cli import cli
 sweep_jobs.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees when both jobs train
@@ -97,7 +99,7 @@ def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, group)
     their partial runs at once, the queued one never starts, and the sweep exits with one line."""
     out = tmp_path / "s"
     args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
-            "--set", "epochs=300", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
+            "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
             "--set", "patience=99", "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)

@@ -94,15 +94,28 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
     assert len(by_cell(tmp_path / "plain")) == 4
 
 
-def test_a_stopped_dask_sweep_cancels_its_jobs_and_records_nothing_half_done(tmp_path):
+def test_a_stopped_dask_sweep_stops_its_jobs_and_records_nothing_half_done(tmp_path):
+    """A stop reaches the jobs on the cluster (a distributed.Event they poll): the sweep ends within
+    seconds, not after the jobs' 3,000 epochs, with each job stopped ("not started" if it had not)."""
+    import time
+
     distributed = pytest.importorskip("distributed")
-    jobs = [partial_job(epochs=300, seed=s) for s in range(2)]  # far longer than the first poll
+    jobs = [partial_job(epochs=3000, seed=s, lr=0.01) for s in range(2)]  # lr 0.05 diverges after 30 epochs
     results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
+    polls = []
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        with pytest.raises(sweep_jobs.SweepStopped, match=r"^0 job\(s\) recorded in .*, 2 not finished \(ddse-1-seed0.h5 "
-                                                  r"cancelled; ddse-1-seed1.h5 cancelled\); run the same"):
-            sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, scheduler=cluster.scheduler_address, should_stop=lambda: True)
+        started = time.monotonic()
+        with pytest.raises(sweep_jobs.SweepStopped, match=r"^0 job\(s\) recorded in .*, 2 not finished") as e:
+            sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, scheduler=cluster.scheduler_address,
+                                 should_stop=lambda: polls.append(1) or len(polls) > 6)  # after about 3 s
+        assert time.monotonic() - started < 60
+    message = str(e.value)
+    for seed in (0, 1):
+        name = f"ddse-1-seed{seed}.h5"
+        assert f"{name} not started" in message or f"{name} stopped at epoch" in message
+        if f"{name} stopped at epoch" in message:
+            assert (tmp_path / "s" / sweep_jobs.PARTIAL_DIR / name).exists()
     assert not (tmp_path / "s" / "results.jsonl").exists() or rows(tmp_path / "s") == []
 
 
@@ -435,6 +448,45 @@ def test_a_job_asked_to_stop_saves_its_partial_run_at_once_and_resumes_to_the_sa
     assert resumed["note"] == "resumed from a partial run at epoch 1"
     assert [resumed[f] for f in ("epochs", "steps", "val_error", "test_error")] == \
         [whole[f] for f in ("epochs", "steps", "val_error", "test_error")]
+
+
+def test_a_job_with_validations_every_few_epochs_resumes_to_the_same_result(tmp_path):
+    """Stopped between two validations (val_every 2), the job resumes to the run made in one go:
+    same schedule, best-validation epoch and test error."""
+    data, job, partial_dir = str(BUNDLED_MNIST), partial_job(epochs=5, val_every=2, lr=0.01), tmp_path / "partial"
+    whole = sweep_jobs.run_job(job, data)
+    polls = []
+    with pytest.raises(sweep_jobs.JobStopped, match="stopped at epoch 2, batch"):
+        sweep_jobs.run_job(job, data, None, str(partial_dir), should_stop=lambda: polls.append(1) or len(polls) > 12)
+    resumed = sweep_jobs.run_job(job, data, None, str(partial_dir))
+    assert resumed["note"] == "resumed from a partial run at epoch 1"
+    assert [resumed[f] for f in ("epochs", "steps", "val_error", "test_error")] == \
+        [whole[f] for f in ("epochs", "steps", "val_error", "test_error")]
+
+
+def test_waiting_for_jobs_records_every_finished_one_before_raising_a_failure():
+    """A failure and a finished job completing together: the finished one is still collected, the
+    others are asked to stop once, and the failure is raised after everything has ended."""
+    from concurrent.futures import Future
+
+    failing, finished, running = Future(), Future(), Future()
+    failing.set_exception(DDSEError("disk full"))
+    finished.set_result("row")
+    collected, stops = [], []
+
+    def wait(pending):
+        if running in pending and not stops:
+            return {failing, finished}, {running}
+        running.set_result("late row")  # ends after the stop
+        return {running}, set()
+
+    def collect(future):
+        collected.append(future.result())
+        return False
+
+    with pytest.raises(DDSEError, match="disk full"):
+        sweep_jobs._wait_all([failing, finished, running], wait, collect, lambda: False, lambda: stops.append(1))
+    assert sorted(collected) == ["late row", "row"] and stops == [1]
 
 
 def test_a_stopped_sweep_records_what_finished_and_says_how_to_continue(tmp_path):
