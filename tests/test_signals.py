@@ -93,10 +93,26 @@ cli.main(sys.argv[1:], prog_name="ddse")
 """
 
 
-@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
-def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, group):
-    """SIGTERM to the sweep (or a Ctrl-C, which reaches its workers too): the two running jobs save
-    their partial runs at once, the queued one never starts, and the sweep exits with one line."""
+def pool_workers(pid: int) -> list:
+    """The pids of a process's forked children, not multiprocessing's helpers (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"resource_tracker" not in command and b"forkserver" not in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("signum, target", [(signal.SIGTERM, "sweep"), (signal.SIGINT, "group"),
+                                            (signal.SIGTERM, "worker")])
+def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, target):
+    """SIGTERM to the sweep, a Ctrl-C (which reaches its workers too), or a signal to one worker
+    only: the two running jobs save their partial runs at once, the queued one never starts, and
+    the sweep exits with one line (status 1 when the sweep itself was not signalled)."""
     out = tmp_path / "s"
     args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
             "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
@@ -108,12 +124,18 @@ def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, group)
         assert proc.poll() is None, proc.communicate()
         assert time.time() < deadline, "the jobs did not start"
         time.sleep(0.05)
-    os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
+    if target == "group":
+        os.killpg(proc.pid, signum)
+    elif target == "worker":
+        os.kill(pool_workers(proc.pid)[0], signum)
+    else:
+        proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signum, stderr
+    assert proc.returncode == (1 if target == "worker" else 128 + signum), stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"error: stopped by {signal.Signals(signum).name}: 0 job(s) recorded in ")
+    by = "a signal to a job" if target == "worker" else signal.Signals(signum).name
+    assert lines[0].startswith(f"error: stopped by {by}: 0 job(s) recorded in ")
     assert lines[0].count(": partial run saved") == 2 and "3 not finished" in lines[0]
     assert "seed2.h5 stopped" not in lines[0]  # queued, or handed to a worker ("not started"), but not run
     assert lines[0].endswith("run the same command again to continue")
