@@ -47,6 +47,13 @@ def job_file_name(job: dict) -> str:
     return f"{job['method']}-{value}-seed{job['seed']}.h5"
 
 
+def where(progress) -> str:
+    """Where a run stands: 'after epoch E' at an epoch's end, else 'in epoch E+1 after batch B'."""
+    if progress.batch == 0:
+        return f"after epoch {progress.epoch}"
+    return f"in epoch {progress.epoch + 1} after batch {progress.batch}"
+
+
 def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
     """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
     when one holds this job's settings and data, else a fresh start (the note says which)."""
@@ -64,7 +71,7 @@ def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
         except (DDSEError, KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
             return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
         spent = sum(s for s in trainer.history["seconds"] if s)
-        return trainer, spent, f"resumed from a partial run at epoch {trainer.progress.epoch}"
+        return trainer, spent, f"resumed from a partial run {where(trainer.progress)}"
     return Trainer.start(train, config), 0.0, None
 
 
@@ -128,12 +135,11 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
 
     try:
         if not trainer.run(on_epoch_end=save_partial, should_stop=should_stop):
-            p = trainer.progress
             if save_partial(trainer, now=True):
                 kept = "partial run saved"
             else:
                 kept = f"no partial run saved ({'; '.join(filter(None, notes)) or 'none kept'})"
-            raise JobStopped(f"{job_file_name(job)} stopped at epoch {p.epoch + 1}, batch {p.batch}: {kept}")
+            raise JobStopped(f"{job_file_name(job)} stopped {where(trainer.progress)}: {kept}")
     except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
         return done(val_error=None, test_error=None, checkpoint=None, note=str(exc))
     model = trainer.kept_model()
@@ -213,9 +219,11 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     if partial_dir.is_dir() and not any(partial_dir.iterdir()):
         partial_dir.rmdir()
     if len(recorded) < len(todo):  # only a stop leaves jobs undone without an exception
-        raise SweepStopped(f"{len(recorded)} job(s) recorded in {results.path}, {len(todo) - len(recorded)} not "
-                           f"finished" + (f" ({'; '.join(sorted(stopped))})" if stopped else "")
-                           + "; run the same command again to continue")
+        kept = f"; partial runs in {partial_dir}" if partial_dir.is_dir() else ""
+        raise SweepStopped(f"{len(recorded)} job(s) recorded{f' in {results.path}' if recorded else ''}, "
+                           f"{len(todo) - len(recorded)} not finished"
+                           + (f" ({'; '.join(sorted(stopped))})" if stopped else "")
+                           + f"{kept}; run the same command again to continue")
     return len(recorded)
 
 

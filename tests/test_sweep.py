@@ -106,15 +106,15 @@ def test_a_stopped_dask_sweep_stops_its_jobs_and_records_nothing_half_done(tmp_p
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         started = time.monotonic()
-        with pytest.raises(sweep_jobs.SweepStopped, match=r"^0 job\(s\) recorded in .*, 2 not finished") as e:
+        with pytest.raises(sweep_jobs.SweepStopped, match=r"^0 job\(s\) recorded, 2 not finished") as e:
             sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, scheduler=cluster.scheduler_address,
                                  should_stop=lambda: polls.append(1) or len(polls) > 6)  # after about 3 s
         assert time.monotonic() - started < 60
     message = str(e.value)
     for seed in (0, 1):
         name = f"ddse-1-seed{seed}.h5"
-        assert f"{name} not started" in message or f"{name} stopped at epoch" in message
-        if f"{name} stopped at epoch" in message:
+        assert f"{name} not started" in message or f"{name} stopped " in message
+        if f"{name} stopped " in message:
             assert (tmp_path / "s" / sweep_jobs.PARTIAL_DIR / name).exists()
     assert not (tmp_path / "s" / "results.jsonl").exists() or rows(tmp_path / "s") == []
 
@@ -344,7 +344,7 @@ def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_pat
     monkeypatch.setattr(Trainer, "_epoch", lambda self, *a: epochs_run.append(1) or real_epoch(self, *a))
     resumed = sweep_jobs.run_job(job, data, str(tmp_path / "broken"), str(tmp_path / "partial"))
     assert len(epochs_run) == 2  # epochs 2 and 3 only
-    assert resumed["note"] == "resumed from a partial run at epoch 1"
+    assert resumed["note"] == "resumed from a partial run after epoch 1"
     for field in ("epochs", "steps", "val_error", "test_error"):
         assert resumed[field] == whole[field], field
     a, b = load(whole["checkpoint"])[0], load(resumed["checkpoint"])[0]
@@ -440,12 +440,12 @@ def test_a_job_asked_to_stop_saves_its_partial_run_at_once_and_resumes_to_the_sa
     data, job, partial_dir = str(BUNDLED_MNIST), partial_job(), tmp_path / "partial"
     whole = sweep_jobs.run_job(job, data)
     polls = []
-    with pytest.raises(sweep_jobs.JobStopped, match=r"ddse-1-seed0.h5 stopped at epoch 2, batch \d+: partial run saved$") as e:
+    with pytest.raises(sweep_jobs.JobStopped, match=r"ddse-1-seed0.h5 stopped in epoch 2 after batch \d+: partial run saved$") as e:
         sweep_jobs.run_job(job, data, None, str(partial_dir), should_stop=lambda: polls.append(1) or len(polls) > 14)
     progress = load(partial_dir / sweep_jobs.job_file_name(job))[1]["train"]["progress"]
-    assert progress["epoch"] == 1 and 0 < progress["batch"] == int(str(e.value).split("batch ")[1].split(":")[0])
+    assert progress["epoch"] == 1 and 0 < progress["batch"] == int(str(e.value).split("after batch ")[1].split(":")[0])
     resumed = sweep_jobs.run_job(job, data, None, str(partial_dir))
-    assert resumed["note"] == "resumed from a partial run at epoch 1"
+    assert resumed["note"] == f"resumed from a partial run in epoch 2 after batch {progress['batch']}"
     assert [resumed[f] for f in ("epochs", "steps", "val_error", "test_error")] == \
         [whole[f] for f in ("epochs", "steps", "val_error", "test_error")]
 
@@ -456,10 +456,10 @@ def test_a_job_with_validations_every_few_epochs_resumes_to_the_same_result(tmp_
     data, job, partial_dir = str(BUNDLED_MNIST), partial_job(epochs=5, val_every=2, lr=0.01), tmp_path / "partial"
     whole = sweep_jobs.run_job(job, data)
     polls = []
-    with pytest.raises(sweep_jobs.JobStopped, match="stopped at epoch 2, batch"):
+    with pytest.raises(sweep_jobs.JobStopped, match="stopped in epoch 2 after batch"):
         sweep_jobs.run_job(job, data, None, str(partial_dir), should_stop=lambda: polls.append(1) or len(polls) > 12)
     resumed = sweep_jobs.run_job(job, data, None, str(partial_dir))
-    assert resumed["note"] == "resumed from a partial run at epoch 1"
+    assert resumed["note"].startswith("resumed from a partial run in epoch 2 after batch")
     assert [resumed[f] for f in ("epochs", "steps", "val_error", "test_error")] == \
         [whole[f] for f in ("epochs", "steps", "val_error", "test_error")]
 
@@ -496,8 +496,8 @@ def test_a_stopped_sweep_records_what_finished_and_says_how_to_continue(tmp_path
     # polled before job 2, as it starts, then after each batch: true after its 2nd batch
     stop = lambda: bool(done) and (polls.append(1) or len(polls) > 3)  # noqa: E731
     with pytest.raises(sweep_jobs.SweepStopped, match=r"^1 job\(s\) recorded in .*results.jsonl, 2 not finished "
-                                              r"\(ddse-1-seed1.h5 stopped at epoch 1, batch 2: partial run saved\); "
-                                              r"run the same command again to continue$"):
+                                              r"\(ddse-1-seed1.h5 stopped in epoch 1 after batch 2: partial run saved\); "
+                                              r"partial runs in .*partial; run the same command again to continue$"):
         sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, on_result=done.append, should_stop=stop)
     assert [r["seed"] for r in rows(tmp_path / "s")] == [0]
     assert sorted(p.name for p in (tmp_path / "s" / sweep_jobs.PARTIAL_DIR).iterdir()) == ["ddse-1-seed1.h5"]
