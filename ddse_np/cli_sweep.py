@@ -95,8 +95,8 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
             try:
                 ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
                                 on_result=report, connect_timeout=connect_timeout, should_stop=stop)
-            except SweepStopped as exc:  # signalled here, or only a worker was (e.g. kill PID): status 1
-                raise Interrupted(f"stopped by {stop.name or 'a signal to a job'}: {exc}",
+            except SweepStopped as exc:  # signalled here, or only a worker was (kill PID, or -9): status 1
+                raise Interrupted(f"stopped by {stop.name or exc.cause or 'a signal to a job'}: {exc}",
                                   stop.exit_code if stop() else 1) from None
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     if plot_only and beside and not results.rows():

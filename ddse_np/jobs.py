@@ -160,7 +160,23 @@ def _finite(x):
 
 
 class SweepStopped(DDSEError):
-    """A sweep stopped on request, after recording the jobs that finished."""
+    """A sweep stopped before its end, after recording the jobs that finished.  ``cause`` is None
+    for a stop on request (a signal), else what stopped it (:data:`WORKER_LOST`)."""
+
+    def __init__(self, message: str, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause
+
+
+WORKER_LOST = "a worker process killed outright (SIGKILL, or the out-of-memory killer)"
+
+
+def _worker_lost(exc: BaseException) -> bool:
+    """True for the error of a job whose worker process died without a word: a local pool's
+    BrokenProcessPool (which ends every job of the pool) or Dask's KilledWorker."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
 
 
 def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,
@@ -178,12 +194,15 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     stopped by a signal of its own), no queued job starts and the running ones save their partial
     runs and stop; the jobs that did finish are recorded and :class:`SweepStopped` says where each
     stopped job stood.  A job that fails instead stops the others the same way; its error is
-    raised once they have stopped and the finished ones are recorded.
+    raised once they have stopped and the finished ones are recorded.  A worker process killed
+    outright (SIGKILL, the out-of-memory killer) ends the sweep like a stop: a local pool then
+    stops its other workers with SIGTERM, so that their jobs save their partial runs, and
+    :class:`SweepStopped` has ``cause`` :data:`WORKER_LOST`.
     """
     todo = [job for job in jobs if cell(job) not in results.done()]
     partial_dir = results.directory.resolve() / PARTIAL_DIR
     args = (str(data_dir), checkpoint_dir, str(partial_dir))
-    recorded, stopped = [], []
+    recorded, stopped, lost = [], [], []
 
     def finished(row):
         results.append(row)
@@ -200,6 +219,11 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
             finished(future.result())
         except JobStopped as exc:
             stopped.append(str(exc))
+            return True
+        except Exception as exc:
+            if not _worker_lost(exc):
+                raise
+            lost.append(exc)
             return True
         return False
 
@@ -223,7 +247,7 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
         raise SweepStopped(f"{len(recorded)} job(s) recorded{f' in {results.path}' if recorded else ''}, "
                            f"{len(todo) - len(recorded)} not finished"
                            + (f" ({'; '.join(sorted(stopped))})" if stopped else "")
-                           + f"{kept}; run the same command again to continue")
+                           + f"{kept}; run the same command again to continue", WORKER_LOST if lost else None)
     return len(recorded)
 
 

@@ -259,3 +259,25 @@ def test_a_stopped_sweep_records_what_finished_and_says_how_to_continue(tmp_path
     assert sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST) == 2
     assert sorted(r["seed"] for r in rows(tmp_path / "s")) == [0, 1, 2]
     assert not (tmp_path / "s" / sweep_jobs.PARTIAL_DIR).exists()
+
+
+def test_a_job_whose_dask_worker_died_ends_the_sweep_like_a_stop(tmp_path, monkeypatch):
+    """Dask's KilledWorker (the task's workers all died: out of memory, SIGKILL) is not a job's
+    error but a lost worker: the finished job is recorded and SweepStopped names the cause."""
+    from concurrent.futures import Future
+
+    from distributed import KilledWorker
+
+    def fake_dask(scheduler, timeout, todo, args, collect, should_stop):
+        lost, done = Future(), Future()
+        lost.set_exception(KilledWorker("run_job-1", "tcp://127.0.0.1:1", "worker died"))
+        done.set_result(sweep_jobs.run_job(todo[1], *args))
+        assert collect(lost) is True and collect(done) is False
+
+    monkeypatch.setattr(sweep_jobs, "_run_on_dask", fake_dask)
+    jobs = [partial_job(epochs=1, seed=s) for s in range(2)]
+    results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
+    with pytest.raises(sweep_jobs.SweepStopped, match=r"^1 job\(s\) recorded in .*, 1 not finished; run the same") as info:
+        sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, scheduler="tcp://127.0.0.1:1")
+    assert info.value.cause == sweep_jobs.WORKER_LOST
+    assert [r["seed"] for r in rows(tmp_path / "s")] == [1]

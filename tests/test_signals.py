@@ -143,3 +143,33 @@ def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, target
     assert partial == ["ddse-1-seed0.h5", "ddse-1-seed1.h5"]  # seed 2 was queued: cancelled, never started
     for name in partial:
         assert load(out / "partial" / name)[1]["train"]["progress"]["step"] > 0
+
+
+def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_saves_its_run(tmp_path):
+    """SIGKILL to one pool worker (as the out-of-memory killer does): the pool is broken, so the
+    sweep stops its other worker (SIGTERM: its job saves its partial run mid-epoch) and exits 1
+    with one line saying what happened and how to continue; no traceback."""
+    from ddse_np.jobs import WORKER_LOST
+
+    out = tmp_path / "s"
+    args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
+            "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
+            "--set", "patience=99", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
+    deadline = time.time() + 120
+    while len(list((out / "partial").glob("*.h5"))) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "the jobs did not start"
+        time.sleep(0.05)
+    os.kill(pool_workers(proc.pid)[0], signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines() == [
+        f"error: stopped by {WORKER_LOST}: 0 job(s) recorded, 3 not finished; "
+        f"partial runs in {out.resolve() / 'partial'}; run the same command again to continue"]
+    partial = sorted((out / "partial").glob("*-seed?.h5"))  # not what a save killed midway left
+    assert [p.name for p in partial] == ["ddse-1-seed0.h5", "ddse-1-seed1.h5"]
+    # the killed job's last save was at an epoch's end; the other saved where SIGTERM stopped it
+    batches = sorted(load(p)[1]["train"]["progress"]["batch"] for p in partial)
+    assert batches[0] == 0 and batches[1] > 0, batches
