@@ -74,38 +74,70 @@ def learning_curves(history: dict, path, title: str = ""):
     _save(fig, path)
 
 
-def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None, metric: str = "test_error"):
+def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None, metric: str = "test_error",
+                 xlabel: str | None = None, log_x: bool = False):
     """``metric`` (%, test or validation error) against the varied value, one line per method,
-    mean ± sample standard deviation over seeds.
+    mean ± sample standard deviation over seeds as error bars and each seed as a faint dot.  A
+    sweep of one value (a comparison at one setting) puts the methods side by side instead.
 
     rows : result dicts with method, value (None: not affected, drawn flat) and the metric
     (None: diverged, left out); ``order`` lists methods in drawing order, ``names`` maps a
-    method to its label.
+    method to its label; ``xlabel`` names the varied value (default ``field``), on a log
+    scale with ``log_x`` (a grid like ts/t 0.05 ... 1).
     """
-    rows = [dict(r, test_error=r.get(metric)) for r in rows if r.get(metric) is not None]
+    rows = [dict(r, error=r.get(metric)) for r in rows if r.get(metric) is not None]
     values = sorted({r["value"] for r in rows if r["value"] is not None})
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
-    for method in methods:
-        mine = [r for r in rows if r["method"] == method]
-        if not mine:
-            continue
-        if all(r["value"] is None for r in mine):  # not affected by this parameter: flat
-            errors = [r["test_error"] for r in mine]
-            xs = values or [0]
-            means, stds = [np.mean(errors)] * len(xs), [np.std(errors, ddof=1) if len(errors) > 1 else 0] * len(xs)
-        else:
-            xs = sorted({r["value"] for r in mine if r["value"] is not None})
-            groups = [[r["test_error"] for r in mine if r["value"] == x] for x in xs]
-            means, stds = [np.mean(g) for g in groups], [np.std(g, ddof=1) if len(g) > 1 else 0 for g in groups]
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=(names or {}).get(method, method))
-    ax.set_xlabel(field)
+    methods = [m for m in list(order) + sorted({r["method"] for r in rows} - set(order))
+               if any(r["method"] == m for r in rows)]
+    xlabel = xlabel or field
+    if len(values) <= 1:
+        _side_by_side(ax, rows, methods, names or {})
+        if values:
+            title = f"{title}: {xlabel.split(' (')[0]} = {values[0]:g}"
+    else:
+        for method in methods:
+            _method_line(ax, [r for r in rows if r["method"] == method], values, (names or {}).get(method, method))
+        ax.set_xlabel(xlabel)
+        if log_x:
+            ax.set_xscale("log")
+            ax.set_xticks(values, [f"{v:g}" for v in values])
+            ax.minorticks_off()
+        ax.legend(fontsize=7)
     ax.set_ylabel("validation error (%)" if metric == "val_error" else "test error (%)")
     ax.set_title(title)
-    ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
+
+
+def _mean_std(errors):
+    return float(np.mean(errors)), float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0
+
+
+def _method_line(ax, mine, values, label):
+    """One method's line of :func:`sweep_figure`; a method the value does not affect is flat."""
+    if all(r["value"] is None for r in mine):
+        mean, std = _mean_std([r["error"] for r in mine])
+        ax.errorbar(values, [mean] * len(values), yerr=[std] * len(values), marker="o", capsize=3, label=label)
+        return
+    xs = sorted({r["value"] for r in mine if r["value"] is not None})
+    stats = [_mean_std([r["error"] for r in mine if r["value"] == x]) for x in xs]
+    line = ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=label)
+    seeds = [r for r in mine if r["value"] is not None]
+    ax.plot([r["value"] for r in seeds], [r["error"] for r in seeds], ".", color=line[0].get_color(),
+            alpha=0.35, markersize=4)
+
+
+def _side_by_side(ax, rows, methods, names):
+    """The methods of a one-value sweep along x: mean ± std, and each seed as a dot beside it."""
+    for i, method in enumerate(methods):
+        errors = [r["error"] for r in rows if r["method"] == method]
+        mean, std = _mean_std(errors)
+        line = ax.errorbar([i], [mean], yerr=[std], marker="o", capsize=4)
+        ax.plot([i + 0.15] * len(errors), errors, ".", color=line[0].get_color(), alpha=0.5, markersize=5)
+    ax.set_xticks(range(len(methods)), [names.get(m, m) for m in methods], rotation=20, fontsize=8)
+    ax.set_xlim(-0.5, len(methods) - 0.5)
 
 
 def atoms_figure(atoms: np.ndarray, usage: np.ndarray, path, title: str = "", columns: int = 16):

@@ -109,3 +109,37 @@ def test_learning_curves_join_the_validated_epochs_only(monkeypatch, tmp_path):
     plots.learning_curves(history, tmp_path / "c.png")
     line = drawn["fig"].axes[1].lines[0]
     assert list(line.get_xdata()) == [2, 4, 5] and list(line.get_ydata()) == [5.0, 4.0, 3.5]
+
+
+def drawn_sweep(monkeypatch, tmp_path, rows, **kwargs):
+    from ddse_np import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
+    plots.sweep_figure(rows, "k", "depth sweep", tmp_path / "s.png", order=("ddse", "fc"),
+                       names={"ddse": "DDSE", "fc": "Baseline I"}, **kwargs)
+    return drawn["fig"].axes[0]
+
+
+def test_a_one_value_sweep_puts_the_methods_side_by_side_with_every_seed(monkeypatch, tmp_path):
+    rows = [dict(method=m, value=2, seed=s, test_error=e) for m, errors in (("fc", [0.7, 0.8, 0.9]), ("ddse", [1.0, 1.2]))
+            for s, e in enumerate(errors)] + [dict(method="fc", value=2, seed=3, test_error=None)]  # diverged: left out
+    ax = drawn_sweep(monkeypatch, tmp_path, rows, xlabel="k (unrolled stages)")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["DDSE", "Baseline I"]  # in the given order
+    assert ax.get_title() == "depth sweep: k = 2"
+    means = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "o"]
+    assert np.allclose(means, [1.1, 0.8])
+    seeds = [sorted(line.get_ydata()) for line in ax.lines if line.get_marker() == "."]
+    assert seeds == [[1.0, 1.2], [0.7, 0.8, 0.9]]
+
+
+def test_a_sweep_over_several_values_draws_a_line_per_method_on_the_asked_scale(monkeypatch, tmp_path):
+    rows = [dict(method="ddse", value=v, seed=s, test_error=e)
+            for v, errors in ((0.05, [1.3, 1.5]), (1.0, [0.9, 1.0])) for s, e in enumerate(errors)]
+    rows += [dict(method="fc", value=None, seed=0, test_error=0.75)]  # not affected: flat across the values
+    ax = drawn_sweep(monkeypatch, tmp_path, rows, xlabel="ts/t", log_x=True)
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "ts/t"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "1"]
+    ddse, flat = ax.lines[0], [line for line in ax.lines if line.get_marker() == "o" and list(line.get_ydata()) == [0.75] * 2]
+    assert np.allclose(ddse.get_ydata(), [1.4, 0.95]) and len(flat) == 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["DDSE", "Baseline I"]
