@@ -107,6 +107,21 @@ def pool_workers(pid: int) -> list:
     return found
 
 
+def sweep_with_two_jobs_running(out):
+    """A sweep of 3 long tiny jobs on 2 workers, returned once both running jobs have saved a partial run."""
+    args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
+            "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
+            "--set", "patience=99", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
+    deadline = time.time() + 120
+    while len(list((out / "partial").glob("*-seed?.h5"))) < 2:  # saved, not a temporary file
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "the jobs did not start"
+        time.sleep(0.05)
+    return proc
+
+
 @pytest.mark.parametrize("signum, target", [(signal.SIGTERM, "sweep"), (signal.SIGINT, "group"),
                                             (signal.SIGTERM, "worker")])
 def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, target):
@@ -114,16 +129,7 @@ def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, target
     only: the two running jobs save their partial runs at once, the queued one never starts, and
     the sweep exits with one line (status 1 when the sweep itself was not signalled)."""
     out = tmp_path / "s"
-    args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
-            "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
-            "--set", "patience=99", "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
-    deadline = time.time() + 120
-    while len(list((out / "partial").glob("*.h5"))) < 2:
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() < deadline, "the jobs did not start"
-        time.sleep(0.05)
+    proc = sweep_with_two_jobs_running(out)
     if target == "group":
         os.killpg(proc.pid, signum)
     elif target == "worker":
@@ -152,16 +158,7 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
     from ddse_np.jobs import WORKER_LOST
 
     out = tmp_path / "s"
-    args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
-            "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
-            "--set", "patience=99", "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
-    deadline = time.time() + 120
-    while len(list((out / "partial").glob("*.h5"))) < 2:
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() < deadline, "the jobs did not start"
-        time.sleep(0.05)
+    proc = sweep_with_two_jobs_running(out)
     os.kill(pool_workers(proc.pid)[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr
