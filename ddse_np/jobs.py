@@ -76,7 +76,12 @@ def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
 
 
 class JobStopped(DDSEError):
-    """A job stopped on request (a signal) before its end, its partial run saved when it could be."""
+    """A job stopped on request (a signal) before its end, its partial run saved when it could be;
+    ``started`` is False for a job stopped before it began (nothing to say about it)."""
+
+    def __init__(self, message: str, started: bool = True):
+        super().__init__(message)
+        self.started = started
 
 
 def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial_dir: str | None = None,
@@ -102,7 +107,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
 
     should_stop = should_stop or worker_should_stop
     if should_stop():  # a job a pool had already handed to a worker when the sweep was stopped
-        raise JobStopped(f"{job_file_name(job)} not started")
+        raise JobStopped(f"{job_file_name(job)} not started", started=False)
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
     partial = Path(partial_dir) / job_file_name(job) if partial_dir else None
@@ -168,15 +173,18 @@ class SweepStopped(DDSEError):
         self.cause = cause
 
 
-WORKER_LOST = "a worker process killed outright (SIGKILL, or the out-of-memory killer)"
+WORKER_LOST = "a worker process that died abruptly (killed by SIGKILL or the out-of-memory killer, or crashed)"
 
 
 def _worker_lost(exc: BaseException) -> bool:
     """True for the error of a job whose worker process died without a word: a local pool's
-    BrokenProcessPool (which ends every job of the pool) or Dask's KilledWorker."""
+    BrokenProcessPool (which ends every job of the pool) or Dask's KilledWorker (the task's
+    workers died ``allowed-failures`` times)."""
+    import sys
     from concurrent.futures.process import BrokenProcessPool
 
-    return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
+    distributed = sys.modules.get("distributed")  # only a Dask sweep has it loaded
+    return isinstance(exc, BrokenProcessPool) or (distributed is not None and isinstance(exc, distributed.KilledWorker))
 
 
 def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,
@@ -194,10 +202,11 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     stopped by a signal of its own), no queued job starts and the running ones save their partial
     runs and stop; the jobs that did finish are recorded and :class:`SweepStopped` says where each
     stopped job stood.  A job that fails instead stops the others the same way; its error is
-    raised once they have stopped and the finished ones are recorded.  A worker process killed
-    outright (SIGKILL, the out-of-memory killer) ends the sweep like a stop: a local pool then
-    stops its other workers with SIGTERM, so that their jobs save their partial runs, and
-    :class:`SweepStopped` has ``cause`` :data:`WORKER_LOST`.
+    raised once they have stopped and the finished ones are recorded.  A worker process that
+    dies abruptly (SIGKILL, the out-of-memory killer, a crash) ends the sweep like a stop, with
+    ``cause`` :data:`WORKER_LOST`: the local pool (CPython's ProcessPoolExecutor) then sends
+    its other workers SIGTERM, so that their jobs save their partial runs (which a broken pool
+    cannot report), and on Dask the others are asked to stop as on a signal.
     """
     todo = [job for job in jobs if cell(job) not in results.done()]
     partial_dir = results.directory.resolve() / PARTIAL_DIR
@@ -213,12 +222,11 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
 
     def collect(future) -> bool:
         """Record a completed job; True when it stopped before its end."""
-        if future.cancelled():
-            return True
         try:
             finished(future.result())
         except JobStopped as exc:
-            stopped.append(str(exc))
+            if exc.started:
+                stopped.append(str(exc))
             return True
         except Exception as exc:
             if not _worker_lost(exc):
@@ -238,7 +246,7 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
             try:
                 finished(run_job(job, *args, should_stop=should_stop))
             except JobStopped as exc:
-                stopped.append(str(exc))
+                stopped.append(str(exc))  # a job in this process is never stopped before it starts
                 break
     if partial_dir.is_dir() and not any(partial_dir.iterdir()):
         partial_dir.rmdir()
@@ -274,19 +282,24 @@ def _wait_all(futures, wait, collect, should_stop, stop):
 def _run_in_pool(workers: int, todo, args, collect, should_stop):
     """The jobs in ``workers`` local processes, which share one stop event (:func:`init_worker`)."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context()
     event = context.Event()
 
-    def stop():
-        event.set()  # running jobs save their partial runs and stop
-        for future in futures:
-            future.cancel()  # queued ones never start (a job a worker already took stops "not started")
+    def stop():  # running jobs save their partial runs and stop; queued ones end "not started"
+        event.set()  # (not Future.cancel: a cancelled future of a pool that then breaks never completes)
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
                              initargs=(event,)) as pool:
-        futures = [pool.submit(run_job, job, *args) for job in todo]
+        futures = []
+        try:
+            for job in todo:
+                futures.append(pool.submit(run_job, job, *args))
+        except BrokenProcessPool as exc:  # a worker died already: the jobs not submitted end with it
+            futures.append(Future())
+            futures[-1].set_exception(exc)
         try:
             _wait_all(futures, lambda pending: wait(pending, POLL_SECONDS, FIRST_COMPLETED),
                       collect, should_stop, stop)
