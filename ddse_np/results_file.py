@@ -57,6 +57,11 @@ class ResultsFile:
             return
         keys = list(self.settings) + [k for k in existing if k not in self.settings]  # sweep and budget first
         differ = [k for k in keys if existing.get(k) != self.settings.get(k)]
+        if "format" in differ:  # sweep.json of format 1 had no "format"
+            raise DDSEError(f"{self.directory} holds results of an older sweep format "
+                            f"({existing.get('format', 1)}; this version writes {self.settings.get('format')}, "
+                            f"which tests the best-validation model): choose another --out "
+                            f"(--plot-only still redraws the old ones)")
         if differ:
             raise DDSEError(f"{self.directory} holds results made with other settings ({differ[0]}: "
                             f"{existing.get(differ[0])!r} there, {self.settings.get(differ[0])!r} now): "

@@ -57,6 +57,21 @@ def test_another_sweeps_directory_is_refused(tmp_path):
     assert (out / "results.jsonl").read_text() == before
 
 
+def test_a_directory_of_the_older_sweep_format_is_refused_saying_so(tmp_path):
+    """Format-1 results (the last epoch tested, no "format" in sweep.json) are not mixed with new
+    ones; the message says why, and how to keep using them."""
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps(dict(sweep="depth", budget="quick", settings={})))
+    row = dict(sweep="depth", method="fc", value=1, seed=0, lr=0.05, epochs=1, test_error=9.0, seconds=1.0)
+    (out / "results.jsonl").write_text(json.dumps(row) + "\n")
+    result = run("sweep", "depth", "--methods", "fc", "--values", "1", "--out", out)
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"error: {out} holds results of an older sweep format (1; this version writes {sw.FORMAT}, which tests "
+        f"the best-validation model): choose another --out (--plot-only still redraws the old ones)"]
+    assert run("sweep", "depth", "--plot-only", "--out", out).exit_code == 0
+
+
 def test_table_lists_every_method_and_value(tmp_path):
     results = sw.ResultsFile(tmp_path / "t", {})
     for method, value, error in [("ddse", 0.1, 2.0), ("ddse", 0.5, 3.0), ("fc", None, 4.0), ("lista", None, None)]:
