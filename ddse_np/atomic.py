@@ -77,7 +77,8 @@ def check_target(path, overwrite: bool = True) -> Path:
 
 def check_directory(directory, shown=None):
     """Refuse, in one line, a directory (or, if it does not exist yet, its nearest existing
-    parent) in which no file can be created."""
+    parent) in which no file can be created: ``cannot write SHOWN (in PARENT): REASON``."""
+    wanted = Path(shown or directory)
     directory = Path(directory)
     while not directory.exists() and directory != directory.parent:
         directory = directory.parent
@@ -86,7 +87,8 @@ def check_directory(directory, shown=None):
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise DDSEError(f"cannot write {shown or directory}: {_reason(exc)}") from None
+        where = "" if directory in (wanted, wanted.parent) else f" (in {directory})"
+        raise DDSEError(f"cannot write {wanted}{where}: {_reason(exc)}") from None
 
 
 def write_text(path, text: str):

@@ -256,6 +256,7 @@ def read_only_dir(tmp_path):
     ["train", "--out", "{ro}/a.h5"],
     ["augment-preview", "--out", "{ro}/a.png"],
     ["sweep", "depth", "--out", "{ro}/sweep"],
+    ["sweep", "depth", "--out", "{ro}/new/sweep"],  # named as asked, with the directory that refuses
     ["export", "{ckpt}", "{ro}/b.h5"],
     ["inspect", "{ckpt}", "--atoms", "{ro}/atoms.png"],
 ])
@@ -275,6 +276,10 @@ def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir,
     result = CliRunner().invoke(cli, args)
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: cannot write"), result.output
+    target = next(a for a in args if str(read_only_dir) in a)
+    assert lines[0].startswith(f"error: cannot write {target}"), result.output
+    if target.endswith("new/sweep"):
+        assert f"{target} (in {read_only_dir}): " in lines[0]
     assert time.monotonic() - started < 5  # refused before data is read or anything trains
 
 
