@@ -252,8 +252,8 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
         table.add_row(label, str(path), PAPER_NAMES.get(name, name), f"{error:.2f}", str(only))
     console.print(table)
     p_value = f"= {result['p_value']:.4g}" if result["p_value"] > 0 else "< 1e-300"  # below float range
-    console.print(f"{result['count']} test images; both right {result['both']}, both wrong {result['neither']}; "
-                  f"exact McNemar test p {p_value}")
+    console.print(f"{result['count']} test images; both right {result['both']}, both wrong {result['neither']}")
+    console.print(f"exact McNemar test: p {p_value}")  # its own line: never wrapped inside "p = ..."
 
 
 @cli.command("augment-preview")

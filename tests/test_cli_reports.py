@@ -69,11 +69,11 @@ def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
         monkeypatch.setattr(ddse_np.evaluate, "mcnemar", lambda a, b: dict(mcnemar(a, b), p_value=p_value))
         text = run("compare", *paths)
         assert text.exit_code == 0
-        return " ".join(text.output.split())  # rich wraps long lines
+        return text.output.splitlines()
 
-    assert "exact McNemar test p = 0.01234" in printed_p(0.012341)
+    assert "exact McNemar test: p = 0.01234" in printed_p(0.012341)  # a line of its own
     # a p-value below the float range (thousands of images apart) is printed as a bound, not as 0
-    assert "exact McNemar test p < 1e-300" in printed_p(0.0)
+    assert "exact McNemar test: p < 1e-300" in printed_p(0.0)
     missing = run("compare", paths[0], tmp_path / "none.h5")
     assert "does not exist" in one_line_error(missing, 1)
 
