@@ -75,30 +75,34 @@ def learning_curves(history: dict, path, title: str = ""):
 
 
 def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None, metric: str = "test_error",
-                 xlabel: str | None = None, log_x: bool = False):
+                 axis: tuple | None = None, log_x: bool = False):
     """``metric`` (%, test or validation error) against the varied value, one line per method,
-    mean ± sample standard deviation over seeds as error bars and each seed as a faint dot.  A
-    sweep of one value (a comparison at one setting) puts the methods side by side instead.
+    mean ± sample standard deviation over seeds as error bars and each seed of a varied method
+    as a faint dot beside them.  A sweep of one value (a comparison at one setting) puts the
+    methods side by side instead.  A method whose runs all diverged is named "(diverged)".
 
     rows : result dicts with method, value (None: not affected, drawn flat) and the metric
     (None: diverged, left out); ``order`` lists methods in drawing order, ``names`` maps a
-    method to its label; ``xlabel`` names the varied value (default ``field``), on a log
-    scale with ``log_x`` (a grid like ts/t 0.05 ... 1).
+    method to its label; ``axis`` = (symbol, label) of the varied value (default: ``field``
+    for both), on a log scale with ``log_x`` (for positive values, such as ts/t 0.05 ... 1).
     """
+    symbol, xlabel = axis or (field, field)
+    values = sorted({r["value"] for r in rows if r["value"] is not None})  # diverged ones too
+    methods = list(dict.fromkeys([*order, *sorted({r["method"] for r in rows} - set(order))]))
+    methods = [m for m in methods if any(r["method"] == m for r in rows)]
     rows = [dict(r, error=r.get(metric)) for r in rows if r.get(metric) is not None]
-    values = sorted({r["value"] for r in rows if r["value"] is not None})
+    label = {m: (names or {}).get(m, m) + ("" if any(r["method"] == m for r in rows) else " (diverged)")
+             for m in methods}
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    methods = [m for m in list(order) + sorted({r["method"] for r in rows} - set(order))
-               if any(r["method"] == m for r in rows)]
-    xlabel = xlabel or field
     if len(values) <= 1:
-        _side_by_side(ax, rows, methods, names or {})
+        _side_by_side(ax, rows, methods, label)
         if values:
-            title = f"{title}: {xlabel.split(' (')[0]} = {values[0]:g}"
+            title = f"{title}: {symbol} = {values[0]:g}"
     else:
+        dot_shift = (lambda x: x * 1.04) if log_x else (lambda x: x + 0.012 * (values[-1] - values[0]))
         for method in methods:
-            _method_line(ax, [r for r in rows if r["method"] == method], values, (names or {}).get(method, method))
+            _method_line(ax, [r for r in rows if r["method"] == method], values, label[method], dot_shift)
         ax.set_xlabel(xlabel)
         if log_x:
             ax.set_xscale("log")
@@ -112,11 +116,15 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None,
 
 
 def _mean_std(errors):
-    return float(np.mean(errors)), float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0
+    return float(np.mean(errors)), (float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0)
 
 
-def _method_line(ax, mine, values, label):
-    """One method's line of :func:`sweep_figure`; a method the value does not affect is flat."""
+def _method_line(ax, mine, values, label, dot_shift):
+    """One method's line of :func:`sweep_figure`: flat for a method the value does not affect,
+    only a legend entry for one whose runs all diverged."""
+    if not mine:
+        ax.errorbar([], [], yerr=[], marker="o", label=label)  # an errorbar too: the legend keeps the order
+        return
     if all(r["value"] is None for r in mine):
         mean, std = _mean_std([r["error"] for r in mine])
         ax.errorbar(values, [mean] * len(values), yerr=[std] * len(values), marker="o", capsize=3, label=label)
@@ -125,18 +133,22 @@ def _method_line(ax, mine, values, label):
     stats = [_mean_std([r["error"] for r in mine if r["value"] == x]) for x in xs]
     line = ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=label)
     seeds = [r for r in mine if r["value"] is not None]
-    ax.plot([r["value"] for r in seeds], [r["error"] for r in seeds], ".", color=line[0].get_color(),
-            alpha=0.35, markersize=4)
+    ax.plot([dot_shift(r["value"]) for r in seeds], [r["error"] for r in seeds], ".",
+            color=line[0].get_color(), alpha=0.4, markersize=4)
 
 
-def _side_by_side(ax, rows, methods, names):
-    """The methods of a one-value sweep along x: mean ± std, and each seed as a dot beside it."""
+def _side_by_side(ax, rows, methods, label):
+    """The methods of a one-value sweep along x: mean ± std, and each seed as a dot beside it
+    (a method whose runs all diverged: its name only)."""
     for i, method in enumerate(methods):
         errors = [r["error"] for r in rows if r["method"] == method]
+        if not errors:
+            ax.plot([], [])  # its colour goes unused, so the next methods keep theirs
+            continue
         mean, std = _mean_std(errors)
         line = ax.errorbar([i], [mean], yerr=[std], marker="o", capsize=4)
         ax.plot([i + 0.15] * len(errors), errors, ".", color=line[0].get_color(), alpha=0.5, markersize=5)
-    ax.set_xticks(range(len(methods)), [names.get(m, m) for m in methods], rotation=20, fontsize=8)
+    ax.set_xticks(range(len(methods)), [label[m] for m in methods], rotation=20, fontsize=8)
     ax.set_xlim(-0.5, len(methods) - 0.5)
 
 

@@ -57,11 +57,12 @@ class ResultsFile:
             return
         keys = list(self.settings) + [k for k in existing if k not in self.settings]  # sweep and budget first
         differ = [k for k in keys if existing.get(k) != self.settings.get(k)]
-        if "format" in differ:  # sweep.json of format 1 had no "format"
-            raise DDSEError(f"{self.directory} holds results of an older sweep format "
-                            f"({existing.get('format', 1)}; this version writes {self.settings.get('format')}, "
-                            f"which tests the best-validation model): choose another --out "
-                            f"(--plot-only still redraws the old ones)")
+        theirs, ours = existing.get("format", 1), self.settings.get("format", 1)  # format 1 wrote none
+        if theirs != ours:
+            both = all(isinstance(f, int) for f in (theirs, ours))
+            age = ("an older" if theirs < ours else "a newer") if both else "another"
+            raise DDSEError(f"{self.directory} holds results of {age} format ({theirs}; this version "
+                            f"writes {ours}): choose another --out (--plot-only still redraws them)")
         if differ:
             raise DDSEError(f"{self.directory} holds results made with other settings ({differ[0]}: "
                             f"{existing.get(differ[0])!r} there, {self.settings.get(differ[0])!r} now): "

@@ -33,12 +33,12 @@ SWEEPS = {
     "depth": ("k", [1, 2, 3, 4, 5, 6], [1, 2, 4]),
     "lr": ("lr", [0.005, 0.01, 0.02, 0.05, 0.1], [0.01, 0.02, 0.05, 0.1]),
 }
-AXES = {  # how a sweep's figure names its varied value (the paper's symbols), and whether on a log scale
-    "sparsity": ("s/n (nonzeros kept per row of W1, W3_i, per column of W2_i)", False),
-    "width": ("m (hidden units)", False),
-    "samples": ("ts/t (fraction of the training images)", True),
-    "depth": ("k (unrolled stages)", False),
-    "lr": ("learning rate", True),
+AXES = {  # a sweep figure's varied value: (the paper's symbol, the axis label), and whether on a log scale
+    "sparsity": (("s/n", "s/n (nonzeros kept per row of W1, W3_i, per column of W2_i)"), False),
+    "width": (("m", "m (hidden units)"), False),
+    "samples": (("ts/t", "ts/t (fraction of the training images)"), True),
+    "depth": (("k", "k (unrolled stages)"), False),
+    "lr": (("lr", "learning rate"), True),
 }
 STEP_MATCH_CAP = 20  # samples sweep: epochs = min(ceil(E / (ts/t)), 20 E): step-matched down to ts/t = 0.05
 # settings every job of a budget shares (the rest are TrainConfig defaults): the paper budget is
@@ -192,8 +192,8 @@ def figure(results: ResultsFile, sweep: str, path, beside: list = ()):
     metric = "val_error" if sweep == "lr" else "test_error"  # an lr sweep is read for its picks
     if not any(r.get(metric) is not None for r in rows):
         raise DDSEError(f"{results.path}: no results to plot")
-    xlabel, log_x = AXES[sweep]
-    sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric, xlabel, log_x)
+    axis, log_x = AXES[sweep]
+    sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric, axis, log_x)
 
 
 def table(results: ResultsFile, sweep: str, beside: list = ()) -> str:

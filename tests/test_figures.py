@@ -124,7 +124,7 @@ def drawn_sweep(monkeypatch, tmp_path, rows, **kwargs):
 def test_a_one_value_sweep_puts_the_methods_side_by_side_with_every_seed(monkeypatch, tmp_path):
     rows = [dict(method=m, value=2, seed=s, test_error=e) for m, errors in (("fc", [0.7, 0.8, 0.9]), ("ddse", [1.0, 1.2]))
             for s, e in enumerate(errors)] + [dict(method="fc", value=2, seed=3, test_error=None)]  # diverged: left out
-    ax = drawn_sweep(monkeypatch, tmp_path, rows, xlabel="k (unrolled stages)")
+    ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("k", "k (unrolled stages)"))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["DDSE", "Baseline I"]  # in the given order
     assert ax.get_title() == "depth sweep: k = 2"
     means = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "o"]
@@ -137,9 +137,24 @@ def test_a_sweep_over_several_values_draws_a_line_per_method_on_the_asked_scale(
     rows = [dict(method="ddse", value=v, seed=s, test_error=e)
             for v, errors in ((0.05, [1.3, 1.5]), (1.0, [0.9, 1.0])) for s, e in enumerate(errors)]
     rows += [dict(method="fc", value=None, seed=0, test_error=0.75)]  # not affected: flat across the values
-    ax = drawn_sweep(monkeypatch, tmp_path, rows, xlabel="ts/t", log_x=True)
-    assert ax.get_xscale() == "log" and ax.get_xlabel() == "ts/t"
+    ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("ts/t", "ts/t (fraction)"), log_x=True)
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "ts/t (fraction)"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "1"]
     ddse, flat = ax.lines[0], [line for line in ax.lines if line.get_marker() == "o" and list(line.get_ydata()) == [0.75] * 2]
     assert np.allclose(ddse.get_ydata(), [1.4, 0.95]) and len(flat) == 1
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["DDSE", "Baseline I"]
+
+    dots = [line for line in ax.lines if line.get_marker() == "."]
+    assert len(dots) == 1 and np.allclose(dots[0].get_xdata(), [0.052, 0.052, 1.04, 1.04])  # beside the means
+
+
+def test_a_value_where_every_run_diverged_keeps_its_place_and_a_diverged_method_its_name(monkeypatch, tmp_path):
+    """An lr sweep whose runs at 0.1 all diverged is still a sweep over two values (not a
+    comparison at 0.05), and a method with no finite run is named, not dropped."""
+    rows = [dict(method="ddse", value=0.05, seed=0, test_error=4.0), dict(method="ddse", value=0.1, seed=0, test_error=None),
+            dict(method="fc", value=0.05, seed=0, test_error=None)]
+    ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("lr", "learning rate"), log_x=True)
+    assert ax.get_title() == "depth sweep" and [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "0.1"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["DDSE", "Baseline I (diverged)"]
+    side = drawn_sweep(monkeypatch, tmp_path, rows[:1] + rows[2:], axis=("k", "k"))
+    assert [t.get_text() for t in side.get_xticklabels()] == ["DDSE", "Baseline I (diverged)"]

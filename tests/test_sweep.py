@@ -67,8 +67,8 @@ def test_a_directory_of_the_older_sweep_format_is_refused_saying_so(tmp_path):
     (out / "results.jsonl").write_text(json.dumps(row) + "\n")
     result = run("sweep", "depth", "--methods", "fc", "--values", "1", "--out", out)
     assert result.exit_code == 1 and result.output.strip().splitlines() == [
-        f"error: {out} holds results of an older sweep format (1; this version writes {sw.FORMAT}, which tests "
-        f"the best-validation model): choose another --out (--plot-only still redraws the old ones)"]
+        f"error: {out} holds results of an older format (1; this version writes {sw.FORMAT}): choose another "
+        f"--out (--plot-only still redraws them)"]
     assert run("sweep", "depth", "--plot-only", "--out", out).exit_code == 0
 
 
