@@ -54,6 +54,19 @@ def stop_on_signals():
             signal.signal(s, handler)
 
 
+@contextmanager
+def signals_held():
+    """Within the block, SIGINT and SIGTERM are held by this thread (delivered when it ends) and
+    blocked in the processes it starts, which inherit the signal mask: a Ctrl-C while a process
+    pool starts its helpers then never reaches a Python interpreter half-way through its start-up
+    (a "Fatal Python error" on the terminal).  Pool workers unblock them in :func:`init_worker`."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 _worker_request = StopRequest()  # in a pool worker: set by its own SIGINT / SIGTERM
 _worker_event = None  # in a pool worker: the parent's multiprocessing.Event
 
@@ -65,6 +78,7 @@ def init_worker(event):
     _worker_event = event
     for s in SIGNALS:
         signal.signal(s, _worker_request._handle)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # started under signals_held
 
 
 def worker_should_stop() -> bool:

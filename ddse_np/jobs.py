@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .config import TrainConfig, differing
 from .errors import DDSEError
-from .interrupt import init_worker, worker_should_stop
+from .interrupt import init_worker, signals_held, worker_should_stop
 from .results_file import ResultsFile
 
 PARTIAL_EVERY_SECONDS = 300.0  # how often a running job saves its resumable state (at an epoch's end)
@@ -286,20 +286,21 @@ def _run_in_pool(workers: int, todo, args, collect, should_stop):
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context()
-    event = context.Event()
 
     def stop():  # running jobs save their partial runs and stop; queued ones end "not started"
         event.set()  # (not Future.cancel: a cancelled future of a pool that then breaks never completes)
 
+    event = context.Event()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
                              initargs=(event,)) as pool:
         futures = []
-        try:
-            for job in todo:
-                futures.append(pool.submit(run_job, job, *args))
-        except BrokenProcessPool as exc:  # a worker died already: the jobs not submitted end with it
-            futures.append(Future())
-            futures[-1].set_exception(exc)
+        with signals_held():  # the processes start with the first submits: a signal waits until they have
+            try:
+                for job in todo:
+                    futures.append(pool.submit(run_job, job, *args))
+            except BrokenProcessPool as exc:  # a worker died already: the jobs not submitted end with it
+                futures.append(Future())
+                futures[-1].set_exception(exc)
         try:
             _wait_all(futures, lambda pending: wait(pending, POLL_SECONDS, FIRST_COMPLETED),
                       collect, should_stop, stop)

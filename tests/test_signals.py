@@ -170,3 +170,18 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
     # the killed job's last save was at an epoch's end; the other saved where SIGTERM stopped it
     batches = sorted(load(p)[1]["train"]["progress"]["batch"] for p in partial)
     assert batches[0] == 0 and batches[1] > 0, batches
+
+
+def test_signals_held_while_a_pool_starts_are_delivered_after(tmp_path):
+    """A Ctrl-C while the pool's processes start (signals_held) is not lost: the sweep's request
+    turns true when the block ends, not inside it."""
+    import threading
+
+    from ddse_np.interrupt import signals_held, stop_on_signals
+
+    with stop_on_signals() as stop:
+        with signals_held():
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # to this thread, which holds it
+            time.sleep(0.05)
+            assert not stop()
+        assert stop() and stop.name == "SIGINT"
