@@ -114,12 +114,12 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
         raise
     except Exception as exc:  # h5py and numpy raise many types on damaged files
         text = str(exc)
-        if "unable to lock file" in text and ("temporarily unavailable" in text or "would block" in text):
-            # EAGAIN / EWOULDBLOCK: another process holds the lock
-            raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
-                            f"finished writing, or, if you know nothing writes it, set "
-                            f"HDF5_USE_FILE_LOCKING=FALSE") from None
-        if "unable to lock file" in text:  # e.g. errno 37: a file system without locks (some NFS)
+        if "unable to lock file" in text:
+            if "temporarily unavailable" in text or "would block" in text:  # EAGAIN: another process holds it
+                raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
+                                f"finished writing, or, if you know nothing writes it, set "
+                                f"HDF5_USE_FILE_LOCKING=FALSE") from None
+            # e.g. errno 37: a file system without locks (some NFS mounts)
             raise DDSEError(f"{path}: cannot lock it for reading ({_first_line(exc)}); on a file system "
                             f"without file locks, set HDF5_USE_FILE_LOCKING=FALSE") from None
         raise DDSEError(f"{path}: not a readable ddse checkpoint ({_first_line(exc)})") from None
