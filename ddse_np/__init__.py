@@ -9,11 +9,23 @@ Python API::
     loss, grads = model.loss_and_grads(X, y)       # grads has the keys of model.params
     fresh = ddse_np.DDSE.create(n=784, m=1024, k=2, s=196, seed=0, dtype="float64")
 """
-from .backend import Backend
-from .errors import DDSEError
-from .models import DDSE, MODELS
-
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562), so that ``import ddse_np`` loads no NumPy: the ``ddse`` command
+# (ddse_np.__main__) sets up its Ctrl-C handling before the heavy modules load.
+_PUBLIC = {"Backend": ".backend", "DDSEError": ".errors", "DDSE": ".models", "MODELS": ".models"}
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(_PUBLIC[name], __name__), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_PUBLIC))
 
 
 def load(path, backend="numpy", dtype=None):

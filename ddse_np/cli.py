@@ -4,7 +4,8 @@ Every user mistake (bad option, missing data, corrupt checkpoint, no GPU)
 ends with one line on stderr, ``error: ...``, and a non-zero exit status.
 The options of a training setting are made from :class:`TrainConfig`'s fields,
 so their defaults, help and choices live there only.  The installed ``ddse``
-script runs :func:`main`; from a checkout, ``python cli.py ...`` does the same.
+script, ``python -m ddse_np`` and ``python cli.py ...`` run :func:`main` through
+:mod:`ddse_np.__main__`, which first keeps a Ctrl-C during these imports to one line.
 """
 from __future__ import annotations
 
@@ -362,7 +363,3 @@ cli.add_command(sweep)
 
 def main():
     cli()
-
-
-if __name__ == "__main__":
-    main()

@@ -185,3 +185,35 @@ def test_signals_held_while_a_pool_starts_are_delivered_after(tmp_path):
             time.sleep(0.05)
             assert not stop()
         assert stop() and stop.name == "SIGINT"
+
+
+CTRL_C_WHILE_LOADING = """
+import builtins, os, signal, sys
+import ddse_np.__main__ as entry
+assert "numpy" not in sys.modules, "the package and its entry point must load nothing heavy"
+real_import = builtins.__import__
+def import_then_ctrl_c(name, *args, **kwargs):
+    if name == "numpy":  # a Ctrl-C while the command line's modules load
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = import_then_ctrl_c
+sys.argv = ["ddse", "train", "--epochs", "1"]
+entry.main()
+"""
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130():
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True,
+                          env=ENV, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "error: interrupted\n" and proc.stdout == ""
+
+
+def test_after_loading_ctrl_c_is_the_commands_again(tmp_path):
+    """The entry point hands SIGINT back: once loaded, a Ctrl-C raises KeyboardInterrupt as usual
+    (which the commands turn into a saved checkpoint or one line)."""
+    code = ("import signal, ddse_np.__main__ as entry, ddse_np.cli as cli\n"
+            "cli.main = lambda: print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+            "entry.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "True\n", proc.stderr
