@@ -21,11 +21,19 @@ def __getattr__(name):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    return getattr(import_module(_PUBLIC[name], __name__), name)
+    value = globals()[name] = getattr(import_module(_PUBLIC[name], __name__), name)
+    return value
+
+
+TYPE_CHECKING = False  # True for type checkers only (no import of typing: the command starts faster)
+if TYPE_CHECKING:  # what editors and type checkers see
+    from .backend import Backend
+    from .errors import DDSEError
+    from .models import DDSE, MODELS
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_PUBLIC))
+    return sorted({*globals(), *_PUBLIC})
 
 
 def load(path, backend="numpy", dtype=None):
@@ -35,4 +43,4 @@ def load(path, backend="numpy", dtype=None):
     return load_checkpoint(path, backend, dtype)[0]
 
 
-__all__ = ["Backend", "DDSE", "DDSEError", "MODELS", "load", "__version__"]
+__all__ = [*_PUBLIC, "load", "__version__"]

@@ -18,11 +18,23 @@ def _interrupted_while_loading(signum, frame):
 
 
 def main():
-    previous = signal.signal(signal.SIGINT, _interrupted_while_loading)
-    from .cli import main as run_command
+    # Only over Python's default handler: a SIGINT ignored by the caller (``ddse ... &`` in a
+    # script) stays ignored.
+    take_over = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        if take_over:
+            signal.signal(signal.SIGINT, _interrupted_while_loading)
+    except ValueError:  # called outside the main thread, where no handler can be set
+        take_over = False
+    try:
+        from .cli import main as run_command
 
-    signal.signal(signal.SIGINT, previous)
-    run_command()
+        if take_over:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        run_command()
+    except KeyboardInterrupt:  # in the few bytecodes before the command's own handling begins
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -363,3 +363,9 @@ cli.add_command(sweep)
 
 def main():
     cli()
+
+
+if __name__ == "__main__":  # python -m ddse_np.cli: the same entry point as ``ddse``
+    from .__main__ import main as entry_point
+
+    entry_point()

@@ -222,7 +222,7 @@ def test_a_write_that_fails_leaves_nothing_and_keeps_the_old_file(tmp_path):
     out.write_bytes(b"previous")
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); sys.argv[0] = 'ddse'; "
-            "from ddse_np.cli import main; main()")
+            "from ddse_np.__main__ import main; main()")
     result = subprocess.run([sys.executable, "-c", code, "train", "--m", "64", "--train-fraction", "0.02",
                              "--val-size", "300", "--epochs", "1", "--quiet", "--overwrite", "--out", str(out)],
                             capture_output=True, text=True, cwd=root)
