@@ -8,6 +8,7 @@ left as it was.  Checkpoints, figures and sweep files all go through here.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
@@ -60,9 +61,10 @@ def atomic_path(path):
 
 def check_target(path, overwrite: bool = True) -> Path:
     """Refuse, in one line and before any work, an output file that cannot or may not be written:
-    a missing directory, a directory in its place, an existing file without ``overwrite``, or a
+    a missing directory, a directory in its place, an existing file without ``overwrite``, a
     directory where no file can be created (read-only, no permission, full) — tried by creating
-    and removing a temporary file there.  Returns ``path``."""
+    and removing a temporary file there — or an existing file that cannot be replaced (immutable,
+    append-only; see ``check_replaceable``).  Returns ``path``."""
     path = Path(path)
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
     if not real.parent.is_dir():
@@ -72,7 +74,23 @@ def check_target(path, overwrite: bool = True) -> Path:
     if path.exists() and not overwrite:
         raise DDSEError(f"{path} exists: pass --overwrite to replace it, or choose another --out")
     check_directory(real.parent, path)
+    if real.is_file():
+        check_replaceable(real, path)
     return path
+
+
+def check_replaceable(path, shown=None):
+    """Refuse, in one line, an existing file that the final rename could not replace although its
+    directory is writable: an immutable or append-only file (``chattr +i`` / ``+a``), which the
+    kernel refuses to open for writing with EPERM, even to root.  A file that is merely read-only
+    (mode bits, EACCES) can still be replaced by a rename and passes.  Opens without truncating
+    and closes at once: the file is left as it was."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno == errno.EPERM:
+            raise DDSEError(f"cannot write {shown or path}: the existing file cannot be replaced "
+                            f"({_reason(exc)})") from None
 
 
 def check_directory(directory, shown=None):

@@ -308,3 +308,59 @@ def test_a_full_disk_leaves_nothing_and_keeps_the_old_file(tmp_path):
         assert sorted(p.name for p in full.iterdir()) == ["ballast", "run.h5"]
     finally:
         subprocess.run(["umount", str(full)], capture_output=True)
+
+
+@pytest.fixture
+def immutable_checkpoint(tmp_path):
+    """A resumable checkpoint of a one-epoch run, then made immutable (``chattr +i``) where the
+    file system and the user allow it; else skipped.  Made mutable again afterwards."""
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from ddse_np.cli import cli
+
+    out = tmp_path / "run.h5"
+    result = CliRunner().invoke(cli, ["train", "--m", "32", "--train-fraction", "0.01", "--val-size", "200",
+                                      "--epochs", "1", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not possible here")
+    yield out
+    subprocess.run(["chattr", "-i", str(out)], capture_output=True)
+
+
+@pytest.mark.parametrize("how", [["--resume", "{out}", "--epochs", "3"], ["--out", "{out}", "--overwrite"]])
+def test_a_file_that_cannot_be_replaced_is_refused_before_training(immutable_checkpoint, how):
+    """An immutable file can be neither opened for writing nor renamed over, even by root: the run
+    is refused in one line before it trains (it used to train, then fail to save)."""
+    import time
+
+    from click.testing import CliRunner
+
+    from ddse_np.cli import cli
+
+    before = immutable_checkpoint.read_bytes()
+    args = ["train", "--m", "32", "--train-fraction", "0.01", "--val-size", "200", "--quiet"]
+    args = (args[:1] if how[0] == "--resume" else args) + [a.format(out=immutable_checkpoint) for a in how]
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0] == (f"error: cannot write {immutable_checkpoint}: the existing file cannot be replaced "
+                        "(Operation not permitted)")
+    assert immutable_checkpoint.read_bytes() == before
+    assert time.monotonic() - started < 5
+
+
+def test_a_read_only_file_is_still_replaced(tmp_path):
+    """Mode 0444 refuses an open for writing (EACCES, for a user that is not root) but not a rename
+    in a writable directory: ``check_target`` lets it pass, and the atomic write replaces it."""
+    from ddse_np.atomic import check_target, write_text
+
+    target = tmp_path / "notes.txt"
+    target.write_text("old")
+    target.chmod(0o444)
+    assert check_target(target) == target
+    write_text(target, "new")
+    assert target.read_text() == "new"
