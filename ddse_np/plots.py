@@ -120,8 +120,10 @@ def _mean_std(errors):
 
 
 def _method_line(ax, mine, values, label, dot_shift):
-    """One method's line of :func:`sweep_figure`: flat for a method the value does not affect,
-    only a legend entry for one whose runs all diverged."""
+    """One method's line of :func:`sweep_figure`: its means joined by solid segments, or by a
+    dotted one across a value of the sweep where it has no result (not run yet, or every run
+    diverged); flat for a method the value does not affect, only a legend entry for one whose
+    runs all diverged."""
     if not mine:
         ax.errorbar([], [], yerr=[], marker="o", label=label)  # an errorbar too: the legend keeps the order
         return
@@ -131,7 +133,11 @@ def _method_line(ax, mine, values, label, dot_shift):
         return
     xs = sorted({r["value"] for r in mine if r["value"] is not None})
     stats = [_mean_std([r["error"] for r in mine if r["value"] == x]) for x in xs]
-    line = ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=label)
+    means = [m for m, _ in stats]
+    line = ax.errorbar(xs, means, yerr=[s for _, s in stats], marker="o", capsize=3, linestyle="none", label=label)
+    for a, b, mean_a, mean_b in zip(xs, xs[1:], means, means[1:]):
+        gap = any(a < v < b for v in values)  # a value this method has no result at: not a measurement
+        ax.plot([a, b], [mean_a, mean_b], ":" if gap else "-", color=line[0].get_color())
     seeds = [r for r in mine if r["value"] is not None]
     ax.plot([dot_shift(r["value"]) for r in seeds], [r["error"] for r in seeds], ".",
             color=line[0].get_color(), alpha=0.4, markersize=4)

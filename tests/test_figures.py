@@ -158,3 +158,15 @@ def test_a_value_where_every_run_diverged_keeps_its_place_and_a_diverged_method_
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["DDSE", "Baseline I (diverged)"]
     side = drawn_sweep(monkeypatch, tmp_path, rows[:1] + rows[2:], axis=("k", "k"))
     assert [t.get_text() for t in side.get_xticklabels()] == ["DDSE", "Baseline I (diverged)"]
+
+
+def test_a_method_missing_a_value_is_joined_across_it_by_a_dotted_line(monkeypatch, tmp_path):
+    """While a sweep fills in, a method without runs at ts/t = 0.1 is not drawn as if measured
+    there: its 0.05 and 1 means are joined by a dotted segment, a complete method by solid ones."""
+    rows = [dict(method="ddse", value=v, seed=0, test_error=e) for v, e in ((0.05, 1.4), (0.1, 1.1), (1.0, 0.95))]
+    rows += [dict(method="fc", value=v, seed=0, test_error=e) for v, e in ((0.05, 1.2), (1.0, 0.75))]
+    ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("ts/t", "ts/t"), log_x=True)
+    segments = [(line.get_linestyle(), list(line.get_xdata()), list(line.get_ydata()))
+                for line in ax.lines if len(line.get_xdata()) == 2 and line.get_marker() in ("None", None, "")]
+    assert sorted(segments) == sorted([("-", [0.05, 0.1], [1.4, 1.1]), ("-", [0.1, 1.0], [1.1, 0.95]),
+                                       (":", [0.05, 1.0], [1.2, 0.75])])
