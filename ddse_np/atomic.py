@@ -8,8 +8,9 @@ left as it was.  Checkpoints, figures and sweep files all go through here.
 """
 from __future__ import annotations
 
-import errno
 import os
+import stat
+import struct
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,16 +82,54 @@ def check_target(path, overwrite: bool = True) -> Path:
 
 def check_replaceable(path, shown=None):
     """Refuse, in one line, an existing file that the final rename could not replace although its
-    directory is writable: an immutable or append-only file (``chattr +i`` / ``+a``), which the
-    kernel refuses to open for writing with EPERM, even to root.  A file that is merely read-only
-    (mode bits, EACCES) can still be replaced by a rename and passes.  Opens without truncating
-    and closes at once: the file is left as it was."""
+    directory is writable: an immutable or append-only file (Linux ``chattr +i`` / ``+a``, BSD and
+    macOS ``chflags``), which no one may rename over, root included, or another user's file in a
+    sticky directory (such as /tmp) for a user who owns neither the file nor the directory.  A
+    file that is merely read-only (mode bits) passes: a rename replaces it.
+
+    Looks without writing: the flags come from ``st_flags`` where the platform has it, else from
+    the ``FS_IOC_GETFLAGS`` ioctl on a read-only descriptor (a file system without it passes), so
+    the file, its watchers (inotify close-write) and an overlay's lower layer see only a read."""
+    shown = shown or path
+    flags = _inode_flags(path)
+    for mask, what in ((_IMMUTABLE, "immutable"), (_APPEND_ONLY, "append-only")):
+        if flags & mask:
+            raise DDSEError(f"cannot write {shown}: the existing file is {what} and cannot be replaced")
+    euid = os.geteuid() if hasattr(os, "geteuid") else None
+    if euid not in (None, 0):
+        directory, file = os.stat(Path(path).parent), os.stat(path)
+        if directory.st_mode & stat.S_ISVTX and euid not in (file.st_uid, directory.st_uid):
+            raise DDSEError(f"cannot write {shown}: the existing file belongs to another user in a "
+                            f"sticky directory and cannot be replaced")
+
+
+_FS_IOC_GETFLAGS = 0x80086601  # Linux _IOR('f', 1, long); the kernel writes an int
+_FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x10, 0x20  # linux/fs.h
+if hasattr(os.stat_result, "st_flags"):  # BSD, macOS
+    _IMMUTABLE = stat.UF_IMMUTABLE | stat.SF_IMMUTABLE
+    _APPEND_ONLY = stat.UF_APPEND | stat.SF_APPEND
+else:
+    _IMMUTABLE, _APPEND_ONLY = _FS_IMMUTABLE_FL, _FS_APPEND_FL
+
+
+def _inode_flags(path) -> int:
+    """The file's immutable / append-only style flags (``_IMMUTABLE``, ``_APPEND_ONLY`` masks), or
+    0 where they cannot be read (no permission to read the file, no such ioctl)."""
+    if hasattr(os.stat_result, "st_flags"):
+        return os.stat(path).st_flags
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError as exc:
-        if exc.errno == errno.EPERM:
-            raise DDSEError(f"cannot write {shown or path}: the existing file cannot be replaced "
-                            f"({_reason(exc)})") from None
+        import fcntl
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (ImportError, OSError):
+        return 0
+    try:
+        buffer = bytearray(8)
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buffer)
+        return struct.unpack("i", bytes(buffer[:4]))[0]
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def check_directory(directory, shown=None):

@@ -78,7 +78,8 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None,
                  axis: tuple | None = None, log_x: bool = False):
     """``metric`` (%, test or validation error) against the varied value, one line per method,
     mean ± sample standard deviation over seeds as error bars and each seed of a varied method
-    as a faint dot beside them.  A sweep of one value (a comparison at one setting) puts the
+    as a faint dot beside them; a dotted segment (explained in the legend) crosses a value where
+    a method has no result.  A sweep of one value (a comparison at one setting) puts the
     methods side by side instead.  A method whose runs all diverged is named "(diverged)".
 
     rows : result dicts with method, value (None: not affected, drawn flat) and the metric
@@ -101,14 +102,18 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None,
             title = f"{title}: {symbol} = {values[0]:g}"
     else:
         dot_shift = (lambda x: x * 1.04) if log_x else (lambda x: x + 0.012 * (values[-1] - values[0]))
-        for method in methods:
-            _method_line(ax, [r for r in rows if r["method"] == method], values, label[method], dot_shift)
+        gaps = [_method_line(ax, [r for r in rows if r["method"] == method], values, label[method], dot_shift)
+                for method in methods]
+        handles, labels = ax.get_legend_handles_labels()
+        if any(gaps):  # explained last, after the methods
+            handles.append(ax.plot([], [], ":", color="grey")[0])
+            labels.append("dotted: no result in between")
         ax.set_xlabel(xlabel)
         if log_x:
             ax.set_xscale("log")
             ax.set_xticks(values, [f"{v:g}" for v in values])
             ax.minorticks_off()
-        ax.legend(fontsize=7)
+        ax.legend(handles, labels, fontsize=7)
     ax.set_ylabel("validation error (%)" if metric == "val_error" else "test error (%)")
     ax.set_title(title)
     fig.tight_layout()
@@ -123,24 +128,27 @@ def _method_line(ax, mine, values, label, dot_shift):
     """One method's line of :func:`sweep_figure`: its means joined by solid segments, or by a
     dotted one across a value of the sweep where it has no result (not run yet, or every run
     diverged); flat for a method the value does not affect, only a legend entry for one whose
-    runs all diverged."""
+    runs all diverged.  Returns whether it drew a dotted segment."""
     if not mine:
         ax.errorbar([], [], yerr=[], marker="o", label=label)  # an errorbar too: the legend keeps the order
-        return
+        return False
     if all(r["value"] is None for r in mine):
         mean, std = _mean_std([r["error"] for r in mine])
         ax.errorbar(values, [mean] * len(values), yerr=[std] * len(values), marker="o", capsize=3, label=label)
-        return
+        return False
     xs = sorted({r["value"] for r in mine if r["value"] is not None})
     stats = [_mean_std([r["error"] for r in mine if r["value"] == x]) for x in xs]
     means = [m for m, _ in stats]
     line = ax.errorbar(xs, means, yerr=[s for _, s in stats], marker="o", capsize=3, linestyle="none", label=label)
+    gaps = False
     for a, b, mean_a, mean_b in zip(xs, xs[1:], means, means[1:]):
         gap = any(a < v < b for v in values)  # a value this method has no result at: not a measurement
         ax.plot([a, b], [mean_a, mean_b], ":" if gap else "-", color=line[0].get_color())
+        gaps |= gap
     seeds = [r for r in mine if r["value"] is not None]
     ax.plot([dot_shift(r["value"]) for r in seeds], [r["error"] for r in seeds], ".",
             color=line[0].get_color(), alpha=0.4, markersize=4)
+    return gaps
 
 
 def _side_by_side(ax, rows, methods, label):

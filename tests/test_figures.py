@@ -170,3 +170,8 @@ def test_a_method_missing_a_value_is_joined_across_it_by_a_dotted_line(monkeypat
                 for line in ax.lines if len(line.get_xdata()) == 2 and line.get_marker() in ("None", None, "")]
     assert sorted(segments) == sorted([("-", [0.05, 0.1], [1.4, 1.1]), ("-", [0.1, 1.0], [1.1, 0.95]),
                                        (":", [0.05, 1.0], [1.2, 0.75])])
+    means = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(means) == 2 and all(line.get_linestyle() == "None" for line in means)  # no line under the dots
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "dotted: no result in between"
+    complete = drawn_sweep(monkeypatch, tmp_path, rows[:3], axis=("ts/t", "ts/t"), log_x=True)
+    assert [t.get_text() for t in complete.get_legend().get_texts()] == ["DDSE"]
