@@ -65,7 +65,7 @@ def check_target(path, overwrite: bool = True) -> Path:
     a missing directory, a directory in its place, an existing file without ``overwrite``, a
     directory where no file can be created (read-only, no permission, full) — tried by creating
     and removing a temporary file there — or an existing file that cannot be replaced (immutable,
-    append-only; see ``check_replaceable``).  Returns ``path``."""
+    append-only, another user's in a sticky directory; see ``check_replaceable``).  Returns ``path``."""
     path = Path(path)
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
     if not real.parent.is_dir():
@@ -104,12 +104,11 @@ def check_replaceable(path, shown=None):
 
 
 _FS_IOC_GETFLAGS = 0x80086601  # Linux _IOR('f', 1, long); the kernel writes an int
-_FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x10, 0x20  # linux/fs.h
 if hasattr(os.stat_result, "st_flags"):  # BSD, macOS
     _IMMUTABLE = stat.UF_IMMUTABLE | stat.SF_IMMUTABLE
     _APPEND_ONLY = stat.UF_APPEND | stat.SF_APPEND
 else:
-    _IMMUTABLE, _APPEND_ONLY = _FS_IMMUTABLE_FL, _FS_APPEND_FL
+    _IMMUTABLE, _APPEND_ONLY = 0x10, 0x20  # FS_IMMUTABLE_FL, FS_APPEND_FL of linux/fs.h
 
 
 def _inode_flags(path) -> int:
