@@ -142,3 +142,39 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
                          f"{mean_std(pick('steps'), 0)} | {mean_std(minutes, 1)} | "
                          f"{sum(float(r.get('seconds') or 0) for r in cell) / 60:.1f} |")
     return "\n".join(lines)
+
+
+def seeds_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
+    """A markdown table of every run, one line each (method, value, seed in order): its learning
+    rate, validation and test error (%), epochs, what ended it, minutes of wall time and the
+    row's note (e.g. "resumed from a partial run at epoch 86").  ``planned`` (method, value) ->
+    the epochs the run was given, or None: a finished run with fewer epochs was ended by its
+    plateau schedule (the learning rate fell below min_lr), one with as many by that epoch cap;
+    a run without a test error diverged.  Without ``planned`` the column says only "diverged".
+    """
+    def ended(row):
+        if row.get("test_error") is None:
+            return "diverged"
+        budget = planned(row["method"], row["value"]) if planned else None
+        if budget is None or row.get("epochs") is None:
+            return ""
+        return "schedule" if row["epochs"] < budget else f"epoch cap ({budget})"
+
+    def number(x, digits=2):
+        return "" if x is None else f"{float(x):.{digits}f}"
+
+    lines = ["every run: learning rate, validation and test error (%), epochs, what ended the run (its plateau "
+             "schedule, or the epoch cap given in brackets), minutes of wall time (one BLAS thread per run), note",
+             "", f"| method | {field} | seed | lr | validation error | test error | epochs | ended by | minutes | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
+    for method in methods:
+        mine = sorted((r for r in rows if r["method"] == method),
+                      key=lambda r: (r["value"] is not None, r["value"] or 0, r["seed"]))
+        for r in mine:
+            minutes = None if r.get("seconds") is None else float(r["seconds"]) / 60
+            lines.append(f"| {(names or {}).get(method, method)} | {'(all)' if r['value'] is None else r['value']} | "
+                         f"{r['seed']} | {r.get('lr', '')} | {number(r.get('val_error'))} | "
+                         f"{number(r.get('test_error'))} | {r.get('epochs', '')} | {ended(r)} | "
+                         f"{number(minutes, 1)} | {r.get('note') or ''} |")
+    return "\n".join(lines)

@@ -196,12 +196,14 @@ def figure(results: ResultsFile, sweep: str, path, beside: list = ()):
     sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric, axis, log_x)
 
 
-def table(results: ResultsFile, sweep: str, beside: list = ()) -> str:
+def table(results: ResultsFile, sweep: str, beside: list = (), every_run: bool = True) -> str:
     """The sweep's markdown tables from its results (and the rows of :func:`beside_rows`): test
     error (:func:`ddse_np.report.sweep_table`), or for an lr sweep validation error with each
     method's pick (:func:`pick_lr`) marked; then what each cell reached and cost
-    (:func:`ddse_np.report.runs_table`)."""
-    from .report import runs_table, sweep_table
+    (:func:`ddse_np.report.runs_table`); then, with ``every_run``, one line per run
+    (:func:`ddse_np.report.seeds_table`), with the epochs each was given, from the settings in
+    ``sweep.json``."""
+    from .report import runs_table, seeds_table, sweep_table
 
     rows = results.rows() + list(beside)
     field = SWEEPS[sweep][0]
@@ -209,4 +211,15 @@ def table(results: ResultsFile, sweep: str, beside: list = ()) -> str:
         main = sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))
     else:
         main = sweep_table(rows, field, METHODS, PAPER_NAMES)
-    return main + "\n\n" + runs_table(rows, field, METHODS, PAPER_NAMES)
+    summary = main + "\n\n" + runs_table(rows, field, METHODS, PAPER_NAMES)
+    if not every_run:
+        return summary
+    settings = results.settings or results.recorded_settings()
+
+    def planned(method, value):  # the epochs this sweep gives the job (None: settings unknown)
+        try:
+            return _job_config(sweep, settings, method, value)[0]["epochs"]
+        except DDSEError:
+            return None
+
+    return summary + "\n\n" + seeds_table(rows, field, METHODS, PAPER_NAMES, planned)

@@ -31,6 +31,11 @@ def test_sweep_writes_results_resumes_and_plots(tmp_path):
     assert len(done) == 4 and {r["method"] for r in done} == {"ddse", "fc"}
     assert all(0 <= r["test_error"] <= 100 and r["epochs"] == 1 for r in done)
     assert (out / "depth.png").read_bytes()[:4] == b"\x89PNG"
+    table = (out / "depth.md").read_text()
+    for r in done:  # every run on its own line; one epoch given, one taken: ended by the epoch cap
+        assert (f"| {sw.PAPER_NAMES[r['method']]} | {r['value']} | 0 | {r['lr']} | {r['val_error']:.2f} | "
+                f"{r['test_error']:.2f} | 1 | epoch cap (1) | {r['seconds'] / 60:.1f} |  |") in table
+    assert "every run:" in table and "every run:" not in first.output  # the file has it, the terminal not
     again = run(*args)
     assert again.exit_code == 0 and "0 job(s) run, 4 already done" in again.output
     assert rows(out) == done
@@ -106,6 +111,24 @@ def test_runs_table_gives_errors_epochs_steps_and_minutes_per_cell(tmp_path):
     text = sw.table(results, "depth")
     assert "| DDSE | 2 | 2 | 1 | 1.50 ± 0.71 | 2.00 ± 0.71 | 25.0 ± 7.1 | 250 ± 71 | 15.0 ± 7.1 | 30.1 |" in text
     assert "| Baseline I | 2 | 1 | 0 | 0.50 | 0.75 | 12.0 | 120 | 1.5 | 1.5 |" in text
+
+
+def test_every_run_table_says_what_ended_each_run():
+    from ddse_np.report import seeds_table
+
+    base = dict(method="ddse", value=0.5, lr=0.05, val_error=1.0, test_error=1.25, seconds=90.0)
+    runs = [dict(base, seed=1, epochs=120), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
+            dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
+            dict(base, method="fc", value=None, seed=0, epochs=120)]
+    planned = {("ddse", 0.5): 120, ("fc", None): 130}
+    lines = seeds_table(runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES,
+                        lambda m, v: planned[(m, v)]).splitlines()[4:]
+    assert lines == ["| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 | schedule | 1.5 | resumed at epoch 86 |",
+                     "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | epoch cap (120) | 1.5 |  |",
+                     "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 | diverged | 1.5 | loss became nan |",
+                     "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 | schedule | 1.5 |  |"]
+    unknown = seeds_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
+    assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 |  | 1.5 |  |"
 
 
 def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
