@@ -144,7 +144,7 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
     return "\n".join(lines)
 
 
-def seeds_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
+def every_run_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
     """A markdown table of every run, one line each (method, value, seed in order): its learning
     rate, validation and test error (%), epochs, what ended it, minutes of wall time and the
     row's note (e.g. "resumed from a partial run at epoch 86").  ``planned`` (method, value) ->

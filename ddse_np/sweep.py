@@ -201,9 +201,9 @@ def table(results: ResultsFile, sweep: str, beside: list = (), every_run: bool =
     error (:func:`ddse_np.report.sweep_table`), or for an lr sweep validation error with each
     method's pick (:func:`pick_lr`) marked; then what each cell reached and cost
     (:func:`ddse_np.report.runs_table`); then, with ``every_run``, one line per run
-    (:func:`ddse_np.report.seeds_table`), with the epochs each was given, from the settings in
+    (:func:`ddse_np.report.every_run_table`), with the epochs each was given, from the settings in
     ``sweep.json``."""
-    from .report import runs_table, seeds_table, sweep_table
+    from .report import runs_table, every_run_table, sweep_table
 
     rows = results.rows() + list(beside)
     field = SWEEPS[sweep][0]
@@ -222,4 +222,4 @@ def table(results: ResultsFile, sweep: str, beside: list = (), every_run: bool =
         except DDSEError:
             return None
 
-    return summary + "\n\n" + seeds_table(rows, field, METHODS, PAPER_NAMES, planned)
+    return summary + "\n\n" + every_run_table(rows, field, METHODS, PAPER_NAMES, planned)

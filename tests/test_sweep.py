@@ -114,20 +114,20 @@ def test_runs_table_gives_errors_epochs_steps_and_minutes_per_cell(tmp_path):
 
 
 def test_every_run_table_says_what_ended_each_run():
-    from ddse_np.report import seeds_table
+    from ddse_np.report import every_run_table
 
     base = dict(method="ddse", value=0.5, lr=0.05, val_error=1.0, test_error=1.25, seconds=90.0)
     runs = [dict(base, seed=1, epochs=120), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
             dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
             dict(base, method="fc", value=None, seed=0, epochs=120)]
     planned = {("ddse", 0.5): 120, ("fc", None): 130}
-    lines = seeds_table(runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES,
+    lines = every_run_table(runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES,
                         lambda m, v: planned[(m, v)]).splitlines()[4:]
     assert lines == ["| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 | schedule | 1.5 | resumed at epoch 86 |",
                      "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | epoch cap (120) | 1.5 |  |",
                      "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 | diverged | 1.5 | loss became nan |",
                      "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 | schedule | 1.5 |  |"]
-    unknown = seeds_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
+    unknown = every_run_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
     assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 |  | 1.5 |  |"
 
 
