@@ -203,7 +203,7 @@ def table(results: ResultsFile, sweep: str, beside: list = (), every_run: bool =
     (:func:`ddse_np.report.runs_table`); then, with ``every_run``, one line per run
     (:func:`ddse_np.report.every_run_table`), with the epochs each was given, from the settings in
     ``sweep.json``."""
-    from .report import runs_table, every_run_table, sweep_table
+    from .report import every_run_table, runs_table, sweep_table
 
     rows = results.rows() + list(beside)
     field = SWEEPS[sweep][0]
