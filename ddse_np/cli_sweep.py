@@ -106,9 +106,11 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
     extra = {str(d): sw.beside_rows(d, name, settings, methods, results.rows()) for d in beside}
     rows = [row for added in extra.values() for row in added]
     sw.figure(results, name, figure, rows)
-    notes = "".join("\n\n" + sw.beside_note(d, SWEEPS[name][0], added) for d, added in extra.items())
-    write_text(table_path, sw.table(results, name, rows) + notes + "\n")
-    click.echo(sw.table(results, name, rows, every_run=False) + notes)  # the file also lists every run
+    text = sw.table(results, name, rows)
+    for directory, added in extra.items():
+        text += "\n\n" + sw.beside_note(directory, SWEEPS[name][0], added)
+    write_text(table_path, text + "\n\n" + sw.every_run(results, name, rows) + "\n")  # the file: every run too
+    click.echo(text)
     click.echo(f"figure: {figure}; table: {table_path}")
 
 

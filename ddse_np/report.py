@@ -73,6 +73,17 @@ def dictionary_atoms(model) -> np.ndarray:
     return atoms.reshape(len(atoms), side, side)
 
 
+def _methods(rows: list, order=()) -> list:
+    """The methods of ``rows``: those of ``order`` first, in its order, then the rest sorted."""
+    present = {r["method"] for r in rows}
+    return [m for m in order if m in present] + sorted(present - set(order))
+
+
+def _value_key(value):
+    """Sort key of a sweep value: the flat value None (a method run once for all values) first."""
+    return (value is not None, value or 0)
+
+
 def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "test_error",
                 picks: dict | None = None) -> str:
     """A markdown table of ``metric`` (%, 'test_error' or 'val_error') per method (rows) and value
@@ -89,11 +100,8 @@ def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "tes
              + ("; **bold**: each method's pick (lowest mean validation error)" if picks else ""), "",
              "| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
              "|---|" + "---|" * len(values)]
-    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
-    for method in methods:
+    for method in _methods(rows, order):
         mine = [r for r in rows if r["method"] == method]
-        if not mine:
-            continue
         cells = []
         for v in values:
             errors = [r.get(metric) for r in mine if r["value"] in (v, None)]
@@ -128,10 +136,9 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
              f"| method | {field} | seeds | diverged | validation error | test error | epochs | steps | minutes "
              "| minutes, all runs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
-    for method in methods:
+    for method in _methods(rows, order):
         mine = [r for r in rows if r["method"] == method]
-        for value in sorted({r["value"] for r in mine}, key=lambda v: (v is not None, v or 0)):
+        for value in sorted({r["value"] for r in mine}, key=_value_key):
             cell = [r for r in mine if r["value"] == value]
             done = [r for r in cell if r.get("test_error") is not None]
             pick = lambda key: [float(r[key]) for r in done if r.get(key) is not None]  # noqa: E731
@@ -144,37 +151,40 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
     return "\n".join(lines)
 
 
+
 def every_run_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
-    """A markdown table of every run, one line each (method, value, seed in order): its learning
-    rate, validation and test error (%), epochs, what ended it, minutes of wall time and the
-    row's note (e.g. "resumed from a partial run at epoch 86").  ``planned`` (method, value) ->
-    the epochs the run was given, or None: a finished run with fewer epochs was ended by its
-    plateau schedule (the learning rate fell below min_lr), one with as many by that epoch cap;
-    a run without a test error diverged.  Without ``planned`` the column says only "diverged".
+    """A markdown table of every run, one line each (methods in ``order``, then by value and seed):
+    its learning rate (unless ``field`` is the learning rate itself), validation and test error
+    (%), epochs, what ended it, minutes of wall time (``seconds`` / 60) and the row's ``note``
+    (e.g. "resumed from a partial run at epoch 86").
+
+    ``planned`` (method, value) -> the epochs the run was given, or None where unknown: a finished
+    run with fewer epochs was ended by its plateau schedule (the learning rate fell below min_lr),
+    one with exactly as many by that cap; otherwise the cell stays empty.  A run without a test
+    error diverged.
     """
     def ended(row):
         if row.get("test_error") is None:
             return "diverged"
-        budget = planned(row["method"], row["value"]) if planned else None
-        if budget is None or row.get("epochs") is None:
+        budget, epochs = planned(row["method"], row["value"]) if planned else None, row.get("epochs")
+        if not isinstance(budget, int) or not isinstance(epochs, int):
             return ""
-        return "schedule" if row["epochs"] < budget else f"epoch cap ({budget})"
+        return "schedule" if epochs < budget else f"epoch cap ({budget})" if epochs == budget else ""
 
-    def number(x, digits=2):
-        return "" if x is None else f"{float(x):.{digits}f}"
+    def text(x, digits=None):
+        return "" if x is None else f"{float(x):.{digits}f}" if digits is not None else str(x)
 
-    lines = ["every run: learning rate, validation and test error (%), epochs, what ended the run (its plateau "
-             "schedule, or the epoch cap given in brackets), minutes of wall time (one BLAS thread per run), note",
-             "", f"| method | {field} | seed | lr | validation error | test error | epochs | ended by | minutes | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    methods = list(order) + sorted({r["method"] for r in rows} - set(order))
-    for method in methods:
-        mine = sorted((r for r in rows if r["method"] == method),
-                      key=lambda r: (r["value"] is not None, r["value"] or 0, r["seed"]))
-        for r in mine:
-            minutes = None if r.get("seconds") is None else float(r["seconds"]) / 60
-            lines.append(f"| {(names or {}).get(method, method)} | {'(all)' if r['value'] is None else r['value']} | "
-                         f"{r['seed']} | {r.get('lr', '')} | {number(r.get('val_error'))} | "
-                         f"{number(r.get('test_error'))} | {r.get('epochs', '')} | {ended(r)} | "
-                         f"{number(minutes, 1)} | {r.get('note') or ''} |")
+    lr = [] if field == "lr" else ["lr"]
+    header = ["method", field, "seed", *lr, "validation error", "test error", "epochs", "ended by", "minutes", "note"]
+    lines = ["every run: errors in %; ended by: its plateau schedule, the epoch cap it was given (in brackets), "
+             "or divergence; minutes of wall time (one BLAS thread per run)", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in _methods(rows, order):
+        for r in sorted((r for r in rows if r["method"] == method), key=lambda r: (_value_key(r["value"]), r["seed"])):
+            seconds = r.get("seconds")
+            cells = [(names or {}).get(method, method), "(all)" if r["value"] is None else r["value"], r["seed"],
+                     *(text(r.get("lr")) for _ in lr), text(r.get("val_error"), 2), text(r.get("test_error"), 2),
+                     text(r.get("epochs")), ended(r), text(None if seconds is None else seconds / 60, 1),
+                     r.get("note") or ""]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)

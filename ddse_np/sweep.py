@@ -196,14 +196,12 @@ def figure(results: ResultsFile, sweep: str, path, beside: list = ()):
     sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric, axis, log_x)
 
 
-def table(results: ResultsFile, sweep: str, beside: list = (), every_run: bool = True) -> str:
+def table(results: ResultsFile, sweep: str, beside: list = ()) -> str:
     """The sweep's markdown tables from its results (and the rows of :func:`beside_rows`): test
     error (:func:`ddse_np.report.sweep_table`), or for an lr sweep validation error with each
     method's pick (:func:`pick_lr`) marked; then what each cell reached and cost
-    (:func:`ddse_np.report.runs_table`); then, with ``every_run``, one line per run
-    (:func:`ddse_np.report.every_run_table`), with the epochs each was given, from the settings in
-    ``sweep.json``."""
-    from .report import every_run_table, runs_table, sweep_table
+    (:func:`ddse_np.report.runs_table`)."""
+    from .report import runs_table, sweep_table
 
     rows = results.rows() + list(beside)
     field = SWEEPS[sweep][0]
@@ -211,15 +209,25 @@ def table(results: ResultsFile, sweep: str, beside: list = (), every_run: bool =
         main = sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))
     else:
         main = sweep_table(rows, field, METHODS, PAPER_NAMES)
-    summary = main + "\n\n" + runs_table(rows, field, METHODS, PAPER_NAMES)
-    if not every_run:
-        return summary
+    return main + "\n\n" + runs_table(rows, field, METHODS, PAPER_NAMES)
+
+
+def every_run(results: ResultsFile, sweep: str, beside: list = ()) -> str:
+    """One line per run of the sweep and of ``beside`` (:func:`ddse_np.report.every_run_table`),
+    with what ended each: the epochs each job was given are planned again from the settings in
+    ``sweep.json`` (the format check keeps a directory to one plan); a directory of format 1, or
+    settings that plan no job, leave that column empty."""
+    from .report import every_run_table
+
     settings = results.settings or results.recorded_settings()
 
-    def planned(method, value):  # the epochs this sweep gives the job (None: settings unknown)
+    def planned(method, value):  # the epochs this sweep gives the job, or None
+        if not isinstance(settings.get("format"), int) or settings["format"] < 2:
+            return None  # format 1 (the samples sweep did not yet scale the epochs with ts/t)
         try:
-            return _job_config(sweep, settings, method, value)[0]["epochs"]
-        except DDSEError:
+            epochs = _job_config(sweep, settings, method, value)[0]["epochs"]
+        except (DDSEError, TypeError, ValueError, AttributeError, KeyError):  # a hand-edited sweep.json
             return None
+        return epochs if isinstance(epochs, int) else None
 
-    return summary + "\n\n" + every_run_table(rows, field, METHODS, PAPER_NAMES, planned)
+    return every_run_table(results.rows() + list(beside), SWEEPS[sweep][0], METHODS, PAPER_NAMES, planned)
