@@ -155,8 +155,8 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
 def every_run_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
     """A markdown table of every run, one line each (methods in ``order``, then by value and seed):
     its learning rate (unless ``field`` is the learning rate itself), validation and test error
-    (%), epochs, what ended it, minutes of wall time (``seconds`` / 60) and the row's ``note``
-    (e.g. "resumed from a partial run at epoch 86").
+    (%), epochs, SGD steps, what ended it, minutes of wall time (``seconds`` / 60) and the row's ``note``
+    (e.g. "resumed from a partial run after epoch 86").
 
     ``planned`` (method, value) -> the epochs the run was given, or None where unknown: a finished
     run with fewer epochs was ended by its plateau schedule (the learning rate fell below min_lr),
@@ -175,7 +175,8 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
         return "" if x is None else f"{float(x):.{digits}f}" if digits is not None else str(x)
 
     lr = [] if field == "lr" else ["lr"]
-    header = ["method", field, "seed", *lr, "validation error", "test error", "epochs", "ended by", "minutes", "note"]
+    header = ["method", field, "seed", *lr, "validation error", "test error", "epochs", "steps", "ended by", "minutes",
+              "note"]
     lines = ["every run: errors in %; ended by: its plateau schedule, the epoch cap it was given (in brackets), "
              "or divergence; minutes of wall time (one BLAS thread per run)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -184,7 +185,7 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
             seconds = r.get("seconds")
             cells = [(names or {}).get(method, method), "(all)" if r["value"] is None else r["value"], r["seed"],
                      *(text(r.get("lr")) for _ in lr), text(r.get("val_error"), 2), text(r.get("test_error"), 2),
-                     text(r.get("epochs")), ended(r), text(None if seconds is None else seconds / 60, 1),
+                     text(r.get("epochs")), text(r.get("steps")), ended(r), text(None if seconds is None else seconds / 60, 1),
                      r.get("note") or ""]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)

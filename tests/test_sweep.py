@@ -34,7 +34,7 @@ def test_sweep_writes_results_resumes_and_plots(tmp_path):
     table = (out / "depth.md").read_text()
     for r in done:  # every run on its own line; one epoch given, one taken: ended by the epoch cap
         assert (f"| {sw.PAPER_NAMES[r['method']]} | {r['value']} | 0 | {r['lr']} | {r['val_error']:.2f} | "
-                f"{r['test_error']:.2f} | 1 | epoch cap (1) | {r['seconds'] / 60:.1f} |  |") in table
+                f"{r['test_error']:.2f} | 1 | {r['steps']} | epoch cap (1) | {r['seconds'] / 60:.1f} |  |") in table
     assert "every run:" in table and "every run:" not in first.output  # the file has it, the terminal not
     again = run(*args)
     assert again.exit_code == 0 and "0 job(s) run, 4 already done" in again.output
@@ -117,22 +117,22 @@ def test_every_run_table_says_what_ended_each_run():
     from ddse_np.report import every_run_table
 
     base = dict(method="ddse", value=0.5, lr=0.05, val_error=1.0, test_error=1.25, seconds=90.0)
-    runs = [dict(base, seed=1, epochs=120), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
+    runs = [dict(base, seed=1, epochs=120, steps=25800), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
             dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
             dict(base, seed=3, epochs=121), dict(base, method="fc", value=None, seed=0, epochs=120)]
     planned = {("ddse", 0.5): 120, ("fc", None): 130}
     lines = every_run_table(runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES,
                             lambda m, v: planned[(m, v)]).splitlines()[4:]
-    assert lines == ["| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 | schedule | 1.5 | resumed at epoch 86 |",
-                     "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | epoch cap (120) | 1.5 |  |",
-                     "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 | diverged | 1.5 | loss became nan |",
-                     "| DDSE | 0.5 | 3 | 0.05 | 1.00 | 1.25 | 121 |  | 1.5 |  |",  # more than planned: not guessed
-                     "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 | schedule | 1.5 |  |"]
+    assert lines == ["| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 |  | schedule | 1.5 | resumed at epoch 86 |",
+                     "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 | epoch cap (120) | 1.5 |  |",
+                     "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 |  | diverged | 1.5 | loss became nan |",
+                     "| DDSE | 0.5 | 3 | 0.05 | 1.00 | 1.25 | 121 |  |  | 1.5 |  |",  # more than planned: not guessed
+                     "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 |  | schedule | 1.5 |  |"]
     unknown = every_run_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
-    assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 |  | 1.5 |  |"
+    assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 |  | 1.5 |  |"
     lr_sweep = every_run_table([dict(base, value=0.02, seed=0, epochs=3)], "lr").splitlines()
-    assert lr_sweep[2] == "| method | lr | seed | validation error | test error | epochs | ended by | minutes | note |"
-    assert lr_sweep[4] == "| ddse | 0.02 | 0 | 1.00 | 1.25 | 3 |  | 1.5 |  |"  # the lr once
+    assert lr_sweep[2] == "| method | lr | seed | validation error | test error | epochs | steps | ended by | minutes | note |"
+    assert lr_sweep[4] == "| ddse | 0.02 | 0 | 1.00 | 1.25 | 3 |  |  | 1.5 |  |"  # the lr once
 
 
 def _samples_dir(tmp_path, settings):
@@ -153,8 +153,8 @@ def test_plot_only_tables_every_run_with_its_step_matched_cap(tmp_path):
     result = run("sweep", "samples", "--plot-only", "--out", out)
     assert result.exit_code == 0, result.output
     table = (out / "samples.md").read_text()
-    assert "| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.10 | 120 | epoch cap (120) | 1.0 |  |" in table
-    assert "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 | schedule | 1.0 |  |" in table
+    assert "| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.10 | 120 | 25800 | epoch cap (120) | 1.0 |  |" in table
+    assert "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 | 21500 | schedule | 1.0 |  |" in table
     assert "every run:" in table and "every run:" not in result.output  # the file has it, the terminal not
 
 
@@ -168,7 +168,7 @@ def test_plot_only_leaves_what_ended_a_run_empty_when_the_settings_plan_no_job(t
     out = _samples_dir(tmp_path, settings)
     result = run("sweep", "samples", "--plot-only", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 |  | 1.0 |  |" in (out / "samples.md").read_text()
+    assert "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 | 21500 |  | 1.0 |  |" in (out / "samples.md").read_text()
 
 
 def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
