@@ -151,7 +151,6 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
     return "\n".join(lines)
 
 
-
 def every_run_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
     """A markdown table of every run, one line each (methods in ``order``, then by value and seed):
     its learning rate (unless ``field`` is the learning rate itself), validation and test error
@@ -182,10 +181,9 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in _methods(rows, order):
         for r in sorted((r for r in rows if r["method"] == method), key=lambda r: (_value_key(r["value"]), r["seed"])):
-            seconds = r.get("seconds")
+            minutes = None if r.get("seconds") is None else r["seconds"] / 60
             cells = [(names or {}).get(method, method), "(all)" if r["value"] is None else r["value"], r["seed"],
                      *(text(r.get("lr")) for _ in lr), text(r.get("val_error"), 2), text(r.get("test_error"), 2),
-                     text(r.get("epochs")), text(r.get("steps")), ended(r), text(None if seconds is None else seconds / 60, 1),
-                     r.get("note") or ""]
+                     text(r.get("epochs")), text(r.get("steps")), ended(r), text(minutes, 1), r.get("note") or ""]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
