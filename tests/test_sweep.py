@@ -131,7 +131,8 @@ def test_every_run_table_says_what_ended_each_run():
     unknown = every_run_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
     assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 |  | 1.5 |  |"
     lr_sweep = every_run_table([dict(base, value=0.02, seed=0, epochs=3)], "lr").splitlines()
-    assert lr_sweep[2] == "| method | lr | seed | validation error | test error | epochs | steps | ended by | minutes | note |"
+    assert lr_sweep[2] == ("| method | lr | seed | validation error | test error | epochs | steps | ended by | minutes "
+                           "| note |")
     assert lr_sweep[4] == "| ddse | 0.02 | 0 | 1.00 | 1.25 | 3 |  |  | 1.5 |  |"  # the lr once
 
 
