@@ -29,6 +29,16 @@ for ts in 0.05 0.1 0.25 0.5; do
   run samples --values "$ts" --methods "$methods" --keep-checkpoints --out results/reproduction/samples-steps
 done
 # Study 3, sparsity (Fig. 3): DDSE in lane 1, baseline V in lane 2
+if [ "$lane" = 2 ]; then
+  # V diverged in the first 30 steps of all three seeds at s/n = 0.1 and its rate 0.05: its rate
+  # there is picked again by step 0's short validation sweep, and its runs made at that rate
+  echo "lane 2: V's learning rate at s/n = 0.1, and its runs at that rate ($(date -u +%FT%TZ))" >&2
+  ddse sweep lr --methods ddse-noskip --set sparsity=0.1 --budget paper --set epochs=3 --seeds 1 --workers 1 \
+      --out results/reproduction/lr-sparsity0.1
+  ddse sweep sparsity --values 0.1 --methods ddse-noskip --budget paper --seeds 3 --set epochs=60 \
+      --set aug_elastic=34 --set patience=6 --lr-from results/reproduction/lr-sparsity0.1 --workers 1 \
+      --out results/reproduction/sparsity-v-repicked
+fi
 run sparsity --values 0.1,0.5 --methods "$sparse" --out results/reproduction/sparsity
 # Study 4, ablations: DDSE without the weight constraint (s = n) in lane 1, with random weights in lane 2
 if [ "$lane" = 1 ]; then
