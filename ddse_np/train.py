@@ -84,11 +84,13 @@ def split_training_data(train: Split, config: TrainConfig):
 
 
 def build_model(config: TrainConfig, n: int, backend: Backend):
-    """A fresh model of ``config.model`` on ``backend``."""
+    """A fresh model of ``config.model`` on ``backend`` (its start drawn with ``config.init_s(n)``
+    nonzeros per line where ``--init-sparsity`` asks for another s than the constraint's)."""
     cls = MODELS[config.model]
+    extra = {"init_s": config.init_s(n)} if config.init_sparsity else {}
     return cls.create(n=n, m=config.m, k=config.k, s=config.sparsity_s(n), seed=config.seed,
                       backend=backend, init=config.init, theta_init=config.theta_init,
-                      classes=NUM_CLASSES)
+                      classes=NUM_CLASSES, **extra)
 
 
 class Trainer:

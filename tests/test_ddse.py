@@ -114,6 +114,16 @@ def test_paper_init_is_ista_on_the_scaled_dictionary():
     assert np.allclose(model.encode(x @ basis), z)
 
 
+@pytest.mark.parametrize("init", ["paper", "random"])
+def test_init_s_draws_the_start_apart_from_the_constraint(init):
+    """create(s=n, init_s=s): the constraint allows every weight, the start is the s-sparse one."""
+    free = DDSE.create(n, m, 2, n, seed=3, dtype="float64", init=init, init_s=s)
+    constrained = DDSE.create(n, m, 2, s, seed=3, dtype="float64", init=init)
+    assert free.s == n and constrained.s == s
+    for name in constrained.params:
+        assert np.array_equal(free.params[name], constrained.params[name])
+
+
 def test_random_init_satisfies_constraints_and_unit_norm():
     model = DDSE.create(n, m, 2, s, seed=2, dtype="float64", init="random")
     for name, axis in model.constraints.items():

@@ -159,6 +159,9 @@ def test_no_validation_split_keeps_lr(mnist_small):
     (dict(m=0), "--m"), (dict(train_fraction=0.0), "train-fraction"), (dict(train_fraction=1.2), "train-fraction"),
     (dict(lr=-1.0), "--lr"), (dict(batch_size=0), "--batch-size"), (dict(model="nope"), "unknown model"),
     (dict(val_size=1500), "val-size"), (dict(val_every=0), "val-every"),
+    (dict(init_sparsity=1.5), "init-sparsity"), (dict(init_sparsity=-0.1), "init-sparsity"),
+    (dict(init_sparsity=1e-4), "init-sparsity 0.0001 leaves s = 0"),
+    (dict(model="fc", init_sparsity=0.25), "init-sparsity applies to .* not fc"),
 ])
 def test_impossible_settings_are_refused(mnist_small, change, message):
     with pytest.raises(DDSEError, match=message):
@@ -236,3 +239,23 @@ def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch)
     without = train(mnist_small, TrainConfig(**config))[0]
     for name, value in with_prefetch.params.items():
         assert np.array_equal(value, without.params[name]), name
+
+
+def test_no_weight_constraint_from_the_default_start(mnist_small):
+    """--sparsity 1 --init-sparsity 0.25: the start of the default DDSE (s = n/4 per line), then
+    no constraint (s = n): training fills the zeros; at --sparsity 1 alone the paper's S is all ones."""
+    from ddse_np.train import build_model
+    from ddse_np.backend import Backend
+
+    n, backend = 784, Backend("numpy", "float64")
+    start = build_model(TrainConfig(**dict(SMALL, sparsity=1.0, init_sparsity=0.25)), n, backend)
+    default = build_model(TrainConfig(**dict(SMALL, sparsity=0.25)), n, backend)
+    dense = build_model(TrainConfig(**dict(SMALL, sparsity=1.0)), n, backend)
+    assert start.s == n and default.s == 196
+    for name in start.constraints:
+        assert np.array_equal(start.params[name], default.params[name])
+    assert np.linalg.matrix_rank(dense.params["W1"]) == 1  # every atom the same: why the ablation needs it
+
+    model, _ = train(mnist_small, TrainConfig(**dict(SMALL, epochs=1, sparsity=1.0, init_sparsity=0.25)))
+    assert model.s == n
+    assert count_nonzeros(model.params["W1"], "row").min() > 196  # the zeros of the start filled in

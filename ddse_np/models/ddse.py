@@ -87,14 +87,18 @@ class DDSE(Model):
 
     @classmethod
     def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
-               backend="numpy", init: str = INITS[0], classes: int = 10, theta_init: float = THETA_INIT):
+               backend="numpy", init: str = INITS[0], classes: int = 10, theta_init: float = THETA_INIT,
+               init_s: int | None = None):
         """A fresh model.  ``backend`` is a name or a :class:`Backend`.
 
         ``init`` is 'paper' or 'random' (see :mod:`ddse_np.init`); all random
         draws happen on the host from ``seed``, so every backend starts alike.
+        ``s`` is the constraint's nonzeros per line; the start is drawn with ``init_s``
+        (default ``s``), e.g. s = n with init_s = n / 4: a DDSE without the weight
+        constraint that starts as the default's ISTA (at s = n the paper's S is all ones).
         """
         backend = as_backend(backend, dtype)
-        host = cls.initial_params(n, m, k, s, seed, init, theta_init, classes)
+        host = cls.initial_params(n, m, k, s if init_s is None else init_s, seed, init, theta_init, classes)
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, init=init,
                       seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
         return cls.from_host(host, config, backend)
