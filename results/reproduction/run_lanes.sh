@@ -42,7 +42,7 @@ fi
 run sparsity --values 0.1,0.5 --methods "$sparse" --out results/reproduction/sparsity
 # Study 4, ablations: DDSE without the weight constraint (s = n) in lane 1, with random weights in lane 2
 if [ "$lane" = 1 ]; then
-  run sparsity --values 1 --methods ddse --out results/reproduction/ablation-dense
+  run sparsity --values 1 --methods ddse --set init_sparsity=0.25 --out results/reproduction/ablation-dense
 else
   run depth --values 2 --methods ddse --set init=random --out results/reproduction/ablation-random-init
 fi
