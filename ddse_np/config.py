@@ -34,8 +34,8 @@ class TrainConfig:
     k: int = setting(2, "Unrolled iterations k.")
     sparsity: float = setting(0.25, "s/n: nonzeros per row/column of W1, W2_i, W3_i as a fraction of n.")
     init: str = setting(INITS[0], "Initial weights: the paper's (ISTA on D0 S) or random.", INITS)
-    init_sparsity: float = setting(0.0, "s/n of the initial weights' support, when it is to differ from "
-                                        "--sparsity (ddse and ddse-noskip only; 0: --sparsity). E.g. "
+    init_sparsity: float = setting(0.0, "s/n of the initial weights' support, when it is to be below "
+                                        "--sparsity (ddse and ddse-noskip only; 0: --sparsity's). E.g. "
                                         "--sparsity 1 --init-sparsity 0.25: no weight constraint, the "
                                         "default's sparse start.")
     theta_init: float = setting(THETA_INIT, "Initial shrinkage thresholds.")
@@ -122,12 +122,16 @@ class TrainConfig:
             (1 <= self.k <= MAX_K, f"--k must lie in 1..{MAX_K} (got {self.k})"),
             (0.0 < self.sparsity <= 1.0, f"--sparsity s/n must lie in (0, 1] (got {self.sparsity})"),
             (self.sparsity_s(n) >= 1, f"--sparsity {self.sparsity} leaves s = 0 nonzeros of n = {n}"),
-            (0.0 <= self.init_sparsity <= 1.0, f"--init-sparsity s/n must lie in [0, 1] (got {self.init_sparsity})"),
+            (0.0 <= self.init_sparsity <= 1.0,
+             f"--init-sparsity s/n must lie in [0, 1], 0 for --sparsity's (got {self.init_sparsity})"),
             (not self.init_sparsity or self.init_s(n) >= 1,
              f"--init-sparsity {self.init_sparsity} leaves s = 0 nonzeros of n = {n}"),
+            (self.init_s(n) <= self.sparsity_s(n),
+             f"--init-sparsity {self.init_sparsity} exceeds --sparsity {self.sparsity}: the start would be "
+             f"projected onto the constraint before the first step"),
             (not self.init_sparsity or getattr(MODELS.get(self.model), "sparse", True),
              f"--init-sparsity applies to the models whose weights s/n constrains (ddse, ddse-noskip), "
-             f"not {self.model}"),
+             f"not {self.model} (in a sweep: --set ddse:init_sparsity=...)"),
             (0.0 < self.train_fraction <= 1.0,
              f"--train-fraction must lie in (0, 1] (got {self.train_fraction})"),
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),

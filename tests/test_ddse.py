@@ -4,6 +4,7 @@ import pytest
 
 from ddse_np.layers import shrink_forward
 from ddse_np.models import DDSE
+from ddse_np.models.ddse import DDSENoSkip
 from ddse_np.models.ddse import stage_backward, stage_forward
 from ddse_np.sparsity import count_nonzeros
 from gradcheck import assert_model_gradients, numerical_grad, relative_error
@@ -114,11 +115,11 @@ def test_paper_init_is_ista_on_the_scaled_dictionary():
     assert np.allclose(model.encode(x @ basis), z)
 
 
-@pytest.mark.parametrize("init", ["paper", "random"])
-def test_init_s_draws_the_start_apart_from_the_constraint(init):
+@pytest.mark.parametrize("cls, init", [(DDSE, "paper"), (DDSE, "random"), (DDSENoSkip, "paper")])
+def test_init_s_draws_the_start_apart_from_the_constraint(cls, init):
     """create(s=n, init_s=s): the constraint allows every weight, the start is the s-sparse one."""
-    free = DDSE.create(n, m, 2, n, seed=3, dtype="float64", init=init, init_s=s)
-    constrained = DDSE.create(n, m, 2, s, seed=3, dtype="float64", init=init)
+    free = cls.create(n, m, 2, n, seed=3, dtype="float64", init=init, init_s=s)
+    constrained = cls.create(n, m, 2, s, seed=3, dtype="float64", init=init)
     assert free.s == n and constrained.s == s
     for name in constrained.params:
         assert np.array_equal(free.params[name], constrained.params[name])

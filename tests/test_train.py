@@ -162,6 +162,7 @@ def test_no_validation_split_keeps_lr(mnist_small):
     (dict(init_sparsity=1.5), "init-sparsity"), (dict(init_sparsity=-0.1), "init-sparsity"),
     (dict(init_sparsity=1e-4), "init-sparsity 0.0001 leaves s = 0"),
     (dict(model="fc", init_sparsity=0.25), "init-sparsity applies to .* not fc"),
+    (dict(sparsity=0.1, init_sparsity=0.25), "init-sparsity 0.25 exceeds --sparsity 0.1"),
 ])
 def test_impossible_settings_are_refused(mnist_small, change, message):
     with pytest.raises(DDSEError, match=message):
