@@ -120,10 +120,15 @@ def pick_lr(rows: list) -> dict:
 
 def _job_config(sweep: str, settings: dict, method: str, value):
     """(normalised training config, value) of the job ``method`` x ``value`` of a sweep made with
-    ``settings`` (as in its ``sweep.json``: budget, --set settings, per-method settings)."""
+    ``settings`` (as in its ``sweep.json``: budget, --set settings, per-method settings).
+    Normalised: an ``init_sparsity`` equal to the job's ``sparsity`` is the default start (0), so
+    e.g. the s/n = 0.25 point of ``--set init_sparsity=0.25`` matches a default run."""
     job = plan(sweep, settings.get("budget"), 1, (method,), None if value is None else [value],
                settings.get("settings") or {}, settings.get("method_settings") or {})[0]
-    return TrainConfig.from_dict(job["config"]).to_dict(), job["value"]
+    config = TrainConfig.from_dict(job["config"]).to_dict()
+    if config["init_sparsity"] == config["sparsity"]:  # the start the constraint itself gives
+        config["init_sparsity"] = 0.0
+    return config, job["value"]
 
 
 def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> list:

@@ -318,3 +318,18 @@ def test_beside_refuses_runs_made_otherwise_before_running(tmp_path, setting, di
                 "--out", tmp_path / "s", "--beside", depth)
     assert other.exit_code == 1 and f"none of its runs of ddse is a run of this sweep ({differs})" in other.output
     assert not (tmp_path / "s").exists()  # refused before any run
+
+
+@pytest.mark.parametrize("start, kept", [("0.25", True), ("0.1", False)])
+def test_beside_counts_a_start_at_the_constraints_own_sparsity_as_the_default_start(tmp_path, start, kept):
+    # study 4's "no weight constraint" sweep (--sparsity 1 --init-sparsity 0.25): at s/n = 0.25 its
+    # start is the default one, so a default DDSE run is its 0.25 point; a start at 0.1 is not
+    depth = tmp_path / "d"
+    assert run("sweep", "depth", "--methods", "ddse", "--values", "2", *TINY, "--out", depth).exit_code == 0
+    result = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY, "--set",
+                 f"init_sparsity={start}", "--out", tmp_path / "s", "--beside", depth)
+    if kept:
+        assert result.exit_code == 0, result.output
+        assert "| DDSE | 0.25 | 1 | 0 |" in (tmp_path / "s" / "sparsity.md").read_text()
+    else:
+        assert result.exit_code == 1 and "(init_sparsity: 0.0 there, 0.1 here)" in result.output, result.output
