@@ -9,6 +9,7 @@ from .backend import BACKENDS, DTYPES
 from .errors import DDSEError
 from .init import INITS, THETA_INIT
 from .models import MODELS
+from .optim import SCHEDULES, parse_drops
 
 
 MAX_M, MAX_K = 1 << 16, 100  # beyond these the parameters alone would not fit in a machine's memory
@@ -43,6 +44,12 @@ class TrainConfig:
     batch_size: int = setting(128, "Images per SGD step.")
     lr: float = setting(0.01, "Learning rate.")
     momentum: float = setting(0.9, "Momentum of SGD.")
+    schedule: str = setting("plateau", "Learning-rate schedule: plateau (x --lr-factor after --patience "
+                                       "validations without a new best; the run ends when the lr would fall "
+                                       "below --min-lr) or step (x --lr-factor after each fraction --lr-drops "
+                                       "of --epochs; every run trains all --epochs).", SCHEDULES)
+    lr_drops: str = setting("0.5,0.75", "Step schedule: fractions of --epochs after which the lr drops, "
+                                        "comma-separated, increasing, in (0, 1).")
     project_every: int = setting(15, "SGD steps between projections.")
     val_size: int = setting(5000, "Stratified validation images held out of training (0: no lr schedule).")
     patience: int = setting(3, "Validations without improvement before the lr drops (one validation every "
@@ -97,6 +104,10 @@ class TrainConfig:
         known = cls.fields()
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    def drops(self) -> tuple:
+        """The step schedule's fractions of the run (``lr_drops`` parsed; see :func:`~ddse_np.optim.parse_drops`)."""
+        return parse_drops(self.lr_drops)
+
     def augment_config(self) -> AugmentConfig:
         """The aug_* settings without their prefix."""
         return AugmentConfig(**{name[len("aug_"):]: getattr(self, name) for name in self.fields()
@@ -149,6 +160,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise DDSEError(message)
+        try:
+            parse_drops(self.lr_drops)
+        except ValueError as exc:
+            raise DDSEError(f"--lr-drops: {exc}") from None
         self.augment_config().validate()
 
     def to_dict(self) -> dict:

@@ -11,6 +11,8 @@ import math
 
 from .backend import cache_blocks
 
+SCHEDULES = ("plateau", "step")  # the learning-rate schedules (TrainConfig.schedule)
+
 
 class MomentumSGD:
     """v <- momentum * v - lr * g ;  p <- p + v ;  g <- 0   (per parameter name).
@@ -64,6 +66,58 @@ class MomentumSGD:
         self.lr = float(state["lr"])
         self.momentum = float(state.get("momentum", self.momentum))
         self.velocity = {name: v.copy() for name, v in state.get("velocity", {}).items()}
+
+
+class StepSchedule:
+    """A fixed step schedule: lr0, multiplied by ``factor`` after each epoch round(f * epochs) for f in
+    ``drops`` (fractions of the run, increasing, in (0, 1)); e.g. epochs 100, drops (0.5, 0.75):
+    lr0 for epochs 1-50, lr0 * factor for 51-75, lr0 * factor**2 for 76-100.  It never ends a run.
+
+    ``update(epoch)`` is called after every epoch (1-based, the one just finished) and returns the
+    lr of the next.  It depends on the epoch alone, so a resumed run needs no state of its own.
+    """
+
+    def __init__(self, lr: float, factor: float, drops, epochs: int):
+        self.lr0, self.factor, self.epochs = lr, factor, epochs
+        self.drop_epochs = tuple(drop_epochs(drops, epochs))
+        self.lr = lr
+
+    def lr_after(self, epoch: int) -> float:
+        """The lr of epoch ``epoch + 1``: lr0 * factor ** (drops at or before ``epoch``)."""
+        return self.lr0 * self.factor ** sum(1 for d in self.drop_epochs if d <= epoch)
+
+    def update(self, epoch: int) -> float:
+        self.lr = self.lr_after(epoch)
+        return self.lr
+
+    def state(self) -> dict:
+        """JSON-ready record of the schedule (it is a function of the epoch: nothing else to keep)."""
+        return dict(kind="step", lr=self.lr, lr0=self.lr0, factor=self.factor, epochs=self.epochs,
+                    drop_epochs=list(self.drop_epochs))
+
+    def load_state(self, state: dict):
+        self.lr = float(state["lr"])
+
+
+def drop_epochs(drops, epochs: int) -> list:
+    """The epochs after which a :class:`StepSchedule` of ``epochs`` epochs drops the lr:
+    round(f * epochs) for each fraction f, at least 1."""
+    return [max(1, int(round(f * epochs))) for f in drops]
+
+
+def parse_drops(text: str) -> tuple:
+    """'0.5,0.75' -> (0.5, 0.75); ValueError (in words) unless increasing fractions in (0, 1)."""
+    try:
+        drops = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not drops:
+        raise ValueError("no fractions given")
+    if not all(0.0 < f < 1.0 and math.isfinite(f) for f in drops):
+        raise ValueError(f"{text!r}: each fraction must lie in (0, 1)")
+    if any(b <= a for a, b in zip(drops, drops[1:])):
+        raise ValueError(f"{text!r}: the fractions must increase")
+    return drops
 
 
 class PlateauSchedule:

@@ -157,17 +157,21 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
     (%), epochs, SGD steps, what ended it, minutes of wall time (``seconds`` / 60) and the row's ``note``
     (e.g. "resumed from a partial run after epoch 86").
 
-    ``planned`` (method, value) -> the epochs the run was given, or None where unknown: a finished
-    run with fewer epochs was ended by its plateau schedule (the learning rate fell below min_lr),
-    one with exactly as many by that cap; otherwise the cell stays empty.  A run without a test
-    error diverged.
+    ``planned`` (method, value) -> the settings the run was given (``epochs`` and ``schedule``), or
+    None where unknown.  On the plateau schedule a finished run with fewer epochs was ended by
+    that schedule (the learning rate fell below min_lr), one with exactly as many by that cap; on
+    the step schedule a run of all its epochs ran its fixed schedule; otherwise the cell stays
+    empty.  A run without a test error diverged.
     """
     def ended(row):
         if row.get("test_error") is None:
             return "diverged"
-        budget, epochs = planned(row["method"], row["value"]) if planned else None, row.get("epochs")
+        given, epochs = planned(row["method"], row["value"]) if planned else None, row.get("epochs")
+        budget = given.get("epochs") if isinstance(given, dict) else None
         if not isinstance(budget, int) or not isinstance(epochs, int):
             return ""
+        if given.get("schedule") == "step":
+            return f"fixed schedule ({budget})" if epochs == budget else ""
         return "schedule" if epochs < budget else f"epoch cap ({budget})" if epochs == budget else ""
 
     def text(x, digits=None):
@@ -177,7 +181,8 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
     header = ["method", field, "seed", *lr, "validation error", "test error", "epochs", "steps", "ended by", "minutes",
               "note"]
     lines = ["every run: errors in %; ended by: its plateau schedule, the epoch cap it was given (in brackets), "
-             "or divergence; minutes of wall time (one BLAS thread per run)", "",
+             "all the epochs of its fixed step schedule, or divergence; minutes of wall time (one BLAS thread "
+             "per run)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in _methods(rows, order):
         for r in sorted((r for r in rows if r["method"] == method), key=lambda r: (_value_key(r["value"]), r["seed"])):

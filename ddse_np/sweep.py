@@ -226,13 +226,15 @@ def every_run(results: ResultsFile, sweep: str, beside: list = ()) -> str:
 
     settings = results.settings or results.recorded_settings()
 
-    def planned(method, value):  # the epochs this sweep gives the job, or None
+    def planned(method, value):  # the epochs and schedule this sweep gives the job, or None
         if not isinstance(settings.get("format"), int) or settings["format"] < 2:
             return None  # format 1 (the samples sweep did not yet scale the epochs with ts/t)
         try:
-            epochs = _job_config(sweep, settings, method, value)[0]["epochs"]
+            config = _job_config(sweep, settings, method, value)[0]
         except (DDSEError, TypeError, ValueError, AttributeError, KeyError):  # a hand-edited sweep.json
             return None
-        return epochs if isinstance(epochs, int) else None
+        epochs = config.get("epochs")
+        return dict(epochs=epochs, schedule=config.get("schedule", TrainConfig.schedule)) \
+            if isinstance(epochs, int) else None
 
     return every_run_table(results.rows() + list(beside), SWEEPS[sweep][0], METHODS, PAPER_NAMES, planned)

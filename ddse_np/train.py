@@ -5,8 +5,9 @@ update, thresholds clipped at 0.  Every ``project_every`` steps, and before
 every evaluation and save, the projection P restores the sparsity constraints.
 Once an epoch: one history row; every ``val_every`` epochs (and at the last) also
 the validation error and the plateau schedule (``val_error`` is NaN in the other rows).
-Training ends after ``epochs`` or when the schedule would drop the lr below
-``min_lr``, whichever comes first.
+Training ends after ``epochs`` or, on the plateau schedule, when it would drop the lr below
+``min_lr``, whichever comes first; the step schedule (``schedule='step'``) sets the lr of
+each epoch from its number alone and never ends a run early.
 
 A :class:`Trainer` can stop after any batch (``should_stop``) and hand out its
 whole state (:meth:`Trainer.state`); :meth:`Trainer.from_checkpoint` rebuilds it from a
@@ -28,7 +29,7 @@ from .data import NUM_CLASSES, Split, default_data_dir, fingerprint, load_split,
 from .errors import DDSEError
 from .evaluate import QUIET_OVERFLOW, evaluate
 from .models import MODELS
-from .optim import MomentumSGD, PlateauSchedule
+from .optim import MomentumSGD, PlateauSchedule, StepSchedule
 from .pca import fit_pca
 from .sparsity import clip_thresholds, project_params
 
@@ -70,6 +71,15 @@ class NullReporter:
         pass
 
 
+def make_schedule(config: TrainConfig):
+    """The learning-rate schedule ``config.schedule`` names: a :class:`~ddse_np.optim.PlateauSchedule`
+    (updated with each validation error) or a :class:`~ddse_np.optim.StepSchedule` (updated after
+    every epoch with the epoch's number)."""
+    if config.schedule == "step":
+        return StepSchedule(config.lr, config.lr_factor, config.drops(), config.epochs)
+    return PlateauSchedule(config.lr, config.lr_factor, config.patience)
+
+
 def split_training_data(train: Split, config: TrainConfig):
     """(fit, val): a stratified validation split, then the ts/t subset of the rest."""
     rng = np.random.default_rng(config.seed)
@@ -104,7 +114,7 @@ class Trainer:
         self.X_val = model.preprocess(val.images) if len(val) else None
         self.y_val = self.backend.asarray(val.labels, dtype=np.int64) if len(val) else None
         self.optimizer = MomentumSGD(config.lr, config.momentum)
-        self.schedule = PlateauSchedule(config.lr, config.lr_factor, config.patience)
+        self.schedule = make_schedule(config)
         self.grads = model.zero_grads()
         self.history = history or {name: [] for name in HISTORY_FIELDS}
         for name in HISTORY_FIELDS:  # a history saved by an older version may lack a column
@@ -160,6 +170,10 @@ class Trainer:
                             f"in {path}): a resumed run keeps its settings (only "
                             f"{', '.join('--' + n for n in RESUMABLE)} may change)")
         done = state["progress"]["epoch"]
+        if config.schedule == "step" and (changes or {}).get("epochs", config.epochs) != config.epochs:
+            raise DDSEError(f"--epochs cannot change when resuming a run on the step schedule ({config.epochs} "
+                            f"in {path}): its lr drops are fractions of --epochs, so the run would become "
+                            f"another one; train a new run instead")
         if (changes or {}).get("epochs", done) < done:
             raise DDSEError(f"--epochs {changes['epochs']}: {path} has already trained {done} epochs")
         for name, value in (changes or {}).items():
@@ -271,7 +285,9 @@ class Trainer:
                 self.best_params = {name: value.copy() for name, value in params.items()}
         progress.epoch, progress.batch, progress.loss_sum, progress.seconds = epoch, 0, 0.0, 0.0
         reporter.epoch_end(row)
-        if validates:
+        if config.schedule == "step":
+            self.optimizer.lr = self.schedule.update(epoch)
+        elif validates:
             self.optimizer.lr = self.schedule.update(val_error)
             progress.schedule_ended = self.optimizer.lr < config.min_lr * (1 - 1e-9)
         return not (should_stop() and not self.finished)

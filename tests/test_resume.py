@@ -40,6 +40,7 @@ def interrupted_then_resumed(tmp_path, train_split, config, steps):
     ("fc-dropout", dict(aug_rotate=10, aug_noise=0.05), 23),  # masks and augmentation
     ("fc-dropconnect", {}, 17),                        # weight masks
     ("lista", {}, 17),                                 # dropout on shrinkage layers
+    ("ddse", dict(schedule="step", lr_drops="0.34,0.67"), 17),  # the fixed step schedule, across its drop
 ])
 def test_stopped_and_resumed_equals_unbroken(tmp_path, mnist_small, model, extra, steps):
     config = TrainConfig(**SMALL, model=model, seed=4, **extra)

@@ -120,7 +120,7 @@ def test_every_run_table_says_what_ended_each_run():
     runs = [dict(base, seed=1, epochs=120, steps=25800), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
             dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
             dict(base, seed=3, epochs=121), dict(base, method="fc", value=None, seed=0, epochs=120)]
-    planned = {("ddse", 0.5): 120, ("fc", None): 130}
+    planned = {("ddse", 0.5): dict(epochs=120), ("fc", None): dict(epochs=130, schedule="plateau")}
     lines = every_run_table(runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES,
                             lambda m, v: planned[(m, v)]).splitlines()[4:]
     assert lines == ["| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 |  | schedule | 1.5 | resumed at epoch 86 |",
@@ -128,6 +128,9 @@ def test_every_run_table_says_what_ended_each_run():
                      "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 |  | diverged | 1.5 | loss became nan |",
                      "| DDSE | 0.5 | 3 | 0.05 | 1.00 | 1.25 | 121 |  |  | 1.5 |  |",  # more than planned: not guessed
                      "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 |  | schedule | 1.5 |  |"]
+    step = {("ddse", 0.5): dict(epochs=120, schedule="step")}
+    fixed = every_run_table(runs[:2], "train_fraction", ("ddse",), None, lambda m, v: step[(m, v)]).splitlines()[4:]
+    assert [line.split(" | ")[8] for line in fixed] == ["", "fixed schedule (120)"]  # 100 of 120: not guessed
     unknown = every_run_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
     assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 |  | 1.5 |  |"
     lr_sweep = every_run_table([dict(base, value=0.02, seed=0, epochs=3)], "lr").splitlines()
