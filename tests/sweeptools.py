@@ -12,7 +12,11 @@ def rows(directory):
     return [json.loads(line) for line in (directory / "results.jsonl").read_text().splitlines()]
 
 
+ENDLESS = 10 ** 6  # epochs of a job that cannot finish while a test waits, on any machine
+
+
 def partial_job(epochs=3, seed=0, **settings):
-    """A tiny DDSE job (k = 1, 3 epochs by default) whose schedule never ends early."""
-    overrides = dict(TINY_SETTINGS, epochs=epochs, patience=99, **settings)
+    """A tiny DDSE job (k = 1, 3 epochs by default) that trains exactly ``epochs`` epochs: on the
+    fixed step schedule, which never ends a run early (a plateau schedule can, on its own time)."""
+    overrides = dict(TINY_SETTINGS, epochs=epochs, schedule="step", **settings)
     return sw.plan("depth", "quick", seeds=seed + 1, methods=("ddse",), values=[1], overrides=overrides)[seed]

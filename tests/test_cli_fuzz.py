@@ -74,7 +74,7 @@ def run_one(world, command, option, value):
 
 @pytest.mark.parametrize("command", ["train", "eval", "inspect", "sweep", "compare"])
 @settings(max_examples=15, deadline=None, derandomize=True,  # the same draws on every run: CI is not flaky
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_option_value_ends_cleanly(world, command, data):
     option = data.draw(st.sampled_from(options(command)))
@@ -82,7 +82,7 @@ def test_any_option_value_ends_cleanly(world, command, data):
 
 
 @settings(max_examples=15, deadline=None, derandomize=True,  # the same draws on every run: CI is not flaky
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(out=VALUES, overwrite=st.booleans())
 def test_export_to_any_path_ends_cleanly(world, out, overwrite):
     """export takes no option with a value: its OUT argument is fuzzed instead."""

@@ -29,8 +29,11 @@ def wait_for(path, proc, seconds=120):
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_a_resumable_checkpoint(tmp_path, signum, code):
     out = tmp_path / "run.h5"
+    # a million epochs, and a plateau schedule that cannot end before 4 x 100,000 validations:
+    # the run is still training when the signal comes, on any machine
     cmd = [sys.executable, str(ROOT / "cli.py"), "train", "--m", "32", "--train-fraction", "0.1",
-           "--val-size", "500", "--epochs", "500", "--quiet", "--checkpoint-every", "1", "--out", str(out)]
+           "--val-size", "500", "--epochs", "1000000", "--patience", "100000", "--quiet", "--checkpoint-every",
+           "1", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(out, proc)
     proc.send_signal(signum)
@@ -108,10 +111,11 @@ def pool_workers(pid: int) -> list:
 
 
 def sweep_with_two_jobs_running(out):
-    """A sweep of 3 long tiny jobs on 2 workers, returned once both running jobs have saved a partial run."""
+    """A sweep of 3 tiny jobs on 2 workers, returned once both running jobs have saved a partial run.
+    The jobs cannot finish on any machine: a million epochs on the step schedule (no early end)."""
     args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
-            "--set", "epochs=300", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05", "--set", "val_size=200",
-            "--set", "patience=99", "--out", str(out)]
+            "--set", "epochs=1000000", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05",
+            "--set", "val_size=200", "--set", "schedule=step", "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
     deadline = time.time() + 120
