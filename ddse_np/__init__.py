@@ -3,6 +3,7 @@
 Python API::
 
     import ddse_np
+    model, history = ddse_np.train(epochs=3)       # as `ddse train`: the kept (best-validation) model
     model = ddse_np.load("ddse.h5")                # a trained model (numpy backend)
     X = model.preprocess(images)                   # N x 28 x 28 uint8 -> N x n PCA inputs
     logits = model.forward(X)                      # N x 10
@@ -43,4 +44,31 @@ def load(path, backend="numpy", dtype=None):
     return load_checkpoint(path, backend, dtype)[0]
 
 
-__all__ = [*_PUBLIC, "load", "__version__"]
+def train(data=None, config=None, reporter=None, **settings):
+    """Train one model, start to end, as ``ddse train`` does; returns (model, history).
+
+    ``data``: an MNIST-format directory (default: $DDSE_DATA or the bundled MNIST) or a
+    :class:`~ddse_np.data.Split` of N x 28 x 28 uint8 images and their labels.  ``config``: a
+    :class:`~ddse_np.config.TrainConfig`, or None for one made from ``settings`` (the ``ddse
+    train`` options' names, e.g. ``model="fc", epochs=3``).  ``model`` is the model ``ddse train``
+    saves and tests: the best-validation epoch's with ``keep="best"`` (the default), else the last
+    epoch's; ``history`` holds per-epoch lists (epoch, train_loss, val_error, lr, seconds,
+    samples_per_s).  Raises DDSEError for refused settings or unreadable data, in one line.
+    """
+    from .config import TrainConfig
+    from .data import Split, default_data_dir, load_split
+    from .errors import DDSEError
+    from .trainer import train as train_split
+
+    if config is not None and settings:
+        raise DDSEError("give either config or settings, not both")
+    unknown = sorted(set(settings) - set(TrainConfig.fields()))
+    if unknown:
+        raise DDSEError(f"unknown training setting {unknown[0]!r}")
+    config = config or TrainConfig(**settings)
+    config.validate()
+    split = data if isinstance(data, Split) else load_split(data or default_data_dir(), "train")
+    return train_split(split, config, reporter)
+
+
+__all__ = [*_PUBLIC, "load", "train", "__version__"]

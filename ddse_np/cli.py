@@ -93,7 +93,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     from .evaluate import evaluate
     from .interrupt import stop_on_signals
     from .progress import RichReporter
-    from .train import NumericalFault, Trainer
+    from .trainer import NumericalFault, Trainer
 
     ctx = click.get_current_context()
     given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}

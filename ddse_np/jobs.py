@@ -57,7 +57,7 @@ def where(progress) -> str:
 def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
     """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
     when one holds this job's settings and data, else a fresh start (the note says which)."""
-    from .train import Trainer
+    from .trainer import Trainer
 
     train = _split(data_dir, "train")
     if partial is not None and partial.exists():
@@ -103,7 +103,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
     """
     from .checkpoint import save
     from .evaluate import evaluate
-    from .train import NumericalFault
+    from .trainer import NumericalFault
 
     should_stop = should_stop or worker_should_stop
     if should_stop():  # a job a pool had already handed to a worker when the sweep was stopped

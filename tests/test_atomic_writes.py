@@ -78,7 +78,7 @@ def read_only_dir(tmp_path):
 def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir, command, monkeypatch):
     import ddse_np.cli
     import ddse_np.data
-    from ddse_np.train import Trainer
+    from ddse_np.trainer import Trainer
 
     def no_work(*args, **kwargs):
         raise AssertionError("data read or training started before the target was checked")

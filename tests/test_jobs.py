@@ -72,7 +72,7 @@ def test_a_job_that_fails_in_a_pool_stops_the_others_keeping_their_partial_runs(
     import multiprocessing
     import time
 
-    from ddse_np.train import Trainer
+    from ddse_np.trainer import Trainer
 
     if multiprocessing.get_start_method() != "fork":
         pytest.skip("the workers must inherit this test's patches (fork start method)")
@@ -107,7 +107,7 @@ class Killed(Exception):
 
 def count_saves(monkeypatch, then=None):
     """Count Trainer.save calls; ``then(count)`` runs after each (to kill or fail)."""
-    from ddse_np.train import Trainer
+    from ddse_np.trainer import Trainer
 
     original, saves = Trainer.save, []
 
@@ -128,7 +128,7 @@ def kill_at_first_save(count):
 
 def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_path, monkeypatch):
     from ddse_np.checkpoint import load
-    from ddse_np.train import Trainer
+    from ddse_np.trainer import Trainer
 
     data = str(BUNDLED_MNIST)
     job = partial_job()

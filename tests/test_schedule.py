@@ -9,7 +9,7 @@ from ddse_np.cli import cli
 from ddse_np.config import TrainConfig
 from ddse_np.errors import DDSEError
 from ddse_np.optim import StepSchedule, drop_epochs, parse_drops
-from ddse_np.train import Trainer
+from ddse_np.trainer import Trainer
 
 SMALL = dict(m=16, k=1, val_size=200, batch_size=100, project_every=4)
 

@@ -7,7 +7,7 @@ import pytest
 from ddse_np.errors import DDSEError
 from ddse_np.optim import MomentumSGD, PlateauSchedule
 from ddse_np.sparsity import count_nonzeros
-from ddse_np.train import TrainConfig, Trainer, train
+from ddse_np.trainer import TrainConfig, Trainer, train
 
 SMALL = dict(m=32, k=2, epochs=2, val_size=300, batch_size=64, project_every=5)
 
@@ -181,8 +181,8 @@ def test_preprocess_applies_the_training_pca(mnist_small):
 @pytest.mark.parametrize("errors, best", [([5.0, 3.0, 4.0, 6.0], 2), ([5.0, 4.0, 4.0, 3.0], 4), ([2.0, 2.0, 2.5, 9.0], 1)])
 def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last(mnist_small, monkeypatch,
                                                                                  errors, best):
-    import ddse_np.train as train_module
-    from ddse_np.train import Trainer
+    import ddse_np.trainer as train_module
+    from ddse_np.trainer import Trainer
 
     it = iter(errors)
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
@@ -202,7 +202,7 @@ def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last
 
 
 def test_keep_best_without_validation_keeps_the_last(mnist_small):
-    from ddse_np.train import Trainer
+    from ddse_np.trainer import Trainer
 
     trainer = Trainer.start(mnist_small, TrainConfig(**dict(SMALL, val_size=0, epochs=1)))
     trainer.run()
@@ -245,7 +245,7 @@ def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch)
 def test_no_weight_constraint_from_the_default_start(mnist_small):
     """--sparsity 1 --init-sparsity 0.25: the start of the default DDSE (s = n/4 per line), then
     no constraint (s = n): training fills the zeros; at --sparsity 1 alone the paper's S is all ones."""
-    from ddse_np.train import build_model
+    from ddse_np.trainer import build_model
     from ddse_np.backend import Backend
 
     n, backend = 784, Backend("numpy", "float64")
@@ -260,3 +260,30 @@ def test_no_weight_constraint_from_the_default_start(mnist_small):
     model, _ = train(mnist_small, TrainConfig(**dict(SMALL, epochs=1, sparsity=1.0, init_sparsity=0.25)))
     assert model.s == n
     assert count_nonzeros(model.params["W1"], "row").min() > 196  # the zeros of the start filled in
+
+
+def test_the_training_call_returns_the_model_the_command_saves(mnist_small, monkeypatch, tmp_path):
+    """train() and ddse_np.train() return the kept (best-validation) model, as `ddse train` saves
+    and tests it, not the last epoch's."""
+    import ddse_np
+    import ddse_np.trainer as train_module
+    from ddse_np.errors import DDSEError
+
+    config = dict(SMALL, epochs=3, patience=9)
+    scripted = lambda: iter([3.0, 1.0, 2.0])  # noqa: E731  (the best epoch is 2 of 3)
+    it = scripted()
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
+    snapshots = []
+    trainer = train_module.Trainer.start(mnist_small, TrainConfig(**config))
+    trainer.run(on_epoch_end=lambda t: snapshots.append({n: v.copy() for n, v in t.model.params.items()}))
+    for call in (lambda: train(mnist_small, TrainConfig(**config)), lambda: ddse_np.train(mnist_small, **config)):
+        it = scripted()
+        model, history = call()
+        assert history["val_error"] == [3.0, 1.0, 2.0]
+        for name, value in model.params.items():
+            assert np.array_equal(value, snapshots[1][name]), name  # epoch 2's, not epoch 3's
+        assert any(not np.array_equal(model.params[n], snapshots[2][n]) for n in model.params)
+    with pytest.raises(DDSEError, match="unknown training setting 'epoch'"):
+        ddse_np.train(mnist_small, epoch=3)
+    with pytest.raises(DDSEError, match="either config or settings"):
+        ddse_np.train(mnist_small, TrainConfig(), epochs=3)
