@@ -10,7 +10,6 @@ script, ``python -m ddse_np`` and ``python cli.py ...`` run :func:`main` through
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -106,14 +105,19 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
         recipe = read_recipe(recipe_path)
         model = options["model"] if "model" in given else recipe.settings.get("model", options["model"])
         options.update({k: v for k, v in recipe.for_model(model).items() if k not in given})
+        given_for_model = given | set(recipe.per_model.get(model, {}))  # a recipe's shared table may set
+    else:                                                                 # what only some models use
+        given_for_model = given
     if resume is not None:
         out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
         check_target(out, overwrite or out.resolve() == resume.resolve())
         trainer = Trainer.from_checkpoint(resume, None, {name: options[name] for name in given}, data_dir)
         config = trainer.config
+        config.refuse_unused(given)
         data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
     else:
         config = TrainConfig(**options)
+        config.refuse_unused(given_for_model)
         config.validate()
         check_target(out, overwrite)
         backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
@@ -157,7 +161,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
                    best_epoch=p.best_epoch or None, best_val_error=p.best_val_error,
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
-                   config=asdict(config), recipe=trainer.recipe)
+                   config=config.recorded(), recipe=trainer.recipe)
     if as_json:
         click.echo(strict_json(summary))
     else:

@@ -13,6 +13,11 @@ from .optim import SCHEDULES, parse_drops
 
 
 MAX_M, MAX_K = 1 << 16, 100  # beyond these the parameters alone would not fit in a machine's memory
+# settings that only some models use (each model's ``settings`` names its own), and those of one
+# learning-rate schedule only: in any other run they do nothing, so a run does not record them and
+# ``ddse train`` refuses them when given
+MODEL_SETTINGS = ("sparsity", "init", "init_sparsity", "theta_init", "project_every")
+SCHEDULE_SETTINGS = {"plateau": ("patience", "min_lr"), "step": ("lr_drops",)}
 
 
 def setting(default, help: str, choices: tuple | None = None):
@@ -168,6 +173,32 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def unused(self) -> tuple:
+        """The settings that do nothing in this run: the :data:`MODEL_SETTINGS` its model does not
+        use, and the settings of the other learning-rate schedule."""
+        model = MODELS[self.model]
+        other = tuple(name for kind, names in SCHEDULE_SETTINGS.items() if kind != self.schedule for name in names)
+        return tuple(name for name in MODEL_SETTINGS if name not in model.settings) + other
+
+    def recorded(self) -> dict:
+        """What a checkpoint and ``--json`` record: :meth:`to_dict` without the :meth:`unused`
+        settings (read back, :meth:`from_dict` fills them with their defaults, which do nothing)."""
+        unused = set(self.unused())
+        return {name: value for name, value in self.to_dict().items() if name not in unused}
+
+    def refuse_unused(self, given):
+        """DDSEError in one line when a setting in ``given`` (names) does nothing in this run."""
+        for name in self.unused():
+            if name not in given:
+                continue
+            option = f"--{name.replace('_', '-')}"
+            if name in MODEL_SETTINGS:
+                users = ", ".join(n for n, cls in MODELS.items() if name in cls.settings)
+                raise DDSEError(f"{option} does nothing to --model {self.model}: only {users} use it; leave it out")
+            kind = next(k for k, names in SCHEDULE_SETTINGS.items() if name in names)
+            raise DDSEError(f"{option} does nothing with --schedule {self.schedule}: only --schedule {kind} "
+                            f"uses it; leave it out")
 
 
 def differing(a: dict, b: dict) -> list:

@@ -64,7 +64,8 @@ def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
         from .checkpoint import load
 
         try:
-            saved, wanted = TrainConfig.from_dict(load(partial)[1]["train"]["config"]).to_dict(), config.to_dict()
+            saved = TrainConfig.from_dict(load(partial)[1]["train"]["config"]).recorded()
+            wanted = config.recorded()
             if saved != wanted:
                 raise DDSEError(f"it was made with other settings ({differing(saved, wanted)[0]})")
             trainer = Trainer.from_checkpoint(partial, train)
@@ -155,7 +156,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         path = str(Path(checkpoint_dir) / job_file_name(job))
         save(path, model, trainer.history,  # the kept model, no resume state
-             dict(config=config.to_dict(), progress=asdict(trainer.progress)))
+             dict(config=config.recorded(), progress=asdict(trainer.progress)))
     val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
     return done(val_error=val_error, test_error=result["error"], checkpoint=path)
 

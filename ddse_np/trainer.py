@@ -97,10 +97,12 @@ def build_model(config: TrainConfig, n: int, backend: Backend):
     """A fresh model of ``config.model`` on ``backend`` (its start drawn with ``config.init_s(n)``
     nonzeros per line where ``--init-sparsity`` asks for another s than the constraint's)."""
     cls = MODELS[config.model]
-    extra = {"init_s": config.init_s(n)} if config.init_sparsity else {}
-    return cls.create(n=n, m=config.m, k=config.k, s=config.sparsity_s(n), seed=config.seed,
-                      backend=backend, init=config.init, theta_init=config.theta_init,
-                      classes=NUM_CLASSES, **extra)
+    start = dict(sparsity=dict(s=config.sparsity_s(n)), init=dict(init=config.init),
+                 init_sparsity=dict(init_s=config.init_s(n)) if config.init_sparsity else {},
+                 theta_init=dict(theta_init=config.theta_init))
+    extra = {arg: value for name in cls.settings for arg, value in start.get(name, {}).items()}
+    return cls.create(n=n, m=config.m, k=config.k, seed=config.seed, backend=backend, classes=NUM_CLASSES,
+                      **extra)
 
 
 class Trainer:
@@ -309,7 +311,7 @@ class Trainer:
         progress = self.progress
         optimizer = self.optimizer.state()
         velocity = optimizer.pop("velocity")
-        state = dict(config=self.config.to_dict(), progress=asdict(progress), optimizer=optimizer,
+        state = dict(config=self.config.recorded(), progress=asdict(progress), optimizer=optimizer,
                      schedule=self.schedule.state())
         if self.recipe is not None:
             state["recipe"] = self.recipe

@@ -14,6 +14,16 @@ TOL = 1e-6
 N, n, m, s = 6, 12, 16, 4
 BASELINES = ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"]
 
+def fresh(name, **options):
+    """MODELS[name].create with the options its signature takes (the dense baselines take no s,
+    init or theta_init: they have none)."""
+    import inspect
+
+    cls = MODELS[name]
+    taken = inspect.signature(cls.create).parameters
+    return cls.create(**{key: value for key, value in options.items() if key in taken})
+
+
 
 def frozen_noise(shape):
     """The same uniform draws for every call with this shape: masks stay fixed across passes."""
@@ -40,7 +50,7 @@ def kink_inputs(monkeypatch):
 @pytest.mark.parametrize("name", BASELINES)
 def test_baseline_gradients(name, k, kink_inputs):
     rng = np.random.default_rng(k)
-    model = MODELS[name].create(n=n, m=m, k=k, s=s, seed=k, dtype="float64", theta_init=0.05)
+    model = fresh(name, n=n, m=m, k=k, s=s, seed=k, dtype="float64", theta_init=0.05)
     for attempt in range(50):
         X = rng.standard_normal((N, n)) * 2
         y = rng.integers(0, 10, N)
@@ -55,7 +65,7 @@ def test_baseline_gradients(name, k, kink_inputs):
 
 @pytest.mark.parametrize("name", ["fc-dropout", "fc-dropconnect", "lista"])
 def test_random_regularisers_are_off_at_evaluation(name, rng):
-    model = MODELS[name].create(n=n, m=m, k=2, s=s, seed=0, dtype="float64")
+    model = fresh(name, n=n, m=m, k=2, s=s, seed=0, dtype="float64")
     X = rng.standard_normal((N, n))
     a, b = model.forward(X), model.forward(X)
     assert np.array_equal(a, b)
@@ -99,14 +109,14 @@ def test_baseline_v_has_ddse_constraints_and_no_shortcut(rng):
 
 def test_dense_baselines_have_no_constraints():
     for name in ("fc", "fc-dropout", "fc-dropconnect", "lista"):
-        assert MODELS[name].create(n=n, m=m, k=1, s=s).constraints == {}
+        assert fresh(name, n=n, m=m, k=1, s=s).constraints == {}
 
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_gradients_accumulate_into_given_buffers(name, rng):
     """Two passes into one set of buffers give twice one pass (masks held fixed): the second pass
     adds into non-zero buffers, the first writes into zeroed ones."""
-    model = MODELS[name].create(n=n, m=m, k=2, s=s, seed=1, dtype="float64", theta_init=0.05)
+    model = fresh(name, n=n, m=m, k=2, s=s, seed=1, dtype="float64", theta_init=0.05)
     X, y = rng.standard_normal((N, n)), rng.integers(0, 10, N)
     _, once = model.loss_and_grads(X, y, noise=frozen_noise)
     buffers = model.zero_grads()

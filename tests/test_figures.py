@@ -10,9 +10,19 @@ from ddse_np.report import code_statistics, dictionary_atoms
 
 n, m = 784, 24
 
+def fresh(name, **options):
+    """MODELS[name].create with the options its signature takes (the dense baselines take no s,
+    init or theta_init: they have none)."""
+    import inspect
+
+    cls = MODELS[name]
+    taken = inspect.signature(cls.create).parameters
+    return cls.create(**{key: value for key, value in options.items() if key in taken})
+
+
 
 def small_model(name, rng, k=2):
-    model = MODELS[name].create(n=n, m=m, k=k, s=49, seed=1, dtype="float64", theta_init=0.05)
+    model = fresh(name, n=n, m=m, k=k, s=49, seed=1, dtype="float64", theta_init=0.05)
     pixels = rng.random((200, n))
     mean, basis, _ = fit_pca(pixels)
     model.set_pca(mean, basis)

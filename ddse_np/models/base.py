@@ -35,6 +35,9 @@ class Model:
 
     name = "model"
     sparse = False  # True for models whose weights carry the s-sparse constraint of eq. (6)
+    # the training settings of config.MODEL_SETTINGS this model uses (the others do nothing to it,
+    # and ``ddse train`` refuses them for it); ``create`` takes those that shape its start
+    settings: tuple = ()
     first_layer = "W1"  # the parameter whose rows act on x_pca (drawn by ``ddse inspect --atoms``)
     code_letter = "Z"  # what the figures call the stage codes: Z0..Zk (H0..Hk for ReLU layers)
     atom_stage = -1  # the stage whose unit use ranks the atoms: Zk, as every stage adds row j's response to unit j

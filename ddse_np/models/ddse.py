@@ -65,6 +65,7 @@ class DDSE(Model):
     name = "ddse"
     sparse = True
     skip = True
+    settings = ("sparsity", "init", "init_sparsity", "theta_init", "project_every")
 
     @property
     def constraints(self) -> dict:

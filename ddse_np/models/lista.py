@@ -22,6 +22,7 @@ DROP = 0.5
 class LISTA(Model):
     name = "lista"
     dropout = DROP
+    settings = ("sparsity", "theta_init")  # s/n shapes the support of its ISTA start (no constraint after)
 
     @staticmethod
     def param_shapes(config: dict) -> dict:
@@ -34,7 +35,7 @@ class LISTA(Model):
 
     @classmethod
     def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
-               backend="numpy", classes: int = 10, theta_init: float = THETA_INIT, **_):
+               backend="numpy", classes: int = 10, theta_init: float = THETA_INIT):
         """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
         backend = as_backend(backend, dtype)
         config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, seed=seed,

@@ -41,9 +41,9 @@ class FullyConnected(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, s: int | None = None, seed: int = 0, dtype: str = "float32",
-               backend="numpy", classes: int = 10, **_):
-        """A fresh network; ``s`` and the DDSE-only options are accepted and ignored."""
+    def create(cls, n: int, m: int, k: int, seed: int = 0, dtype: str = "float32", backend="numpy",
+               classes: int = 10):
+        """A fresh network of k + 1 ReLU layers of m units (He initialisation, seeded)."""
         backend = as_backend(backend, dtype)
         config = dict(model=cls.name, n=n, m=m, k=k, s=None, classes=classes, seed=seed,
                       dtype=backend.dtype.name)

@@ -1,0 +1,68 @@
+"""No option without effect: a setting the chosen model (or schedule) does not use is refused when
+given, and a run records only the settings that shaped it."""
+import json
+
+import pytest
+
+from clitools import one_line_error, run
+from ddse_np.config import MODEL_SETTINGS, TrainConfig
+from ddse_np.models import MODELS
+
+TINY = ["--m", "12", "--k", "1", "--train-fraction", "0.02", "--val-size", "200", "--epochs", "1", "--quiet"]
+DENSE = ("fc", "fc-dropout", "fc-dropconnect")
+
+
+@pytest.mark.parametrize("model, option, value", [
+    *((model, option, value) for model in DENSE for option, value in
+      (("--sparsity", "0.5"), ("--init", "random"), ("--theta-init", "0.1"), ("--project-every", "5"),
+       ("--init-sparsity", "0.1"))),
+    ("lista", "--init", "random"), ("lista", "--project-every", "5"), ("lista", "--init-sparsity", "0.1"),
+])
+def test_an_option_the_model_does_not_use_is_refused_in_one_line(tmp_path, model, option, value):
+    out = tmp_path / "x.h5"
+    line = one_line_error(run("train", "--model", model, option, value, *TINY, "--out", out), 1)
+    assert line.startswith(f"error: {option} does nothing to --model {model}: only ") and "ddse" in line
+    assert not out.exists()
+
+
+def test_an_option_of_the_other_schedule_is_refused(tmp_path):
+    line = one_line_error(run("train", "--lr-drops", "0.3,0.6", *TINY, "--out", tmp_path / "a.h5"), 1)
+    assert line == "error: --lr-drops does nothing with --schedule plateau: only --schedule step uses it; leave it out"
+    line = one_line_error(run("train", "--schedule", "step", "--patience", "5", *TINY, "--out", tmp_path / "b.h5"), 1)
+    assert "--patience does nothing with --schedule step" in line
+
+
+def test_every_model_setting_is_used_by_some_model_and_create_takes_what_shapes_the_start():
+    import inspect
+
+    assert {name for cls in MODELS.values() for name in cls.settings} == set(MODEL_SETTINGS)
+    for cls in MODELS.values():
+        parameters = inspect.signature(cls.create).parameters
+        assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values()), cls  # nothing swallowed
+        assert ("s" in parameters) == ("sparsity" in cls.settings), cls
+        assert ("theta_init" in parameters) == ("theta_init" in cls.settings), cls
+        assert ("init" in parameters) == ("init" in cls.settings), cls
+
+
+def test_a_dense_run_records_only_what_shaped_it_and_a_recipe_may_share_a_setting(tmp_path):
+    from ddse_np.checkpoint import load
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('sparsity = 0.5\ninit = "random"\n')  # the shared table: for the models that use them
+    out = tmp_path / "fc.h5"
+    result = run("train", "--config", recipe, "--model", "fc", *TINY, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(result.output)["config"]
+    assert recorded["model"] == "fc" and not set(MODEL_SETTINGS) & set(recorded)
+    assert "lr_drops" not in recorded and recorded["patience"] == TrainConfig.patience
+    saved = load(out)[1]["train"]["config"]
+    assert saved == recorded
+    assert TrainConfig.from_dict(saved).recorded() == recorded  # read back the same
+    ddse = tmp_path / "ddse.h5"
+    result = run("train", "--config", recipe, *TINY, "--out", ddse, "--json")
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(result.output)["config"]
+    assert recorded["sparsity"] == 0.5 and recorded["init"] == "random"
+    recipe.write_text('[fc]\nsparsity = 0.5\n')  # a table for fc alone setting what fc does not use
+    line = one_line_error(run("train", "--config", recipe, "--model", "fc", *TINY, "--out", tmp_path / "b.h5"), 1)
+    assert "--sparsity does nothing to --model fc" in line
