@@ -2,6 +2,7 @@
 command line (the machinery is :mod:`ddse_np.sweep`)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from .config import TrainConfig
 from .data import default_data_dir
 from .errors import DDSEError, Interrupted
 from .interrupt import stop_on_signals
-from .jobs import SweepStopped, run_sweep
+from .jobs import SweepStopped, cell, run_sweep
 from .sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 
 
@@ -83,6 +84,11 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         for directory in beside:  # refused now, not after the runs
             sw.beside_rows(directory, name, settings, method_list, results.rows())
         checkpoints = str(out) if keep_checkpoints else None
+        todo = len([job for job in jobs if cell(job) not in results.done()])
+        cores = os.cpu_count() or 1
+        if scheduler is None and min(workers, todo) > cores:
+            click.echo(f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} core(s): they "
+                       f"share the cores, so each job runs slower (at most one process per core is faster)", err=True)
 
         def report(row):
             error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
@@ -101,6 +107,12 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
     if plot_only and beside and not results.rows():
         raise DDSEError(f"{results.path}: no results to plot")
+    duplicates = results.duplicates()
+    if duplicates:
+        first = duplicates[0]
+        click.echo(f"note: {results.path} holds {len(duplicates)} more row(s) for cells it already has (first: "
+                   f"{first.get('method')} {name}={first.get('value')} seed {first.get('seed')}): the first row "
+                   f"of each cell is used, the others are left out of the tables and figure; remove them", err=True)
     settings = results.settings or results.recorded_settings()
     methods = sorted({row["method"] for row in results.rows()})
     extra = {str(d): sw.beside_rows(d, name, settings, methods, results.rows()) for d in beside}

@@ -196,6 +196,8 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     Jobs in progress keep their resumable state in ``PARTIAL_DIR`` of the results' directory
     (:func:`run_job`), at its absolute path, which Dask workers must be able to write (a shared file system).
 
+    At most one local process per job is started, however many ``workers`` are asked for.
+
     With ``scheduler``, the connection is made first, within ``connect_timeout`` seconds; an
     unreachable or malformed address raises DDSEError before anything is written.
 
@@ -210,6 +212,7 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     cannot report), and on Dask the others are asked to stop as on a signal.
     """
     todo = [job for job in jobs if cell(job) not in results.done()]
+    workers = max(1, min(workers, len(todo)))  # never more processes than jobs
     partial_dir = results.directory.resolve() / PARTIAL_DIR
     args = (str(data_dir), checkpoint_dir, str(partial_dir))
     recorded, stopped, lost = [], [], []

@@ -68,7 +68,7 @@ class ResultsFile:
                             f"{existing.get(differ[0])!r} there, {self.settings.get(differ[0])!r} now): "
                             f"choose another --out")
 
-    def rows(self) -> list:
+    def _all_rows(self) -> list:
         if not self.path.exists():
             return []
         rows = []
@@ -79,8 +79,26 @@ class ResultsFile:
                 continue  # a line cut by a crash: that cell simply runs again
         return rows
 
+    def rows(self) -> list:
+        """One row per cell (method, value, seed): the first recorded.  A later row of a cell
+        already recorded (a file edited or merged by hand) is left out, never averaged in; see
+        :meth:`duplicates`."""
+        seen, rows = set(), []
+        for row in self._all_rows():
+            if _cell(row) not in seen:
+                seen.add(_cell(row))
+                rows.append(row)
+        return rows
+
+    def duplicates(self) -> list:
+        """The rows left out of :meth:`rows` because their cell was recorded before, in file order."""
+        seen, extra = set(), []
+        for row in self._all_rows():
+            (extra.append(row) if _cell(row) in seen else seen.add(_cell(row)))
+        return extra
+
     def done(self) -> set:
-        return {(r["method"], r["value"], r["seed"]) for r in self.rows()}
+        return {_cell(r) for r in self.rows()}
 
     def append(self, row: dict):
         """Add one row as a JSON line and flush it to disk.  A line cut by a crash is ended first,
@@ -106,3 +124,8 @@ class ResultsFile:
                 os.fsync(fh.fileno())
         except OSError as exc:  # a full disk: the cut line is ended by the next append, or run again
             raise DDSEError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+
+def _cell(row: dict) -> tuple:
+    """A row's cell: (method, value, seed); a value of 0.25 and one of 0.250 are the same cell."""
+    return row.get("method"), row.get("value"), row.get("seed")

@@ -70,6 +70,11 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
         raise DDSEError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
     field, paper_grid, quick_grid = SWEEPS[sweep]
     values = values or (paper_grid if budget == "paper" else quick_grid)
+    for what, given in (("--values", values), ("--methods", methods)):
+        repeated = sorted({str(v) for i, v in enumerate(given) if v in given[:i]})
+        if repeated:
+            raise DDSEError(f"{what} names {repeated[0]} more than once (perhaps spelled differently): "
+                            f"give each once, or one cell would run and be counted twice")
     fixed = sorted({"model", "seed", field} & set(overrides or {}).union(*(method_overrides or {}).values()))
     if fixed:
         raise DDSEError(f"--set {fixed[0]}: the sweep sets {fixed[0]} itself (the method, the seed and the "

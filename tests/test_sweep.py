@@ -341,3 +341,56 @@ def test_beside_counts_a_start_at_the_constraints_own_sparsity_as_the_default_st
         assert "| DDSE | 0.25 | 1 | 0 |" in (tmp_path / "s" / "sparsity.md").read_text()
     else:
         assert result.exit_code == 1 and "(init_sparsity: 0.0 there, 0.1 here)" in result.output, result.output
+
+
+@pytest.mark.parametrize("values", ["0.25,0.25", "0.25,.25", "0.5,0.25,2.5e-1"])
+def test_a_value_given_twice_is_refused_before_anything_runs(tmp_path, values):
+    result = run("sweep", "sparsity", "--values", values, "--methods", "ddse", *TINY, "--out", tmp_path / "s")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: --values names 0.25 more than once")
+    assert not (tmp_path / "s").exists()
+    twice = run("sweep", "depth", "--values", "1", "--methods", "fc,fc", *TINY, "--out", tmp_path / "m")
+    assert twice.exit_code == 1 and "--methods names fc more than once" in twice.output
+
+
+def test_a_results_file_holding_a_cell_twice_is_reported_not_averaged(tmp_path):
+    out = tmp_path / "s"
+    result = run("sweep", "depth", "--values", "1", "--methods", "fc", *TINY, "--out", out)
+    assert result.exit_code == 0, result.output
+    (first,) = rows(out)
+    with open(out / "results.jsonl", "a") as f:  # the same cell again, as a hand-merged file would hold it
+        f.write(json.dumps(dict(first, test_error=first["test_error"] + 40.0)) + "\n")
+    redrawn = run("sweep", "depth", "--plot-only", "--out", out)
+    assert redrawn.exit_code == 0, redrawn.output
+    assert "holds 1 more row(s) for cells it already has (first: fc depth=1 seed 0)" in redrawn.output
+    table = (out / "depth.md").read_text()
+    assert f"| Baseline I | {first['test_error']:.2f} |\n" in table and "over 1 seed(s)" in table
+    assert "| Baseline I | 1 | 1 | 0 |" in table  # one seed, not two
+
+
+def test_never_more_worker_processes_than_jobs(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    started, real = [], concurrent.futures.ProcessPoolExecutor
+
+    def recording_pool(*args, **kwargs):
+        started.append(kwargs["max_workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", recording_pool)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    result = run("sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "2", "--workers", "1000", *TINY,
+                 "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    assert started == [2] and len(rows(tmp_path / "s")) == 2
+    assert "note: --workers" not in result.output  # 2 processes on 2 cores
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    again = run("sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "3", "--workers", "1000", *TINY,
+                "--out", tmp_path / "s")
+    assert again.exit_code == 0, again.output
+    assert started == [2] and len(rows(tmp_path / "s")) == 3  # one job left: run in this process
+    three = run("sweep", "depth", "--values", "2", "--methods", "fc", "--seeds", "2", "--workers", "3", *TINY,
+                "--out", tmp_path / "t")
+    assert three.exit_code == 0 and started == [2, 2]
+    assert "note: --workers 3 starts 2 processes on 1 core(s)" in three.output
