@@ -60,12 +60,14 @@ def atomic_path(path):
         raise
 
 
-def check_target(path, overwrite: bool = True) -> Path:
+def check_target(path, overwrite: bool = True, named: str = "--out") -> Path:
     """Refuse, in one line and before any work, an output file that cannot or may not be written:
     a missing directory, a directory in its place, an existing file without ``overwrite``, a
     directory where no file can be created (read-only, no permission, full) — tried by creating
     and removing a temporary file there — or an existing file that cannot be replaced (immutable,
-    append-only, another user's in a sticky directory; see ``check_replaceable``).  Returns ``path``."""
+    append-only, another user's in a sticky directory; see ``check_replaceable``).  ``named``: what
+    the command calls the path, for the message (``--out``, or an argument such as ``OUT``).
+    Returns ``path``."""
     path = Path(path)
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
     if not real.parent.is_dir():
@@ -73,7 +75,7 @@ def check_target(path, overwrite: bool = True) -> Path:
     if real.is_dir():
         raise DDSEError(f"cannot write {path}: it is a directory")
     if path.exists() and not overwrite:
-        raise DDSEError(f"{path} exists: pass --overwrite to replace it, or choose another --out")
+        raise DDSEError(f"{path} exists: pass --overwrite to replace it, or choose another {named}")
     check_directory(real.parent, path)
     if real.is_file():
         check_replaceable(real, path)

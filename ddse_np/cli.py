@@ -17,6 +17,7 @@ import numpy as np
 from click.core import ParameterSource
 from rich.console import Console
 
+from . import __version__
 from .atomic import check_target
 from .backend import DTYPES, Backend
 from .cli_options import PathOption, config_options, data_option, json_option, strict_json, wrapping_table
@@ -55,6 +56,7 @@ class DDSEGroup(click.Group):
 
 
 @click.group(cls=DDSEGroup, context_settings=dict(help_option_names=["-h", "--help"]))
+@click.version_option(__version__, "-V", "--version", prog_name="ddse", message="%(prog)s %(version)s")
 def cli():
     """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST.
 
@@ -108,23 +110,30 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
         given_for_model = given | set(recipe.per_model.get(model, {}))  # a recipe's shared table may set
     else:                                                                 # what only some models use
         given_for_model = given
-    if resume is not None:
-        out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
-        check_target(out, overwrite or out.resolve() == resume.resolve())
-        trainer = Trainer.from_checkpoint(resume, None, {name: options[name] for name in given}, data_dir)
-        config = trainer.config
-        config.refuse_unused(given)
-        data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
-    else:
-        config = TrainConfig(**options)
-        config.refuse_unused(given_for_model)
-        config.validate()
-        check_target(out, overwrite)
-        backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
-        data_dir = data_dir or default_data_dir()
-        trainer = Trainer.start(load_split(data_dir, "train"), config, backend, data_dir)
-        trainer.recipe = recipe.record() if recipe else None
-    test_split = load_split(data_dir, "test")
+    try:  # until training runs, a Ctrl-C leaves nothing behind: say so
+        if resume is not None:
+            out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
+            check_target(out, overwrite or out.resolve() == resume.resolve())
+            trainer = Trainer.from_checkpoint(resume, None, {name: options[name] for name in given}, data_dir)
+            config = trainer.config
+            config.refuse_unused(given)
+            data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
+        else:
+            config = TrainConfig(**options)
+            config.refuse_unused(given_for_model)
+            config.validate()
+            check_target(out, overwrite)
+            backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
+            data_dir = data_dir or default_data_dir()
+            trainer = Trainer.start(load_split(data_dir, "train"), config, backend, data_dir)
+            trainer.recipe = recipe.record() if recipe else None
+        test_split = load_split(data_dir, "test")
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted before training began: nothing was saved yet (once it trains, a Ctrl-C "
+                          "saves a resumable checkpoint)", 130) from None
+    if trainer.batches.steps_per_epoch == 1:  # a batch as large as the training set: say so
+        click.echo(f"note: an epoch is 1 step: --batch-size {config.batch_size} covers all "
+                   f"{trainer.batches.count} training images", err=True)
     saved = []
 
     def save_state(_trainer=None):
@@ -219,7 +228,7 @@ def export(checkpoint, out, overwrite):
     """Write the model of CHECKPOINT to OUT without its training state (smaller; not resumable)."""
     from .checkpoint import save
 
-    check_target(out, overwrite)
+    check_target(out, overwrite, "OUT")
     model, extras = _load(checkpoint)
     was = checkpoint.stat().st_size
     kept = {k: v for k, v in extras["train"].items() if k in ("config", "recipe", "progress")}
@@ -276,6 +285,8 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
     config = TrainConfig(**strengths).augment_config()
     config.validate()
     check_target(out)
+    if not config.enabled:
+        click.echo("note: no --aug-* option given: the augmented rows show the digits unchanged", err=True)
     backend = Backend()
     images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
     rng = np.random.default_rng(seed)

@@ -13,11 +13,16 @@ from .errors import DDSEError
 
 
 def _pyplot():
+    import warnings
+
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        # a file name in a title in a script the font lacks (e.g. CJK) is drawn as boxes; that is
+        # no error, and matplotlib's warning would be the only line of the command not its own
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
     except ImportError:
         raise DDSEError("plotting needs matplotlib: pip install matplotlib (in a checkout: pip install -e '.[plot]')") from None
     return plt

@@ -89,7 +89,9 @@ def split_training_data(train: Split, config: TrainConfig):
     fit = train.take(rest)
     fit = fit.take(stratified_subset(fit.labels, config.train_fraction, rng))
     if len(fit) < 2:
-        raise DDSEError(f"only {len(fit)} training example(s) left: raise --train-fraction")
+        fix = ("raise --train-fraction" if config.train_fraction < 1 else
+               f"lower --val-size ({config.val_size} of the {len(train)} images are held out for validation)")
+        raise DDSEError(f"only {len(fit)} training example(s) left: {fix}")
     return fit, train.take(held)
 
 
