@@ -77,22 +77,34 @@ class StrictArray(np.ndarray):
         raise TypeError(f"numpy.{func.__name__} called on a device array: use its own array module")
 
 
+# When a set: every use of the stand-in's modules is added to it as (module path, name, keywords):
+# path "" for the array module (cupy's place), "ndimage" for cupyx.scipy.ndimage, "random" for
+# xp.random, ...; keywords is the frozenset of keyword names of a call, None for a plain attribute.
+# tests/test_cupy_api.py checks every entry against the real CuPy.
+USED: set | None = None
+
+
 class _StrictNamespace:
     """numpy's namespace, returning StrictArrays and refusing host arrays."""
 
-    def __init__(self, module):
+    def __init__(self, module, path=""):
         self._module = module
+        self._path = path
 
     def __getattr__(self, name):
         if name == "ndimage" and self._module is np:
-            return _StrictNamespace(scipy.ndimage)
+            return _StrictNamespace(scipy.ndimage, "ndimage")
         attr = getattr(self._module, name)
         if isinstance(attr, types.ModuleType):
-            return _StrictNamespace(attr)
+            return _StrictNamespace(attr, f"{self._path}.{name}".lstrip("."))
         if not callable(attr) or isinstance(attr, type):
+            if USED is not None:
+                USED.add((self._path, name, None))
             return attr
 
         def call(*args, **kwargs):
+            if USED is not None:
+                USED.add((self._path, name, frozenset(kwargs)))
             if name not in _TRANSFER and any(_is_host(a) for a in _flatten(list(args) + list(kwargs.values()))):
                 raise TypeError(f"xp.{name}: got a host numpy array; move it to the device first")
             return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
