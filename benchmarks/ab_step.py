@@ -58,7 +58,10 @@ def make_batch(package, train_size=None, seed=0):
     from bench_epoch import AUGMENTATION
 
     data = importlib.import_module(f"{package}.data")
-    train = importlib.import_module(f"{package}.train")
+    try:
+        train = importlib.import_module(f"{package}.trainer")
+    except ModuleNotFoundError:  # a copy from before the module's rename (ddse_np.train)
+        train = importlib.import_module(f"{package}.train")
     from ddse_np.data import bundled_mnist  # this checkout's copy of MNIST, for both packages
 
     split = data.load_split(bundled_mnist(), "train")
