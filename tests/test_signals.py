@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from ddse_np.cli import cli
 from ddse_np.checkpoint import load
+from ddse_np.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -171,9 +172,12 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
         f"partial runs in {out.resolve() / 'partial'}; run the same command again to continue"]
     partial = sorted((out / "partial").glob("*-seed?.h5"))  # not what a save killed midway left
     assert [p.name for p in partial] == ["ddse-1-seed0.h5", "ddse-1-seed1.h5"]
-    # the killed job's last save was at an epoch's end; the other saved where SIGTERM stopped it
-    batches = sorted(load(p)[1]["train"]["progress"]["batch"] for p in partial)
-    assert batches[0] == 0 and batches[1] > 0, batches
+    # the killed job's last save was at an epoch's end; the other saved where SIGTERM stopped it:
+    # mid-epoch, or at an epoch's end when the signal came during its last batch (about 1 in 20)
+    progress = [load(p)[1]["train"]["progress"] for p in partial]
+    assert min(p["batch"] for p in progress) == 0 and all(p["step"] > 0 for p in progress), progress
+    for p in partial:  # both resume
+        assert Trainer.from_checkpoint(p).progress.step > 0
 
 
 def test_signals_held_while_a_pool_starts_are_delivered_after(tmp_path):
@@ -207,8 +211,11 @@ entry.main()
 
 
 def test_ctrl_c_while_the_command_loads_is_one_line_and_130(tmp_path):
+    # SIGINT at its default in the child, as in a terminal: a shell's background job (`pytest &` in a
+    # script) would hand it down ignored, and an ignored Ctrl-C rightly stays ignored (next test)
     proc = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True,
-                          env=ENV, timeout=120, cwd=tmp_path)
+                          env=ENV, timeout=120, cwd=tmp_path,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # without the entry point's handler: a traceback, and Python re-raises the SIGINT (status -2)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr == "error: interrupted\n" and proc.stdout == ""
