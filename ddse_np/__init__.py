@@ -58,7 +58,7 @@ def train(data=None, config=None, reporter=None, **settings):
     from .config import TrainConfig
     from .data import Split, default_data_dir, load_split
     from .errors import DDSEError
-    from .trainer import train as train_split
+    from .run import train as train_split
 
     if config is not None and settings:
         raise DDSEError("give either config or settings, not both")

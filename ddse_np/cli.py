@@ -91,9 +91,9 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     Ctrl-C or SIGTERM stops after the current batch and saves a resumable
     checkpoint to --out; continue with ddse train --resume.
     """
-    from .evaluate import evaluate
     from .interrupt import stop_on_signals
     from .progress import RichReporter
+    from .run import SavePolicy, run_training
     from .trainer import NumericalFault, Trainer
 
     ctx = click.get_current_context()
@@ -134,39 +134,22 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     if trainer.batches.steps_per_epoch == 1:  # a batch as large as the training set: say so
         click.echo(f"note: an epoch is 1 step: --batch-size {config.batch_size} covers all "
                    f"{trainer.batches.count} training images", err=True)
-    saved = []
-
-    def save_state(_trainer=None):
-        trainer.save(out)
-        saved.append(trainer.progress.epoch)
-
-    def periodic(_trainer):
-        if checkpoint_every and trainer.progress.epoch % checkpoint_every == 0 and not trainer.finished:
-            save_state()
-
     reporter = None if (quiet or as_json) else RichReporter()
-    try:
-        with stop_on_signals() as stop:
-            finished = trainer.run(reporter, stop, periodic)
-            if not finished:
-                save_state()
-    except NumericalFault as exc:
-        kept = (f"{out} keeps the last good checkpoint (epoch {saved[-1]})" if saved
+    with stop_on_signals() as stop:
+        result = run_training(trainer, test_split, SavePolicy(out, every_epochs=checkpoint_every), stop, reporter)
+    p, history, test = trainer.progress, trainer.history, result.test
+    if result.fault is not None:
+        kept = (f"{out} keeps the last good checkpoint (epoch {result.saved[-1]})" if result.saved
                 else "no checkpoint was written")
-        raise NumericalFault(f"{exc}; training stopped, {kept}") from None
-    p = trainer.progress
-    if not finished:
+        raise NumericalFault(f"{result.fault}; training stopped, {kept}") from None
+    if not result.finished:
         raise Interrupted(f"stopped by {stop.name} at epoch {p.epoch + 1}, batch {p.batch}: saved a "
                           f"resumable checkpoint to {out}; continue with: ddse train --resume {out}",
                           stop.exit_code)
-    save_state()
-    model, history = trainer.kept_model(), trainer.history
-    kept = "best" if trainer.keeps_best else "last"
-    if config.keep == "best" and kept == "last":
+    if config.keep == "best" and result.kept == "last":
         click.echo("note: --val-size 0 leaves no validation error: the last epoch's model is kept", err=True)
-    test = evaluate(model, model.preprocess(test_split.images), model.backend.asarray(test_split.labels, "int64"))
     summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]), steps=p.step,
-                   schedule_ended=p.schedule_ended, kept=kept,
+                   schedule_ended=p.schedule_ended, kept=result.kept,
                    best_epoch=p.best_epoch or None, best_val_error=p.best_val_error,
                    final_val_error=history["val_error"][-1], test_error=test["error"],
                    test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
@@ -175,7 +158,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
         click.echo(strict_json(summary))
     else:
         which = (f"epoch {p.best_epoch} of {summary['epochs']} (best validation error "
-                 f"{p.best_val_error:.2f}%)" if kept == "best" else f"the last of {summary['epochs']} epochs")
+                 f"{p.best_val_error:.2f}%)" if result.kept == "best" else f"the last of {summary['epochs']} epochs")
         click.echo(f"saved {out}: test error {test['error']:.2f}% of the model of {which} "
                    f"({summary['seconds']:.0f} s)")
 

@@ -103,8 +103,7 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
     :class:`JobStopped` is raised, saying where the run stood.
     """
     from .checkpoint import save
-    from .evaluate import evaluate
-    from .trainer import NumericalFault
+    from .run import SavePolicy, run_training
 
     should_stop = should_stop or worker_should_stop
     if should_stop():  # a job a pool had already handed to a worker when the sweep was stopped
@@ -116,49 +115,28 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
         for leftover in partial.parent.glob(partial.name + ".tmp-*"):
             leftover.unlink(missing_ok=True)
     trainer, spent, note = _start_or_resume(config, data_dir, partial)
-    notes = [note]
-    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr)
-    last_save = time.perf_counter()
-
-    def save_partial(trainer, now=False) -> bool:
-        nonlocal partial, last_save
-        if partial is None or trainer.finished or (
-                not now and time.perf_counter() - last_save < PARTIAL_EVERY_SECONDS):
-            return False
-        try:
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            trainer.save(partial)
-        except (DDSEError, OSError) as exc:  # only the resume is lost: the job goes on
-            notes.append(f"partial run not saved: {exc.strerror if isinstance(exc, OSError) else exc}")
-            partial = None
-        last_save = time.perf_counter()
-        return partial is not None
-
-    def done(**fields):
-        fields["note"] = "; ".join(filter(None, [fields.get("note"), *notes])) or None
-        return dict(row, epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
-                    seconds=spent + time.perf_counter() - started, **fields)
-
-    try:
-        if not trainer.run(on_epoch_end=save_partial, should_stop=should_stop):
-            if save_partial(trainer, now=True):
-                kept = "partial run saved"
-            else:
-                kept = f"no partial run saved ({'; '.join(filter(None, notes)) or 'none kept'})"
-            raise JobStopped(f"{job_file_name(job)} stopped {where(trainer.progress)}: {kept}")
-    except NumericalFault as exc:  # a diverged run is a result too: recorded, not plotted
-        return done(val_error=None, test_error=None, checkpoint=None, note=str(exc))
-    model = trainer.kept_model()
-    test = _split(data_dir, "test")
-    result = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
+    policy = SavePolicy(partial, every_seconds=PARTIAL_EVERY_SECONDS, at_end=False, keep_going=True)
+    result = run_training(trainer, _split(data_dir, "test"), policy, should_stop)
+    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr,
+               epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
+               seconds=spent + time.perf_counter() - started)
+    notes = [note, *result.notes]
+    if result.fault is not None:  # a diverged run is a result too: recorded, not plotted
+        return dict(row, val_error=None, test_error=None, checkpoint=None, note=_join(str(result.fault), *notes))
+    if not result.finished:
+        kept = "partial run saved" if result.stop_saved else f"no partial run saved ({_join(*notes) or 'none kept'})"
+        raise JobStopped(f"{job_file_name(job)} stopped {where(trainer.progress)}: {kept}")
     path = None
-    if checkpoint_dir:
+    if checkpoint_dir:  # the kept model, no resume state
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         path = str(Path(checkpoint_dir) / job_file_name(job))
-        save(path, model, trainer.history,  # the kept model, no resume state
-             dict(config=config.recorded(), progress=asdict(trainer.progress)))
+        save(path, result.model, trainer.history, dict(config=config.recorded(), progress=asdict(trainer.progress)))
     val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
-    return done(val_error=val_error, test_error=result["error"], checkpoint=path)
+    return dict(row, val_error=val_error, test_error=result.test["error"], checkpoint=path, note=_join(*notes))
+
+
+def _join(*notes) -> str | None:
+    return "; ".join(filter(None, notes)) or None
 
 
 def _finite(x):

@@ -333,17 +333,3 @@ class Trainer:
 
         state, arrays = self.state()
         save(path, self.kept_model(), self.history, state, arrays)
-
-
-def train(train_split: Split, config: TrainConfig, reporter=None, backend: Backend | None = None):
-    """Train one model from ``config`` on ``train_split`` (N x 28 x 28 uint8 images), start to end.
-
-    Returns (model, history): the model ``ddse train`` would save and test, i.e. the
-    :meth:`Trainer.kept_model` (with ``keep='best'``, the default, the parameters of the epoch of
-    lowest validation error, not necessarily the last epoch's), and a dict of per-epoch lists
-    (:data:`HISTORY_FIELDS`).  Raises DDSEError for settings refused before training,
-    :class:`NumericalFault` when the loss or a parameter becomes NaN or infinite.
-    """
-    trainer = Trainer.start(train_split, config, backend)
-    trainer.run(reporter)
-    return trainer.kept_model(), trainer.history

@@ -11,7 +11,8 @@ from ddse_np.errors import DDSEError
 from ddse_np.evaluate import evaluate
 from ddse_np.models import DDSE
 from ddse_np.sparsity import clip_thresholds, project_params
-from ddse_np.trainer import TrainConfig, train
+from ddse_np.run import train
+from ddse_np.trainer import TrainConfig
 from strict_backend import STRICT, StrictArray
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ddse_np"

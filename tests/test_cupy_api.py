@@ -55,7 +55,8 @@ def used(mnist_small):
     """Every (path, name, keywords) the strict stand-in saw in a run of each model with every augmentation."""
     from ddse_np.evaluate import evaluate
     from ddse_np.models import MODELS
-    from ddse_np.trainer import TrainConfig, train
+    from ddse_np.run import train
+    from ddse_np.trainer import TrainConfig
 
     strict_backend.USED = seen = set()
     try:

@@ -7,7 +7,8 @@ import pytest
 from ddse_np.errors import DDSEError
 from ddse_np.optim import MomentumSGD, PlateauSchedule
 from ddse_np.sparsity import count_nonzeros
-from ddse_np.trainer import TrainConfig, Trainer, train
+from ddse_np.run import train
+from ddse_np.trainer import TrainConfig, Trainer
 
 SMALL = dict(m=32, k=2, epochs=2, val_size=300, batch_size=64, project_every=5)
 
