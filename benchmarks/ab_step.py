@@ -28,12 +28,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 PACKAGES = {"new": "ddse_np", "old": "ddse_np_old"}
 
 
+def module(package, *names):
+    """The first of ``package.NAME`` for NAME in ``names`` that imports: the same module under
+    this layout's name and the names older copies of the package gave it."""
+    for name in names[:-1]:
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError:
+            continue
+    return importlib.import_module(f"{package}.{names[-1]}")
+
+
 def make_step(package, n, m, k, batch, s, seed=0):
     import numpy as np
 
-    models = importlib.import_module(f"{package}.models")
-    optim = importlib.import_module(f"{package}.optim")
-    sparsity = importlib.import_module(f"{package}.sparsity")
+    models = module(package, "nn.models", "models")
+    optim = module(package, "training.optim", "optim")
+    sparsity = module(package, "nn.sparsity", "sparsity")
     model = models.DDSE.create(n, m, k, s, seed=seed)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((batch, n)).astype(np.float32) * 0.5
@@ -57,12 +68,9 @@ def make_batch(package, train_size=None, seed=0):
 
     from bench_epoch import AUGMENTATION
 
-    data = importlib.import_module(f"{package}.data")
-    try:
-        train = importlib.import_module(f"{package}.trainer")
-    except ModuleNotFoundError:  # a copy from before the module's rename (ddse_np.train)
-        train = importlib.import_module(f"{package}.train")
-    from ddse_np.data import bundled_mnist  # this checkout's copy of MNIST, for both packages
+    data = module(package, "data.mnist", "data")
+    train = module(package, "training.trainer", "trainer", "train")
+    from ddse_np.data.mnist import bundled_mnist  # this checkout's copy of MNIST, for both packages
 
     split = data.load_split(bundled_mnist(), "train")
     if train_size:

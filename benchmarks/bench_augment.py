@@ -30,7 +30,7 @@ def parts(batch: int = 128, seed: int = 0):
     import scipy.ndimage as ndi
 
     from bench_epoch import AUGMENTATION
-    from ddse_np.augment import SIDE, AugmentConfig, augment, gaussian_matrix
+    from ddse_np.data.augment import SIDE, AugmentConfig, augment, gaussian_matrix
     from ddse_np.backend import as_backend, host_cores
 
     backend, rng = as_backend("numpy"), np.random.default_rng(seed)

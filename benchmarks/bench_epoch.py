@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import set_threads  # noqa: E402
 from platform_info import check_native, describe  # noqa: E402
 
-from ddse_np.sweep import BUDGETS  # noqa: E402
+from ddse_np.experiments.sweep import BUDGETS  # noqa: E402
 
 AUGMENTATION = {**{k: v for k, v in BUDGETS["paper"].items() if k.startswith("aug_")}, "aug_elastic": 34.0}
 CASES = {"none": ({}, None), "aug, prefetch": (AUGMENTATION, True), "aug, no prefetch": (AUGMENTATION, False)}
@@ -45,7 +45,7 @@ def parse_args(argv=None):
 
 def one_epoch(split, settings: dict, prefetch, m: int, val_size: int):
     """(seconds of Trainer.run, training seconds, steps, ms per step) for one epoch."""
-    from ddse_np.trainer import Trainer, TrainConfig
+    from ddse_np.training.trainer import Trainer, TrainConfig
 
     config = TrainConfig(epochs=1, m=m, val_size=val_size, **settings)
     trainer = Trainer.start(split, config)
@@ -59,7 +59,7 @@ def one_epoch(split, settings: dict, prefetch, m: int, val_size: int):
 
 def step_ms(trainer, steps: int = 30) -> float:
     """Mean ms of ``steps`` training steps on one fixed batch of the epoch after (projection every 15)."""
-    from ddse_np.sparsity import clip_thresholds, project_params
+    from ddse_np.nn.sparsity import clip_thresholds, project_params
 
     model, grads = trainer.model, trainer.grads
     trainer.batches.prefetch = False  # one batch, made here: no background thread left preparing the next
@@ -77,7 +77,7 @@ def step_ms(trainer, steps: int = 30) -> float:
 def main(argv=None):
     args = parse_args(argv)
     set_threads(args.threads)
-    from ddse_np.data import Split, bundled_mnist, load_split
+    from ddse_np.data.mnist import Split, bundled_mnist, load_split
 
     info = check_native(args.require_native)
     split = load_split(bundled_mnist(), "train")

@@ -59,8 +59,8 @@ def main(argv=None):
 
     blas = check_native(args.require_native)
     from ddse_np.backend import Backend
-    from ddse_np.models import DDSE
-    from ddse_np.sparse_inference import with_sparse_products
+    from ddse_np.nn.models import DDSE
+    from ddse_np.nn.sparse_inference import with_sparse_products
 
     backend = Backend(args.backend, "float32")
     sync = (lambda: backend.xp.cuda.Device().synchronize()) if args.backend == "cupy" else (lambda: None)

@@ -88,9 +88,9 @@ class DDSENumpyStep:
         import numpy as np
 
         from ddse_np.backend import Backend
-        from ddse_np.models import DDSE
-        from ddse_np.optim import MomentumSGD
-        from ddse_np.sparsity import clip_thresholds, project_params
+        from ddse_np.nn.models import DDSE
+        from ddse_np.training.optim import MomentumSGD
+        from ddse_np.nn.sparsity import clip_thresholds, project_params
 
         self.backend = Backend(backend, "float32")
         self.model = DDSE.create(n, m, k, s, seed=seed, backend=self.backend)
@@ -123,7 +123,7 @@ class DDSETorchStep:
         import numpy as np
         import torch
 
-        from ddse_np.init import ddse_params
+        from ddse_np.nn.init import ddse_params
 
         self.torch, self.device, self.k, self.s = torch, device, k, s
         host = ddse_params(n, m, k, s, seed, "paper", 0.01, 10)

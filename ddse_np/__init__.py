@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # Imported on first use (PEP 562), so that ``import ddse_np`` loads no NumPy: the ``ddse`` command
 # (ddse_np.__main__) sets up its Ctrl-C handling before the heavy modules load.
-_PUBLIC = {"Backend": ".backend", "DDSEError": ".errors", "DDSE": ".models", "MODELS": ".models"}
+_PUBLIC = {"Backend": ".backend", "DDSEError": ".errors", "DDSE": ".nn.models", "MODELS": ".nn.models"}
 
 
 def __getattr__(name):
@@ -30,7 +30,7 @@ TYPE_CHECKING = False  # True for type checkers only (no import of typing: the c
 if TYPE_CHECKING:  # what editors and type checkers see
     from .backend import Backend
     from .errors import DDSEError
-    from .models import DDSE, MODELS
+    from .nn.models import DDSE, MODELS
 
 
 def __dir__():
@@ -39,7 +39,7 @@ def __dir__():
 
 def load(path, backend="numpy", dtype=None):
     """Load the model of a checkpoint (parameters, config and PCA) onto ``backend``."""
-    from .checkpoint import load as load_checkpoint
+    from .files.checkpoint import load as load_checkpoint
 
     return load_checkpoint(path, backend, dtype)[0]
 
@@ -48,17 +48,17 @@ def train(data=None, config=None, reporter=None, **settings):
     """Train one model, start to end, as ``ddse train`` does; returns (model, history).
 
     ``data``: an MNIST-format directory (default: $DDSE_DATA or the bundled MNIST) or a
-    :class:`~ddse_np.data.Split` of N x 28 x 28 uint8 images and their labels.  ``config``: a
-    :class:`~ddse_np.config.TrainConfig`, or None for one made from ``settings`` (the ``ddse
+    :class:`~ddse_np.data.mnist.Split` of N x 28 x 28 uint8 images and their labels.  ``config``: a
+    :class:`~ddse_np.training.config.TrainConfig`, or None for one made from ``settings`` (the ``ddse
     train`` options' names, e.g. ``model="fc", epochs=3``).  ``model`` is the model ``ddse train``
     saves and tests: the best-validation epoch's with ``keep="best"`` (the default), else the last
     epoch's; ``history`` holds per-epoch lists (epoch, train_loss, val_error, lr, seconds,
     samples_per_s).  Raises DDSEError for refused settings or unreadable data, in one line.
     """
-    from .config import TrainConfig
-    from .data import Split, default_data_dir, load_split
+    from .training.config import TrainConfig
+    from .data.mnist import Split, default_data_dir, load_split
     from .errors import DDSEError
-    from .run import train as train_split
+    from .training.run import train as train_split
 
     if config is not None and settings:
         raise DDSEError("give either config or settings, not both")

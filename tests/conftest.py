@@ -64,7 +64,7 @@ def tiny_mnist(tmp_path):
 @pytest.fixture(scope="session")
 def mnist_small():
     """The first 1,500 bundled training images (stratification happens inside train())."""
-    from ddse_np.data import BUNDLED_MNIST, load_split
+    from ddse_np.data.mnist import BUNDLED_MNIST, load_split
 
     return load_split(BUNDLED_MNIST, "train").take(slice(0, 1500))
 

@@ -1,7 +1,7 @@
 """Shared pieces of the sweep and job tests: tiny settings, a sweep's rows, a tiny job."""
 import json
 
-from ddse_np import sweep as sw
+from ddse_np.experiments import sweep as sw
 
 TINY = ["--set", "epochs=1", "--set", "m=12", "--set", "train_fraction=0.015", "--set", "val_size=200"]
 TINY_WIDTH = TINY[:2] + TINY[4:]  # the width sweep sets m itself

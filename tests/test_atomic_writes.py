@@ -1,15 +1,15 @@
 """Every output is written whole or not at all (a symbolic link written through, a file size
 limit, a full disk), and a target that cannot be written or replaced (read-only directory,
 immutable or append-only file, another user's file in a sticky directory) is refused in one line
-before any work.  ``ddse_np/atomic.py``."""
+before any work.  ``ddse_np/files/atomic.py``."""
 import numpy as np
 import pytest
 
-from ddse_np.checkpoint import load, save
+from ddse_np.files.checkpoint import load, save
 
 
 def test_a_symlinked_target_is_written_through(tmp_path):
-    from ddse_np.models import DDSE
+    from ddse_np.nn.models import DDSE
 
     model = DDSE.create(10, 12, 1, 3)
     model.set_pca(np.zeros(10), np.eye(10))
@@ -77,20 +77,20 @@ def read_only_dir(tmp_path):
 ])
 def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir, command, monkeypatch):
     import ddse_np.cli
-    import ddse_np.data
-    from ddse_np.trainer import Trainer
+    import ddse_np.data.mnist
+    from ddse_np.training.trainer import Trainer
 
     def no_work(*args, **kwargs):
         raise AssertionError("data read or training started before the target was checked")
 
-    for module in (ddse_np.data, ddse_np.cli):
+    for module in (ddse_np.data.mnist, ddse_np.cli):
         monkeypatch.setattr(module, "load_split", no_work)
     monkeypatch.setattr(Trainer, "start", classmethod(no_work))
 
     from click.testing import CliRunner
 
     from ddse_np.cli import cli
-    from ddse_np.models import DDSE
+    from ddse_np.nn.models import DDSE
 
     model = DDSE.create(784, 12, 1, 3)
     model.set_pca(np.zeros(784), np.eye(784))
@@ -187,7 +187,7 @@ def test_a_file_that_cannot_be_replaced_is_refused_before_training(immutable_che
 def test_an_append_only_file_is_refused(tmp_path):
     import subprocess
 
-    from ddse_np.atomic import check_target
+    from ddse_np.files.atomic import check_target
     from ddse_np.errors import DDSEError
 
     if not _chattr_works(tmp_path):
@@ -206,7 +206,7 @@ def test_an_append_only_file_is_refused(tmp_path):
 def test_the_file_flags_decide_before_any_write(tmp_path, monkeypatch, flag, word):
     """Where chattr cannot run (most containers): the decision on the flags as the platform
     reports them; a file without them passes, and the check only reads (the file is unchanged)."""
-    from ddse_np import atomic
+    from ddse_np.files import atomic
     from ddse_np.errors import DDSEError
 
     target = tmp_path / "run.h5"
@@ -223,7 +223,7 @@ def test_another_users_file_in_a_sticky_directory_is_refused(tmp_path, monkeypat
     replace a file; as another user the rename would fail after the work, so it is refused before."""
     import os
 
-    from ddse_np import atomic
+    from ddse_np.files import atomic
     from ddse_np.errors import DDSEError
 
     sticky = tmp_path / "shared"
@@ -246,7 +246,7 @@ def test_another_users_file_in_a_sticky_directory_is_refused(tmp_path, monkeypat
 def test_a_read_only_file_is_still_replaced(tmp_path):
     """Mode 0444 refuses an open for writing to a user that is not root, but not a rename in a
     writable directory: ``check_target`` lets it pass, and the atomic write replaces it."""
-    from ddse_np.atomic import check_target, write_text
+    from ddse_np.files.atomic import check_target, write_text
 
     target = tmp_path / "notes.txt"
     target.write_text("old")

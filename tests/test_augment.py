@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import make_backend
-from ddse_np.augment import AugmentConfig, augment
+from ddse_np.data.augment import AugmentConfig, augment
 from ddse_np.backend import to_host
 from ddse_np.errors import DDSEError
 
@@ -104,7 +104,7 @@ def test_elastic_displacement_has_the_smoothed_field_statistics():
 def test_gaussian_matrix_is_scipys_gaussian_filter(sigma):
     from scipy.ndimage import gaussian_filter
 
-    from ddse_np.augment import gaussian_matrix
+    from ddse_np.data.augment import gaussian_matrix
 
     field = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28))
     G = gaussian_matrix(sigma)

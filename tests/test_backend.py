@@ -8,11 +8,11 @@ import pytest
 from conftest import make_backend
 from ddse_np.backend import Backend, array_module, gpu_available, to_host
 from ddse_np.errors import DDSEError
-from ddse_np.evaluate import evaluate
-from ddse_np.models import DDSE
-from ddse_np.sparsity import clip_thresholds, project_params
-from ddse_np.run import train
-from ddse_np.trainer import TrainConfig
+from ddse_np.nn.evaluate import evaluate
+from ddse_np.nn.models import DDSE
+from ddse_np.nn.sparsity import clip_thresholds, project_params
+from ddse_np.training.run import train
+from ddse_np.training.trainer import TrainConfig
 from strict_backend import STRICT, StrictArray
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ddse_np"
@@ -34,7 +34,7 @@ def test_only_the_backend_module_imports_cupy():
     assert "cupy" in set(imported_modules(PACKAGE / "backend.py"))
 
 
-@pytest.mark.parametrize("module", ["layers.py", "models/ddse.py", "optim.py"])
+@pytest.mark.parametrize("module", ["nn/layers.py", "nn/models/ddse.py", "training/optim.py"])
 def test_compute_modules_do_not_import_numpy(module):
     assert "numpy" not in set(imported_modules(PACKAGE / module))
 

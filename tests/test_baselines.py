@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-import ddse_np.models.ddse as ddse_module
-import ddse_np.models.lista as lista_module
-import ddse_np.models.mlp as mlp_module
-from ddse_np.layers import dropconnect_forward, dropout_forward
-from ddse_np.models import MODELS
-from ddse_np.sparsity import count_nonzeros, project_params
+import ddse_np.nn.models.ddse as ddse_module
+import ddse_np.nn.models.lista as lista_module
+import ddse_np.nn.models.mlp as mlp_module
+from ddse_np.nn.layers import dropconnect_forward, dropout_forward
+from ddse_np.nn.models import MODELS
+from ddse_np.nn.sparsity import count_nonzeros, project_params
 from gradcheck import assert_model_gradients
 
 TOL = 1e-6

@@ -48,7 +48,7 @@ def test_torch_network_matches_ddse_np(bench):
     torch = pytest.importorskip("torch")
     import numpy as np
 
-    from ddse_np.models import DDSE
+    from ddse_np.nn.models import DDSE
 
     n, m, k, batch, s = 20, 24, 2, 8, 5
     theirs = bench.DDSETorchStep(n, m, k, batch, s, "cpu", seed=3)

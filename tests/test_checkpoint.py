@@ -6,10 +6,10 @@ import h5py
 import numpy as np
 import pytest
 
-from ddse_np.checkpoint import FORMAT_VERSION, load, save
+from ddse_np.files.checkpoint import FORMAT_VERSION, load, save
 from ddse_np.errors import DDSEError
-from ddse_np.models import DDSE
-from ddse_np.sparsity import project_params
+from ddse_np.nn.models import DDSE
+from ddse_np.nn.sparsity import project_params
 
 n, m, k, s = 10, 14, 2, 3
 
@@ -59,7 +59,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
     path = tmp_path / "c.h5"
     save(path, model)
     before = path.read_bytes()
-    import ddse_np.checkpoint as ckpt
+    import ddse_np.files.checkpoint as ckpt
 
     def broken(*args):
         raise RuntimeError("disk full")

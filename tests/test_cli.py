@@ -8,7 +8,7 @@ import pytest
 from clitools import SMALL, one_line_error, run
 from conftest import write_mnist_dir
 from ddse_np.backend import gpu_available
-from ddse_np.checkpoint import load
+from ddse_np.files.checkpoint import load
 from ddse_np.cli import cli
 
 
@@ -137,8 +137,8 @@ def test_output_that_is_a_directory(tmp_path):
 
 
 def test_checkpoint_of_another_input_size(tmp_path):
-    from ddse_np.checkpoint import save
-    from ddse_np.models import DDSE
+    from ddse_np.files.checkpoint import save
+    from ddse_np.nn.models import DDSE
 
     model = DDSE.create(10, 12, 1, 3)
     model.set_pca(np.zeros(10), np.eye(10))
@@ -231,7 +231,7 @@ def test_export_drops_the_training_state(trained, tmp_path):
 
 
 def test_train_options_are_made_from_the_config_fields():
-    from ddse_np.config import TrainConfig
+    from ddse_np.training.config import TrainConfig
 
     params = {p.name: p for p in cli.commands["train"].params}
     for name, field in TrainConfig.fields().items():
@@ -244,7 +244,7 @@ def test_train_options_are_made_from_the_config_fields():
 @pytest.mark.parametrize("name, raw, value", [("lr", ".05", 0.05), ("lr", "1e-3", 1e-3), ("m", "64", 64),
                                               ("model", "lista", "lista"), ("sparsity", ".25", 0.25)])
 def test_settings_parse_as_numbers(name, raw, value):
-    from ddse_np.config import TrainConfig
+    from ddse_np.training.config import TrainConfig
 
     assert TrainConfig.parse(name, raw) == value and type(TrainConfig.parse(name, raw)) is type(value)
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from clitools import one_line_error, run
 from conftest import write_mnist_dir
-from ddse_np.checkpoint import load
+from ddse_np.files.checkpoint import load
 from ddse_np.cli import cli
 
 
@@ -34,7 +34,7 @@ def test_keep_best_without_validation_says_it_keeps_the_last(tmp_path):
 def test_mcnemar_against_a_hand_computed_p_value():
     from scipy.stats import binom
 
-    from ddse_np.evaluate import mcnemar
+    from ddse_np.nn.evaluate import mcnemar
 
     a = np.array([1] * 50 + [1] * 7 + [0] * 2 + [0] * 3, dtype=bool)
     b = np.array([1] * 50 + [0] * 7 + [1] * 2 + [0] * 3, dtype=bool)
@@ -46,8 +46,8 @@ def test_mcnemar_against_a_hand_computed_p_value():
 
 
 def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
-    from ddse_np.evaluate import mcnemar, predict
-    from ddse_np.data import BUNDLED_MNIST, load_split
+    from ddse_np.nn.evaluate import mcnemar, predict
+    from ddse_np.data.mnist import BUNDLED_MNIST, load_split
 
     paths = []
     for model in ("ddse", "fc"):
@@ -63,10 +63,10 @@ def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
     assert report["error_a"] == pytest.approx(100 * (1 - correct[0].mean()))
     assert report["only_a"] == int((correct[0] & ~correct[1]).sum())
     assert report["p_value"] == mcnemar(*correct)["p_value"] and report["count"] == 10000
-    import ddse_np.evaluate
+    import ddse_np.nn.evaluate
 
     def printed_p(p_value):
-        monkeypatch.setattr(ddse_np.evaluate, "mcnemar", lambda a, b: dict(mcnemar(a, b), p_value=p_value))
+        monkeypatch.setattr(ddse_np.nn.evaluate, "mcnemar", lambda a, b: dict(mcnemar(a, b), p_value=p_value))
         text = run("compare", *paths)
         assert text.exit_code == 0
         return text.output.splitlines()

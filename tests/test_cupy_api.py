@@ -53,10 +53,10 @@ def refused_keywords(func, keywords) -> set:
 @pytest.fixture(scope="module")
 def used(mnist_small):
     """Every (path, name, keywords) the strict stand-in saw in a run of each model with every augmentation."""
-    from ddse_np.evaluate import evaluate
-    from ddse_np.models import MODELS
-    from ddse_np.run import train
-    from ddse_np.trainer import TrainConfig
+    from ddse_np.nn.evaluate import evaluate
+    from ddse_np.nn.models import MODELS
+    from ddse_np.training.run import train
+    from ddse_np.training.trainer import TrainConfig
 
     strict_backend.USED = seen = set()
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import write_mnist_dir
-from ddse_np.data import BUNDLED_MNIST, flatten, load_split, stratified_split, stratified_subset
+from ddse_np.data.mnist import BUNDLED_MNIST, flatten, load_split, stratified_split, stratified_subset
 from ddse_np.errors import DDSEError
 
 MD5 = {

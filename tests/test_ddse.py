@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from ddse_np.layers import shrink_forward
-from ddse_np.models import DDSE
-from ddse_np.models.ddse import DDSENoSkip
-from ddse_np.models.ddse import stage_backward, stage_forward
-from ddse_np.sparsity import count_nonzeros
+from ddse_np.nn.layers import shrink_forward
+from ddse_np.nn.models import DDSE
+from ddse_np.nn.models.ddse import DDSENoSkip
+from ddse_np.nn.models.ddse import stage_backward, stage_forward
+from ddse_np.nn.sparsity import count_nonzeros
 from gradcheck import assert_model_gradients, numerical_grad, relative_error
 
 TOL = 1e-6
@@ -143,7 +143,7 @@ def test_same_seed_same_model_and_dtype():
 
 
 def test_sparse_products_give_the_same_logits(rng):
-    from ddse_np.sparse_inference import choose, with_sparse_products
+    from ddse_np.nn.sparse_inference import choose, with_sparse_products
 
     model = DDSE.create(n, m, 2, s, seed=3, dtype="float64", init="random")
     X = rng.standard_normal((N, n))
@@ -154,7 +154,7 @@ def test_sparse_products_give_the_same_logits(rng):
 
 
 def test_auto_picks_sparse_only_where_it_was_measured_faster():
-    from ddse_np.sparse_inference import choose
+    from ddse_np.nn.sparse_inference import choose
 
     low = DDSE.create(784, 16, 1, 39)  # s/n = 0.05
     default = DDSE.create(784, 16, 1, 196)  # s/n = 0.25

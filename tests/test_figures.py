@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.models import MODELS
-from ddse_np.pca import fit_pca, pca_transform
-from ddse_np.report import code_statistics, dictionary_atoms
+from ddse_np.nn.models import MODELS
+from ddse_np.data.pca import fit_pca, pca_transform
+from ddse_np.experiments.report import code_statistics, dictionary_atoms
 
 n, m = 784, 24
 
@@ -109,7 +109,7 @@ def test_inspect_draws_atoms_and_codes(tmp_path, model):
 def test_learning_curves_join_the_validated_epochs_only(monkeypatch, tmp_path):
     """With --val-every 2 the epochs between validations have val_error NaN; the validation
     curve is drawn through the validated epochs (a NaN would break the line into lone dots)."""
-    from ddse_np import plots
+    from ddse_np.experiments import plots
 
     drawn = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
@@ -122,7 +122,7 @@ def test_learning_curves_join_the_validated_epochs_only(monkeypatch, tmp_path):
 
 
 def drawn_sweep(monkeypatch, tmp_path, rows, **kwargs):
-    from ddse_np import plots
+    from ddse_np.experiments import plots
 
     drawn = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))

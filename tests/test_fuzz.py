@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddse_np.checkpoint import load, save
+from ddse_np.files.checkpoint import load, save
 from ddse_np.errors import DDSEError
-from ddse_np.idx import read_idx
-from ddse_np.models import DDSE
+from ddse_np.data.idx import read_idx
+from ddse_np.nn.models import DDSE
 
 # no deadline and no too_slow check: hypothesis would judge the machine's speed, not the code
 FUZZ = settings(max_examples=60, deadline=None,

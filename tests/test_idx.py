@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ddse_np.errors import DDSEError
-from ddse_np.idx import read_idx
+from ddse_np.data.idx import read_idx
 
 
 def idx_bytes(array, code=0x08):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from clitools import run
-from ddse_np import jobs as sweep_jobs
-from ddse_np import sweep as sw
-from ddse_np.data import BUNDLED_MNIST
+from ddse_np.experiments import jobs as sweep_jobs
+from ddse_np.experiments import sweep as sw
+from ddse_np.data.mnist import BUNDLED_MNIST
 from ddse_np.errors import DDSEError
 from sweeptools import ENDLESS, TINY, partial_job, rows
 
@@ -72,7 +72,7 @@ def test_a_job_that_fails_in_a_pool_stops_the_others_keeping_their_partial_runs(
     import multiprocessing
     import time
 
-    from ddse_np.trainer import Trainer
+    from ddse_np.training.trainer import Trainer
 
     if multiprocessing.get_start_method() != "fork":
         pytest.skip("the workers must inherit this test's patches (fork start method)")
@@ -91,7 +91,7 @@ def test_a_job_that_fails_in_a_pool_stops_the_others_keeping_their_partial_runs(
     results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
     with pytest.raises(DDSEError, match="val-size"):
         sweep_jobs.run_sweep([long, failing, queued], results, BUNDLED_MNIST, workers=2)
-    from ddse_np.checkpoint import load
+    from ddse_np.files.checkpoint import load
 
     assert sorted(p.name for p in partial.iterdir()) in (["ddse-1-seed0.h5"], ["ddse-1-seed0.h5", "ddse-1-seed2.h5"])
     progress = load(partial / "ddse-1-seed0.h5")[1]["train"]["progress"]
@@ -107,7 +107,7 @@ class Killed(Exception):
 
 def count_saves(monkeypatch, then=None):
     """Count Trainer.save calls; ``then(count)`` runs after each (to kill or fail)."""
-    from ddse_np.trainer import Trainer
+    from ddse_np.training.trainer import Trainer
 
     original, saves = Trainer.save, []
 
@@ -127,8 +127,8 @@ def kill_at_first_save(count):
 
 
 def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_path, monkeypatch):
-    from ddse_np.checkpoint import load
-    from ddse_np.trainer import Trainer
+    from ddse_np.files.checkpoint import load
+    from ddse_np.training.trainer import Trainer
 
     data = str(BUNDLED_MNIST)
     job = partial_job()
@@ -209,7 +209,7 @@ def test_the_sweep_keeps_partial_runs_in_its_directory_until_results_are_recorde
 def test_a_job_asked_to_stop_saves_its_partial_run_at_once_and_resumes_to_the_same_result(tmp_path):
     """should_stop turning true mid-epoch (a signal) ends the job with JobStopped and a partial
     run saved there and then (not PARTIAL_EVERY_SECONDS later); the rerun ends where one go does."""
-    from ddse_np.checkpoint import load
+    from ddse_np.files.checkpoint import load
 
     data, job, partial_dir = str(BUNDLED_MNIST), partial_job(), tmp_path / "partial"
     whole = sweep_jobs.run_job(job, data)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ddse_np.layers import (linear_backward, linear_forward, shrink_backward, shrink_forward,
+from ddse_np.nn.layers import (linear_backward, linear_forward, shrink_backward, shrink_forward,
                             softmax_xent_backward, softmax_xent_forward)
 from gradcheck import numerical_grad, relative_error
 

@@ -62,7 +62,7 @@ def test_an_epoch_of_one_step_is_said(tmp_path):
 
 def test_figures_titled_in_scripts_the_font_lacks_warn_of_nothing(tmp_path):
     pytest.importorskip("matplotlib")
-    from ddse_np.plots import learning_curves
+    from ddse_np.experiments.plots import learning_curves
 
     history = dict(epoch=[1, 2], train_loss=[1.0, 0.5], val_error=[9.0, 8.0], lr=[0.1, 0.1])
     with warnings.catch_warnings(record=True) as caught:

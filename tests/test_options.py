@@ -5,8 +5,8 @@ import json
 import pytest
 
 from clitools import one_line_error, run
-from ddse_np.config import MODEL_SETTINGS, TrainConfig
-from ddse_np.models import MODELS
+from ddse_np.training.config import MODEL_SETTINGS, TrainConfig
+from ddse_np.nn.models import MODELS
 
 TINY = ["--m", "12", "--k", "1", "--train-fraction", "0.02", "--val-size", "200", "--epochs", "1", "--quiet"]
 DENSE = ("fc", "fc-dropout", "fc-dropconnect")
@@ -45,7 +45,7 @@ def test_every_model_setting_is_used_by_some_model_and_create_takes_what_shapes_
 
 
 def test_a_dense_run_records_only_what_shaped_it_and_a_recipe_may_share_a_setting(tmp_path):
-    from ddse_np.checkpoint import load
+    from ddse_np.files.checkpoint import load
 
     recipe = tmp_path / "r.toml"
     recipe.write_text('sparsity = 0.5\ninit = "random"\n')  # the shared table: for the models that use them

@@ -40,7 +40,7 @@ def installed(tmp_path_factory):
 def test_no_top_level_cli_module_and_the_package_is_the_installed_one(installed, tmp_path):
     venv, env = installed
     python = str(venv / "bin" / "python")
-    where = subprocess.run([python, "-c", "import ddse_np, ddse_np.data as d; print(ddse_np.__file__); print(d.bundled_mnist())"],
+    where = subprocess.run([python, "-c", "import ddse_np, ddse_np.data.mnist as d; print(ddse_np.__file__); print(d.bundled_mnist())"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout.split()
     assert where[0].startswith(str(venv)) and where[1].startswith(str(venv))  # not the checkout
     clash = subprocess.run([python, "-c", "import cli"], capture_output=True, text=True, env=env, cwd=tmp_path)

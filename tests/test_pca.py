@@ -1,6 +1,6 @@
 import numpy as np
 
-from ddse_np.pca import fit_pca, pca_transform
+from ddse_np.data.pca import fit_pca, pca_transform
 
 
 def test_pca_basis_diagonalises_the_training_covariance(rng):

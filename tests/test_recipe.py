@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from clitools import run
-from ddse_np.checkpoint import load
-from ddse_np.config import TrainConfig
+from ddse_np.files.checkpoint import load
+from ddse_np.training.config import TrainConfig
 from ddse_np.errors import DDSEError
-from ddse_np.recipe import read_recipe
+from ddse_np.training.recipe import read_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = ["--train-fraction", "0.02", "--val-size", "300", "--epochs", "1", "--quiet"]
@@ -93,6 +93,6 @@ def test_the_paper_recipe_is_the_paper(tmp_path):
 
 def test_check_names_the_file():
     with pytest.raises(DDSEError, match="x.toml: unknown key"):
-        from ddse_np.recipe import check_setting
+        from ddse_np.training.recipe import check_setting
 
         check_setting("x.toml", "zz", "zz", 1)

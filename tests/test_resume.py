@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.checkpoint import load, save
+from ddse_np.files.checkpoint import load, save
 from ddse_np.errors import DDSEError
-from ddse_np.trainer import NumericalFault, Trainer, TrainConfig
+from ddse_np.training.trainer import NumericalFault, Trainer, TrainConfig
 
 SMALL = dict(m=24, k=2, epochs=3, val_size=300, batch_size=100, project_every=4, patience=1)
 
@@ -65,7 +65,7 @@ def assert_same_kept_model(a, b):
 @pytest.fixture
 def scripted_val_errors(monkeypatch):
     """Validation errors given in advance, one per epoch, so the best epoch is known."""
-    import ddse_np.trainer as train_module
+    import ddse_np.training.trainer as train_module
 
     def script(errors):
         it = iter(errors)

@@ -1,11 +1,11 @@
-"""The one training path (ddse_np.run): saves as its policy says, reports faults and stops as
+"""The one training path (ddse_np.training.run): saves as its policy says, reports faults and stops as
 results, tests the kept model."""
 import numpy as np
 import pytest
 
-from ddse_np.checkpoint import load
-from ddse_np.run import SavePolicy, run_training
-from ddse_np.trainer import NumericalFault, Trainer, TrainConfig
+from ddse_np.files.checkpoint import load
+from ddse_np.training.run import SavePolicy, run_training
+from ddse_np.training.trainer import NumericalFault, Trainer, TrainConfig
 
 SMALL = dict(m=16, k=1, val_size=300, batch_size=100, project_every=4)
 

@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.config import TrainConfig
+from ddse_np.training.config import TrainConfig
 from ddse_np.errors import DDSEError
-from ddse_np.optim import StepSchedule, drop_epochs, parse_drops
-from ddse_np.trainer import Trainer
+from ddse_np.training.optim import StepSchedule, drop_epochs, parse_drops
+from ddse_np.training.trainer import Trainer
 
 SMALL = dict(m=16, k=1, val_size=200, batch_size=100, project_every=4)
 
@@ -54,7 +54,7 @@ def test_resuming_a_step_schedule_run_keeps_its_epochs(tmp_path, mnist_small):
 
 
 def test_cli_records_the_schedule_in_the_checkpoint_and_json(tmp_path, tiny_mnist):
-    from ddse_np.checkpoint import load
+    from ddse_np.files.checkpoint import load
 
     out = tmp_path / "step.h5"
     result = CliRunner().invoke(cli, ["train", "--data", str(tiny_mnist), "--out", str(out), "--m", "16",

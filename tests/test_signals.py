@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.checkpoint import load
-from ddse_np.trainer import Trainer
+from ddse_np.files.checkpoint import load
+from ddse_np.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -55,7 +55,7 @@ def test_signal_saves_a_resumable_checkpoint(tmp_path, signum, code):
 
 WRITER = """
 import sys
-from ddse_np.checkpoint import load, save
+from ddse_np.files.checkpoint import load, save
 model, extras = load(sys.argv[1])
 print("ready", flush=True)
 while True:
@@ -64,12 +64,12 @@ while True:
 
 
 def test_sigkill_while_saving_never_corrupts_the_target(tmp_path):
-    from ddse_np.models import DDSE
+    from ddse_np.nn.models import DDSE
 
     source = tmp_path / "source.h5"
     model = DDSE.create(784, 1024, 2, 196)
     model.set_pca(np.zeros(784), np.eye(784))
-    from ddse_np.checkpoint import save
+    from ddse_np.files.checkpoint import save
 
     save(source, model)
     target = tmp_path / "target.h5"
@@ -90,7 +90,7 @@ SWEEP = """
 import multiprocessing
 import sys
 multiprocessing.set_start_method("fork")  # the workers inherit the patched save interval below
-from ddse_np import jobs as sweep_jobs
+from ddse_np.experiments import jobs as sweep_jobs
 from ddse_np.cli import cli
 sweep_jobs.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees when both jobs train
 cli.main(sys.argv[1:], prog_name="ddse")
@@ -160,7 +160,7 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
     """SIGKILL to one pool worker (as the out-of-memory killer does): the pool is broken, so the
     sweep stops its other worker (SIGTERM: its job saves its partial run mid-epoch) and exits 1
     with one line saying what happened and how to continue; no traceback."""
-    from ddse_np.jobs import WORKER_LOST
+    from ddse_np.experiments.jobs import WORKER_LOST
 
     out = tmp_path / "s"
     proc = sweep_with_two_jobs_running(out)
@@ -185,7 +185,7 @@ def test_signals_held_while_a_pool_starts_are_delivered_after(tmp_path):
     turns true when the block ends, not inside it."""
     import threading
 
-    from ddse_np.interrupt import signals_held, stop_on_signals
+    from ddse_np.training.interrupt import signals_held, stop_on_signals
 
     with stop_on_signals() as stop:
         with signals_held():

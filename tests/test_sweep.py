@@ -5,7 +5,7 @@ import json
 import pytest
 
 from clitools import run
-from ddse_np import sweep as sw
+from ddse_np.experiments import sweep as sw
 from ddse_np.errors import DDSEError
 from sweeptools import TINY, TINY_WIDTH, rows
 
@@ -114,7 +114,7 @@ def test_runs_table_gives_errors_epochs_steps_and_minutes_per_cell(tmp_path):
 
 
 def test_every_run_table_says_what_ended_each_run():
-    from ddse_np.report import every_run_table
+    from ddse_np.experiments.report import every_run_table
 
     base = dict(method="ddse", value=0.5, lr=0.05, val_error=1.0, test_error=1.25, seconds=90.0)
     runs = [dict(base, seed=1, epochs=120, steps=25800), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from ddse_np.errors import DDSEError
-from ddse_np.optim import MomentumSGD, PlateauSchedule
-from ddse_np.sparsity import count_nonzeros
-from ddse_np.run import train
-from ddse_np.trainer import TrainConfig, Trainer
+from ddse_np.training.optim import MomentumSGD, PlateauSchedule
+from ddse_np.nn.sparsity import count_nonzeros
+from ddse_np.training.run import train
+from ddse_np.training.trainer import TrainConfig, Trainer
 
 SMALL = dict(m=32, k=2, epochs=2, val_size=300, batch_size=64, project_every=5)
 
@@ -182,8 +182,8 @@ def test_preprocess_applies_the_training_pca(mnist_small):
 @pytest.mark.parametrize("errors, best", [([5.0, 3.0, 4.0, 6.0], 2), ([5.0, 4.0, 4.0, 3.0], 4), ([2.0, 2.0, 2.5, 9.0], 1)])
 def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last(mnist_small, monkeypatch,
                                                                                  errors, best):
-    import ddse_np.trainer as train_module
-    from ddse_np.trainer import Trainer
+    import ddse_np.training.trainer as train_module
+    from ddse_np.training.trainer import Trainer
 
     it = iter(errors)
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
@@ -203,7 +203,7 @@ def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last
 
 
 def test_keep_best_without_validation_keeps_the_last(mnist_small):
-    from ddse_np.trainer import Trainer
+    from ddse_np.training.trainer import Trainer
 
     trainer = Trainer.start(mnist_small, TrainConfig(**dict(SMALL, val_size=0, epochs=1)))
     trainer.run()
@@ -232,7 +232,7 @@ def test_update_rounds_like_the_plain_numpy_form(dtype):
 
 
 def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch):
-    from ddse_np.batches import BatchSource
+    from ddse_np.training.batches import BatchSource
 
     config = dict(SMALL, epochs=1, aug_rotate=10, aug_noise=0.05, aug_elastic=20, seed=4)
     monkeypatch.setattr(BatchSource, "prefetch", True)
@@ -246,7 +246,7 @@ def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch)
 def test_no_weight_constraint_from_the_default_start(mnist_small):
     """--sparsity 1 --init-sparsity 0.25: the start of the default DDSE (s = n/4 per line), then
     no constraint (s = n): training fills the zeros; at --sparsity 1 alone the paper's S is all ones."""
-    from ddse_np.trainer import build_model
+    from ddse_np.training.trainer import build_model
     from ddse_np.backend import Backend
 
     n, backend = 784, Backend("numpy", "float64")
@@ -267,7 +267,7 @@ def test_the_training_call_returns_the_model_the_command_saves(mnist_small, monk
     """train() and ddse_np.train() return the kept (best-validation) model, as `ddse train` saves
     and tests it, not the last epoch's."""
     import ddse_np
-    import ddse_np.trainer as train_module
+    import ddse_np.training.trainer as train_module
     from ddse_np.errors import DDSEError
 
     config = dict(SMALL, epochs=3, patience=9)

@@ -1,0 +1,151 @@
+"""``ddse sweep``: the grids behind the paper's figures and the learning-rate sweep, from the
+command line (the machinery is :mod:`ddse_np.experiments.sweep`)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..files.atomic import check_directory, write_text
+from ..backend import Backend
+from .options import PathOption, config_options, data_option
+from ..training.config import TrainConfig
+from ..data.mnist import default_data_dir
+from ..errors import DDSEError, Interrupted
+from ..training.interrupt import stop_on_signals
+from ..experiments.jobs import SweepStopped, cell, run_sweep
+from ..experiments.sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
+
+
+@click.command()
+@click.argument("name", type=click.Choice(list(SWEEPS)))
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default=DEFAULT_BUDGET, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 0..N-1 per cell.")
+@click.option("--methods", default=None, help=f"Comma-separated subset of {', '.join(METHODS)} (default: all).")
+@click.option("--values", default=None, help="Comma-separated values instead of the budget's grid.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes running jobs at once.")
+@click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler before giving up.")
+@click.option("--out", type=PathOption(), default=None,
+              help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
+@click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
+@click.option("--plot-only", is_flag=True, help="Only redraw the figure and table from the existing results.")
+@click.option("--set", "overrides", multiple=True, metavar="[METHOD:]KEY=VALUE",
+              help="Override a training setting of every job, or with METHOD: of that method's jobs only "
+                   "(e.g. --set epochs=1 --set lista:lr=0.01).")
+@click.option("--lr-from", type=PathOption(), default=None,
+              help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
+                   "by validation error.")
+@click.option("--beside", type=PathOption(), multiple=True,
+              help="Also draw and tabulate the runs of another sweep directory made at this sweep's default "
+                   "value (e.g. the defaults' runs as ts/t = 1 in a samples sweep); same budget and settings.")
+@config_options("backend")
+@data_option
+def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_timeout, out, keep_checkpoints,
+          plot_only, overrides, lr_from, beside, backend, data_dir):
+    """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6, or (lr)
+    the learning rates to pick each method's from."""
+    from ..experiments import sweep as sw
+
+    out = out or Path("results") / "sweeps" / f"{name}-{budget}"
+    figure, table_path = out / f"{name}.png", out / f"{name}.md"
+    check_directory(out)
+    if plot_only:
+        results = sw.ResultsFile(out, None)
+        made = results.made_by()
+        if made and made != name:
+            raise DDSEError(f"{out} holds the results of a {made} sweep, not {name}")
+    else:
+        Backend(backend)  # a missing GPU is refused before anything is written
+        shared, per_method = _sweep_settings(overrides, backend, lr_from)
+        method_list = tuple(methods.split(",")) if methods else METHODS
+        unknown = [m for m in method_list if m not in METHODS]
+        if unknown:
+            raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+        unpicked = [m for m in method_list if lr_from is not None and "lr" not in per_method.get(m, {})]
+        if unpicked:
+            raise DDSEError(f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
+                            f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=...")
+        field = SWEEPS[name][0]
+        value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
+        jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
+        for job in jobs:
+            TrainConfig.from_dict(job["config"]).validate()
+        settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
+        if per_method:
+            settings["method_settings"] = per_method
+        if name == "samples":
+            settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+            settings["val_every"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+        results = sw.ResultsFile(out, settings)
+        for directory in beside:  # refused now, not after the runs
+            sw.beside_rows(directory, name, settings, method_list, results.rows())
+        checkpoints = str(out) if keep_checkpoints else None
+        todo = len([job for job in jobs if cell(job) not in results.done()])
+        cores = os.cpu_count() or 1
+        if scheduler is None and min(workers, todo) > cores:
+            click.echo(f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} core(s): they "
+                       f"share the cores, so each job runs slower (at most one process per core is faster)", err=True)
+
+        def report(row):
+            error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
+            value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
+            note = f" [{row['note']}]" if row["note"] and row["test_error"] is not None else ""
+            click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
+                       f"({row['seconds']:.0f} s, {row['steps']} steps){note}", err=True)
+
+        with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
+            try:
+                ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
+                                on_result=report, connect_timeout=connect_timeout, should_stop=stop)
+            except SweepStopped as exc:  # signalled here, or only a worker was (kill PID, or -9): status 1
+                raise Interrupted(f"stopped by {stop.name or exc.cause or 'a signal to a job'}: {exc}",
+                                  stop.exit_code if stop() else 1) from None
+        click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
+    if plot_only and beside and not results.rows():
+        raise DDSEError(f"{results.path}: no results to plot")
+    duplicates = results.duplicates()
+    if duplicates:
+        first = duplicates[0]
+        click.echo(f"note: {results.path} holds {len(duplicates)} more row(s) for cells it already has (first: "
+                   f"{first.get('method')} {name}={first.get('value')} seed {first.get('seed')}): the first row "
+                   f"of each cell is used, the others are left out of the tables and figure; remove them", err=True)
+    settings = results.settings or results.recorded_settings()
+    methods = sorted({row["method"] for row in results.rows()})
+    extra = {str(d): sw.beside_rows(d, name, settings, methods, results.rows()) for d in beside}
+    rows = [row for added in extra.values() for row in added]
+    sw.figure(results, name, figure, rows)
+    text = sw.table(results, name, rows)
+    for directory, added in extra.items():
+        text += "\n\n" + sw.beside_note(directory, SWEEPS[name][0], added)
+    write_text(table_path, text + "\n\n" + sw.every_run(results, name, rows) + "\n")  # the file: every run too
+    click.echo(text)
+    click.echo(f"figure: {figure}; table: {table_path}")
+
+
+def _sweep_settings(overrides, backend, lr_from):
+    """(settings of every job, {method: settings}) from --set, --backend and --lr-from."""
+    from ..experiments import sweep as sw
+
+    shared = {} if backend == TrainConfig.backend else {"backend": backend}
+    per_method = {}
+    if lr_from is not None:
+        rows = sw.ResultsFile(lr_from, None).rows()
+        if not rows or any(r.get("sweep") != "lr" for r in rows):
+            raise DDSEError(f"--lr-from {lr_from}: no results of a 'ddse sweep lr' there")
+        per_method = {method: {"lr": lr} for method, lr in sw.pick_lr(rows).items()}
+    for item in overrides:
+        target, _, raw = item.partition("=")
+        method, _, key = target.rpartition(":")
+        if not raw or not key:
+            raise DDSEError(f"--set {item!r}: expected KEY=VALUE or METHOD:KEY=VALUE")
+        if method and method not in METHODS:
+            raise DDSEError(f"--set {item!r}: unknown method {method!r}: choose from {', '.join(METHODS)}")
+        value = TrainConfig.parse(key, raw)
+        if key == "backend":
+            Backend(value)
+        (per_method.setdefault(method, {}) if method else shared)[key] = value
+    return shared, per_method

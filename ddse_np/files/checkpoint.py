@@ -1,0 +1,236 @@
+"""HDF5 checkpoints (h5py), written atomically, constrained matrices stored sparse.
+
+Layout (format version 2)::
+
+    /                 attrs: format = "ddse-np checkpoint", format_version, config (JSON)
+    /preprocessing    mean (n), basis (n x n)
+    /params/NAME      a dataset for dense parameters (theta.i, V, c, ...)
+    /params/NAME/     a group for constrained ones: mask (L x ceil(a/8) uint8, the packed bitmap
+                      of the s kept positions of each line), values (L x s), attrs shape, axis
+                      ('row': L = rows of length a; 'col': L = columns)
+    /history/FIELD    one dataset per history column (epoch, train_loss, ...)
+    /train            attrs: training config, progress, lr and schedule state (each JSON)
+    /resume/velocity/NAME   optimizer state, dense (only what resuming needs)
+    /resume/params/NAME     the current parameters, when they are not the saved model's (stopped
+                            mid-epoch before the projection, or --keep best after a worse epoch)
+
+Saving converts every array to the host first and writes through
+:func:`ddse_np.files.atomic.atomic_path`: a crash leaves either the old file or the
+new one, never half of one.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .atomic import atomic_path, check_target
+from ..backend import DTYPES, Backend, as_backend, to_host
+from ..errors import DDSEError
+from ..nn.models import MODELS
+from ..nn.sparsity import from_sparse, to_sparse
+
+FORMAT = "ddse-np checkpoint"
+FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps; 1 (still read): uint16 indices
+MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
+MAX_EPOCHS = 1 << 20
+
+
+def save(path, model, history: dict | None = None, train_state: dict | None = None,
+         resume: dict | None = None):
+    """Write ``model`` (projected already), its history and training state to ``path`` atomically.
+
+    ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see Trainer.state).
+    """
+    path = check_target(path)
+    buffer = io.BytesIO()  # HDF5 is built in memory, so that a failing disk is a plain OSError
+    with h5py.File(buffer, "w") as f:
+        _write(f, model, history or {}, train_state or {}, resume or {})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
+
+
+def _put(group, name, data):
+    """One dataset; arrays of 1,024 or more entries are stored with shuffle + gzip level 4
+    (the sparse values, bitmaps and the PCA basis shrink by about a sixth)."""
+    data = np.asarray(data)
+    if data.size >= 1024:
+        return group.create_dataset(name, data=data, compression="gzip", compression_opts=4,
+                                    shuffle=True, chunks=True)
+    return group.create_dataset(name, data=data)
+
+
+def _write(f, model, history, train_state, resume):
+    f.attrs["format"] = FORMAT
+    f.attrs["format_version"] = FORMAT_VERSION
+    f.attrs["config"] = json.dumps(model.config, allow_nan=False)
+    pre = f.create_group("preprocessing")
+    _put(pre, "mean", to_host(model.mean))
+    _put(pre, "basis", to_host(model.basis))
+    params = f.create_group("params")
+    constraints = model.constraints
+    for name, value in model.params.items():
+        host = to_host(value)
+        if name in constraints:
+            mask, values = to_sparse(host, model.s, constraints[name])
+            g = params.create_group(name)
+            _put(g, "mask", mask)
+            _put(g, "values", values)
+            g.attrs["shape"] = host.shape
+            g.attrs["axis"] = constraints[name]
+        else:
+            _put(params, name, host)
+    hist = f.create_group("history")
+    for name, values in history.items():
+        _put(hist, name, np.asarray(values, dtype=np.float64))
+    train = f.create_group("train")
+    for name, value in train_state.items():
+        train.attrs[name] = json.dumps(value, allow_nan=False)
+    group = f.create_group("resume")
+    for name, value in resume.items():
+        _put(group, name, value)
+
+
+def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
+    """Read a checkpoint.
+
+    Returns (model, extras) where extras = dict(history=..., train=..., format_version=...).
+    ``backend`` is a name or a :class:`Backend`; ``dtype`` defaults to the saved one.
+    Every problem with the file ends in a one-line :class:`DDSEError`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DDSEError(f"checkpoint {path} is a directory, not a file")
+    if not path.is_file():
+        raise DDSEError(f"checkpoint {path} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            return _read(f, path, backend, dtype)
+    except DDSEError:
+        raise
+    except Exception as exc:  # h5py and numpy raise many types on damaged files
+        text = str(exc)
+        if "unable to lock file" in text:
+            if "temporarily unavailable" in text or "would block" in text:  # EAGAIN: another process holds it
+                raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
+                                f"finished writing, or, if you know nothing writes it, set "
+                                f"HDF5_USE_FILE_LOCKING=FALSE") from None
+            # e.g. errno 37: a file system without locks (some NFS mounts)
+            raise DDSEError(f"{path}: cannot lock it for reading ({_first_line(exc)}); on a file system "
+                            f"without file locks, set HDF5_USE_FILE_LOCKING=FALSE") from None
+        raise DDSEError(f"{path}: not a readable ddse checkpoint ({_first_line(exc)})") from None
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _read(f, path, backend, dtype):
+    if f.attrs.get("format") != FORMAT:
+        raise DDSEError(f"{path}: not a ddse checkpoint")
+    version = int(f.attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise DDSEError(f"{path}: checkpoint format {version} is newer than this ddse-np "
+                        f"reads ({FORMAT_VERSION}); upgrade ddse-np")
+    if version < 1:
+        raise DDSEError(f"{path}: checkpoint has no valid format version")
+    config = _check_config(json.loads(f.attrs["config"]), path)
+    cls = MODELS[config["model"]]
+    backend = as_backend(backend, dtype or config["dtype"])
+    expected = cls.param_shapes(config)
+    stored = f["params"]
+    if set(stored.keys()) != set(expected):
+        raise DDSEError(f"{path}: parameters {sorted(stored.keys())} do not match a "
+                        f"{config['model']} model ({sorted(expected)})")
+    params = {}
+    for name, shape in expected.items():
+        item = stored[name]
+        if isinstance(item, h5py.Group):
+            host = _read_sparse(item, name, shape, config["s"], path)
+        else:
+            host = _read_dataset(item, shape, f"parameter {name}", path)
+        if not np.all(np.isfinite(host)):
+            raise DDSEError(f"{path}: parameter {name} holds NaN or infinity")
+        params[name] = backend.asarray(host)
+    model = cls(params, config, backend)
+    n = config["n"]
+    mean = _read_dataset(f["preprocessing/mean"], (n,), "PCA mean", path)
+    basis = _read_dataset(f["preprocessing/basis"], (n, n), "PCA basis", path)
+    model.set_pca(mean, basis)
+    history = {}
+    for name, item in f["history"].items() if "history" in f else ():
+        history[name] = _read_dataset(item, (min(item.shape[0], MAX_EPOCHS),), f"history {name}", path).tolist()
+    train = {name: json.loads(v) for name, v in f["train"].attrs.items()} if "train" in f else {}
+    resume = _read_resume(f, expected, path) if "resume" in f else {}
+    return model, dict(history=history, train=train, resume=resume, format_version=version)
+
+
+def _read_resume(f, expected, path):
+    resume = {}
+    for kind in f["resume"]:
+        if kind not in ("velocity", "params"):
+            raise DDSEError(f"{path}: unknown resume state {kind!r}")
+        resume[kind] = {}
+        for name, dataset in f["resume"][kind].items():
+            if name not in expected:
+                raise DDSEError(f"{path}: resume state {kind}/{name} does not match the model")
+            resume[kind][name] = _read_dataset(dataset, expected[name], f"resume state {kind}/{name}", path)
+    return resume
+
+
+def _check_config(config, path) -> dict:
+    """The stored config must name a known model with sizes in range, before any allocation."""
+    if not isinstance(config, dict) or config.get("model") not in MODELS:
+        model = config.get("model") if isinstance(config, dict) else None
+        raise DDSEError(f"{path}: unknown model {model!r}")
+    for key, low, high in (("n", 1, MAX_SIZE), ("m", 1, MAX_SIZE), ("k", 1, 1000), ("classes", 2, MAX_SIZE)):
+        value = config.get(key)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise DDSEError(f"{path}: config {key} = {value!r} is out of range")
+    s = config.get("s")
+    if s is not None and (not isinstance(s, int) or not 1 <= s <= config["n"]):
+        raise DDSEError(f"{path}: config s = {s!r} is out of range")
+    if config.get("dtype") not in DTYPES:
+        raise DDSEError(f"{path}: config dtype {config.get('dtype')!r} is not one of {', '.join(DTYPES)}")
+    return config
+
+
+def _read_dataset(item, shape, what, path, kind="f"):
+    """Read an HDF5 dataset after checking it is one, of ``shape`` and numeric kind ``kind``."""
+    if not isinstance(item, h5py.Dataset) or item.shape != tuple(shape):
+        found = item.shape if isinstance(item, h5py.Dataset) else "a group"
+        raise DDSEError(f"{path}: {what} has shape {found}, expected {tuple(shape)}")
+    if item.dtype.kind not in kind:
+        raise DDSEError(f"{path}: {what} has type {item.dtype}, expected a number")
+    return item[()]
+
+
+def _read_sparse(group, name, shape, s, path):
+    axis = group.attrs["axis"]
+    if axis not in ("row", "col"):
+        raise DDSEError(f"{path}: sparse parameter {name} has unknown axis {axis!r}")
+    line_length = shape[1] if axis == "row" else shape[0]
+    lines = shape[0] if axis == "row" else shape[1]
+    values = _read_dataset(group["values"], (lines, s), f"sparse parameter {name}: values", path)
+    if "indices" in group:  # format 1
+        indices = _read_dataset(group["indices"], (lines, s), f"sparse parameter {name}: indices", path, "ui")
+        if indices.size and int(indices.max()) >= line_length:
+            raise DDSEError(f"{path}: sparse parameter {name} has an index out of range")
+        bits = np.zeros((lines, line_length), dtype=bool)
+        np.put_along_axis(bits, indices.astype(np.int64), True, axis=1)
+        if not np.all(bits.sum(axis=1) == s):
+            raise DDSEError(f"{path}: sparse parameter {name} repeats an index")
+        order = np.argsort(indices, axis=1, kind="stable")
+        mask, values = np.packbits(bits, axis=1), np.take_along_axis(values, order, axis=1)
+    else:
+        mask = _read_dataset(group["mask"], (lines, -(-line_length // 8)), f"sparse parameter {name}: mask",
+                             path, "u")
+    try:
+        return from_sparse(mask, values, shape, axis)
+    except ValueError:
+        raise DDSEError(f"{path}: sparse parameter {name}: bitmap and values disagree") from None

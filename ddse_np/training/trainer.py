@@ -1,0 +1,335 @@
+"""The training loop: multi-step projected momentum SGD (paper 3.2, 4.1).
+
+Each step: gradients of a batch (added into zeroed buffers), one optimizer
+update, thresholds clipped at 0.  Every ``project_every`` steps, and before
+every evaluation and save, the projection P restores the sparsity constraints.
+Once an epoch: one history row; every ``val_every`` epochs (and at the last) also
+the validation error and the plateau schedule (``val_error`` is NaN in the other rows).
+Training ends after ``epochs`` or, on the plateau schedule, when it would drop the lr below
+``min_lr``, whichever comes first; the step schedule (``schedule='step'``) sets the lr of
+each epoch from its number alone and never ends a run early.
+
+A :class:`Trainer` can stop after any batch (``should_stop``) and hand out its
+whole state (:meth:`Trainer.state`); :meth:`Trainer.from_checkpoint` rebuilds it from a
+checkpoint so that the continued run is bit-for-bit the run that never stopped.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import Backend, to_host
+from .batches import BatchSource
+from .config import TrainConfig
+from ..data.mnist import NUM_CLASSES, Split, default_data_dir, fingerprint, load_split, stratified_split, stratified_subset
+from ..errors import DDSEError
+from ..nn.evaluate import QUIET_OVERFLOW, evaluate
+from ..nn.models import MODELS
+from .optim import MomentumSGD, PlateauSchedule, StepSchedule
+from ..data.pca import fit_pca
+from ..nn.sparsity import clip_thresholds, project_params
+
+HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds", "samples_per_s")
+RESUMABLE = ("epochs",)  # the only settings a resumed run may change
+
+
+class NumericalFault(DDSEError):
+    """The loss or a parameter became NaN or infinite."""
+
+
+@dataclass
+class Progress:
+    """Where a run stands: epochs finished, and how far into the next one."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in epoch + 1
+    step: int = 0  # optimizer steps in all
+    loss_sum: float = 0.0  # sum of batch losses in the running epoch
+    seconds: float = 0.0  # seconds spent in the running epoch
+    schedule_ended: bool = False
+    best_epoch: int = 0  # the epoch of the lowest validation error so far (0: none yet)
+    best_val_error: float | None = None
+
+
+class NullReporter:
+    """Progress reporter interface; this one shows nothing."""
+
+    def start(self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0, batch_size: int = 1):
+        pass
+
+    def step(self, loss: float):
+        pass
+
+    def epoch_end(self, row: dict):
+        pass
+
+    def close(self):
+        pass
+
+
+def make_schedule(config: TrainConfig):
+    """The learning-rate schedule ``config.schedule`` names: a :class:`~ddse_np.training.optim.PlateauSchedule`
+    (updated with each validation error) or a :class:`~ddse_np.training.optim.StepSchedule` (updated after
+    every epoch with the epoch's number)."""
+    if config.schedule == "step":
+        return StepSchedule(config.lr, config.lr_factor, config.drops(), config.epochs)
+    return PlateauSchedule(config.lr, config.lr_factor, config.patience)
+
+
+def split_training_data(train: Split, config: TrainConfig):
+    """(fit, val): a stratified validation split, then the ts/t subset of the rest."""
+    rng = np.random.default_rng(config.seed)
+    if config.val_size >= len(train):
+        raise DDSEError(f"--val-size {config.val_size} leaves no training data (of {len(train)})")
+    rest, held = stratified_split(train.labels, config.val_size, rng)
+    fit = train.take(rest)
+    fit = fit.take(stratified_subset(fit.labels, config.train_fraction, rng))
+    if len(fit) < 2:
+        fix = ("raise --train-fraction" if config.train_fraction < 1 else
+               f"lower --val-size ({config.val_size} of the {len(train)} images are held out for validation)")
+        raise DDSEError(f"only {len(fit)} training example(s) left: {fix}")
+    return fit, train.take(held)
+
+
+def build_model(config: TrainConfig, n: int, backend: Backend):
+    """A fresh model of ``config.model`` on ``backend`` (its start drawn with ``config.init_s(n)``
+    nonzeros per line where ``--init-sparsity`` asks for another s than the constraint's)."""
+    cls = MODELS[config.model]
+    start = dict(sparsity=dict(s=config.sparsity_s(n)), init=dict(init=config.init),
+                 init_sparsity=dict(init_s=config.init_s(n)) if config.init_sparsity else {},
+                 theta_init=dict(theta_init=config.theta_init))
+    extra = {arg: value for name in cls.settings for arg, value in start.get(name, {}).items()}
+    return cls.create(n=n, m=config.m, k=config.k, seed=config.seed, backend=backend, classes=NUM_CLASSES,
+                      **extra)
+
+
+class Trainer:
+    """One training run: model, optimizer, schedule, data and progress."""
+
+    def __init__(self, model, fit: Split, val: Split, config: TrainConfig,
+                 history: dict | None = None, progress: Progress | None = None):
+        self.model, self.config = model, config
+        self.backend = model.backend
+        self.batches = BatchSource(model, fit, config)
+        self.X_val = model.preprocess(val.images) if len(val) else None
+        self.y_val = self.backend.asarray(val.labels, dtype=np.int64) if len(val) else None
+        self.optimizer = MomentumSGD(config.lr, config.momentum)
+        self.schedule = make_schedule(config)
+        self.grads = model.zero_grads()
+        self.history = history or {name: [] for name in HISTORY_FIELDS}
+        for name in HISTORY_FIELDS:  # a history saved by an older version may lack a column
+            self.history.setdefault(name, [None] * len(self.history["epoch"]))
+        self.progress = progress or Progress()
+        self.best_params = None  # copies of the parameters at progress.best_epoch (keep='best')
+        self.recipe = None  # the recipe file the settings came from: dict(name, text), or None
+        self.data = None  # the training data: dict(directory, images, shape, sha256), or None
+
+    @classmethod
+    def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None, data_dir=None):
+        """A fresh run: split the data, fit PCA on the training part, build the model.
+
+        The training data are recorded for resuming (``data``): the resolved ``data_dir``, when
+        given, and the :func:`~ddse_np.data.mnist.fingerprint` of ``train_split``.
+        """
+        n = int(np.prod(train_split.images.shape[1:]))
+        config.validate(n)
+        backend = backend or Backend(config.backend, config.dtype)
+        fit, val = split_training_data(train_split, config)
+        mean, basis, _ = fit_pca(fit.images.reshape(len(fit), -1), divisor=255.0)
+        model = build_model(config, n, backend)
+        model.set_pca(mean, basis)
+        project_params(model.params, model.constraints, model.s)
+        trainer = cls(model, fit, val, config, None, None)
+        trainer.data = dict(directory=str(Path(data_dir).resolve()) if data_dir else None, **fingerprint(train_split))
+        return trainer
+
+    @classmethod
+    def from_checkpoint(cls, path, train_split: Split | None = None, changes: dict | None = None, data_dir=None):
+        """Continue the run saved in the checkpoint at ``path``, on the backend it was started on.
+
+        The training images are ``train_split``, or read from ``data_dir``, or by default from
+        the directory the run recorded (else $DDSE_DATA or the bundled MNIST); when the run
+        recorded a fingerprint of its data, images that differ are refused, saying what differs.
+        ``changes``: settings given anew; only those in :data:`RESUMABLE` may differ
+        (``epochs``, to extend a run).  Anything else, or a checkpoint without a training
+        state, raises DDSEError.  The layout of the state is :meth:`state`'s.
+        """
+        from ..files.checkpoint import load
+
+        model, extras = load(path)
+        state = extras["train"]
+        if "progress" not in state or "velocity" not in extras["resume"]:
+            raise DDSEError(f"{path}: this checkpoint holds no training state to resume from")
+        config = TrainConfig.from_dict(state.get("config", {}))
+        if "keep" not in state.get("config", {}):
+            config.keep = "last"  # made before --keep existed: it saved the last model; so does its resume
+        changed = sorted(n for n, v in (changes or {}).items() if n not in RESUMABLE and getattr(config, n) != v)
+        if changed:
+            name = changed[0]
+            raise DDSEError(f"--{name.replace('_', '-')} cannot change when resuming ({getattr(config, name)!r} "
+                            f"in {path}): a resumed run keeps its settings (only "
+                            f"{', '.join('--' + n for n in RESUMABLE)} may change)")
+        done = state["progress"]["epoch"]
+        if config.schedule == "step" and (changes or {}).get("epochs", config.epochs) != config.epochs:
+            raise DDSEError(f"--epochs cannot change when resuming a run on the step schedule ({config.epochs} "
+                            f"in {path}): its lr drops are fractions of --epochs, so the run would become "
+                            f"another one; train a new run instead")
+        if (changes or {}).get("epochs", done) < done:
+            raise DDSEError(f"--epochs {changes['epochs']}: {path} has already trained {done} epochs")
+        for name, value in (changes or {}).items():
+            setattr(config, name, value)
+        recorded = state.get("data") or {}
+        if train_split is None:
+            data_dir = data_dir or recorded.get("directory") or default_data_dir()
+            train_split = load_split(data_dir, "train")
+        if recorded.get("sha256"):
+            found = fingerprint(train_split)
+            differ = [k for k in ("images", "shape", "sha256") if found[k] != recorded[k]]
+            if differ:
+                where = f" in {data_dir}" if data_dir else ""
+                raise DDSEError(f"the training data{where} are not the ones {path} was trained on ({differ[0]} "
+                                f"{found[differ[0]]} instead of {recorded[differ[0]]}); pass --data with the "
+                                f"directory it started on ({recorded.get('directory') or 'not recorded'})")
+        if config.backend != model.backend.name:
+            model, extras = load(path, config.backend)
+        config.validate(model.config["n"])
+        fit, val = split_training_data(train_split, config)
+        trainer = cls(model, fit, val, config, extras["history"], Progress(**state["progress"]))
+        if trainer.keeps_best and trainer.progress.best_epoch:
+            trainer.best_params = {name: value.copy() for name, value in model.params.items()}
+        resume, asarray = extras["resume"], model.backend.asarray
+        for name, value in resume.get("params", {}).items():
+            model.params[name][...] = asarray(value)  # the current parameters, when not the saved ones
+        optimizer = state.get("optimizer") or dict(lr=state["lr"])  # format of ddse-np 0.1
+        trainer.optimizer.load_state(dict(optimizer, velocity={name: asarray(value) for name, value
+                                                               in resume["velocity"].items()}))
+        trainer.schedule.load_state(state["schedule"])
+        trainer.recipe = state.get("recipe")
+        trainer.data = recorded or None
+        return trainer
+
+    @property
+    def keeps_best(self) -> bool:
+        """True when the saved model is the best-validation one (keep='best' with a validation split)."""
+        return self.config.keep == "best" and self.X_val is not None
+
+    def kept_model(self):
+        """The model to save and test: the parameters of the epoch with the lowest validation
+        error (keep='best'), else the current ones.  Shares arrays with the trainer: save or
+        evaluate it before training goes on."""
+        if self.keeps_best and self.best_params is not None:
+            model = self.model
+            return type(model)(self.best_params, model.config, model.backend, model.mean, model.basis)
+        return self.model
+
+    @property
+    def finished(self) -> bool:
+        return self.progress.schedule_ended or self.progress.epoch >= self.config.epochs
+
+    def run(self, reporter=None, should_stop=lambda: False, on_epoch_end=None):
+        """Train until ``config.epochs`` or the end of the schedule, or until ``should_stop()``
+        turns true after a batch.  ``on_epoch_end(trainer)`` is called after every epoch.
+        Returns True when the run is finished, False when it was stopped early.
+        """
+        reporter = reporter or NullReporter()
+        reporter.start(self.config.epochs, self.batches.steps_per_epoch, self.progress.epoch,
+                       self.progress.batch, self.config.batch_size)
+        try:
+            while not self.finished:
+                if not self._run_epoch(reporter, should_stop):
+                    return False
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+        finally:
+            reporter.close()
+        return True
+
+    def _run_epoch(self, reporter, should_stop) -> bool:
+        # overflow on the way to a NaN loss is reported as a NumericalFault, not as numpy warnings
+        with np.errstate(**QUIET_OVERFLOW):
+            return self._epoch(reporter, should_stop)
+
+    def _epoch(self, reporter, should_stop) -> bool:
+        model, config, progress = self.model, self.config, self.progress
+        params, constraints, s = model.params, model.constraints, model.s
+        epoch = progress.epoch + 1
+        started = time.perf_counter() - progress.seconds
+        for b, X, y, noise in self.batches.epoch(epoch, progress.batch):
+            loss, _ = model.loss_and_grads(X, y, self.grads, noise=noise)
+            if not math.isfinite(loss):
+                raise NumericalFault(f"the loss became {loss} at step {progress.step + 1} "
+                                     f"(epoch {epoch}, batch {b + 1}), lr {self.optimizer.lr:g}")
+            self.optimizer.step(params, self.grads)  # also zeroes the gradients
+            clip_thresholds(params)
+            progress.step += 1
+            if progress.step % config.project_every == 0:
+                project_params(params, constraints, s)
+            progress.batch, progress.loss_sum = b + 1, progress.loss_sum + loss
+            reporter.step(loss)
+            if should_stop() and progress.batch < self.batches.steps_per_epoch:
+                progress.seconds = time.perf_counter() - started
+                return False
+        training_seconds = time.perf_counter() - started  # the steps alone, without validation
+        project_params(params, constraints, s)
+        self._check_parameters(epoch)
+        validates = self.X_val is not None and (epoch % config.val_every == 0 or epoch >= config.epochs)
+        val_error = evaluate(model, self.X_val, self.y_val)["error"] if validates else float("nan")
+        row = dict(epoch=epoch, train_loss=progress.loss_sum / self.batches.steps_per_epoch,
+                   val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started,
+                   samples_per_s=self.batches.count / training_seconds)
+        for name in HISTORY_FIELDS:
+            self.history[name].append(row[name])
+        if validates and (progress.best_val_error is None or val_error < progress.best_val_error):
+            progress.best_epoch, progress.best_val_error = epoch, val_error
+            if self.keeps_best:
+                self.best_params = {name: value.copy() for name, value in params.items()}
+        progress.epoch, progress.batch, progress.loss_sum, progress.seconds = epoch, 0, 0.0, 0.0
+        reporter.epoch_end(row)
+        if config.schedule == "step":
+            self.optimizer.lr = self.schedule.update(epoch)
+        elif validates:
+            self.optimizer.lr = self.schedule.update(val_error)
+            progress.schedule_ended = self.optimizer.lr < config.min_lr * (1 - 1e-9)
+        return not (should_stop() and not self.finished)
+
+    def _check_parameters(self, epoch: int):
+        xp = self.backend.xp
+        for name, value in self.model.params.items():
+            if not bool(xp.isfinite(value).all()):
+                raise NumericalFault(f"parameter {name} holds NaN or infinity after epoch {epoch}")
+
+    def state(self):
+        """(JSON-ready training state, host arrays needed to resume) for a checkpoint.
+
+        The state holds config, progress (with the best epoch), optimizer (lr, momentum),
+        schedule and the recipe file, if any; the arrays 'velocity/NAME' and, whenever the saved model is not the current
+        one (stopped mid-epoch before the projection, or keep='best' after a worse epoch), the
+        current parameters 'params/NAME'.  Read back by :meth:`from_checkpoint`.
+        """
+        progress = self.progress
+        optimizer = self.optimizer.state()
+        velocity = optimizer.pop("velocity")
+        state = dict(config=self.config.recorded(), progress=asdict(progress), optimizer=optimizer,
+                     schedule=self.schedule.state())
+        if self.recipe is not None:
+            state["recipe"] = self.recipe
+        if self.data is not None:
+            state["data"] = self.data
+        arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
+        saved_is_current = self.kept_model() is self.model or progress.best_epoch == progress.epoch
+        if progress.batch or not saved_is_current:
+            for name, value in self.model.params.items():
+                arrays[f"params/{name}"] = to_host(value)
+        return state, arrays
+
+    def save(self, path):
+        """Write the kept model (:meth:`kept_model`), history and whole training state to ``path``
+        (atomically; see :func:`ddse_np.files.checkpoint.save`)."""
+        from ..files.checkpoint import save
+
+        state, arrays = self.state()
+        save(path, self.kept_model(), self.history, state, arrays)
