@@ -65,7 +65,9 @@ def train(data=None, config=None, reporter=None, **settings):
     unknown = sorted(set(settings) - set(TrainConfig.fields()))
     if unknown:
         raise DDSEError(f"unknown training setting {unknown[0]!r}")
-    config = config or TrainConfig(**settings)
+    if config is None:
+        config = TrainConfig(**settings)
+        config.refuse_unused(set(settings))
     config.validate()
     split = data if isinstance(data, Split) else load_split(data or default_data_dir(), "train")
     return train_split(split, config, reporter)

@@ -78,3 +78,15 @@ def trained(tmp_path_factory):
     result = run("train", *SMALL, "--out", path, "--json")
     assert result.exit_code == 0, result.output
     return path, json.loads(result.output)
+
+
+def fresh(name, **options):
+    """MODELS[name].create with the options its signature takes (the dense baselines take no s,
+    init or theta_init: they have none)."""
+    import inspect
+
+    from ddse_np.nn.models import MODELS
+
+    cls = MODELS[name]
+    taken = inspect.signature(cls.create).parameters
+    return cls.create(**{key: value for key, value in options.items() if key in taken})

@@ -54,6 +54,20 @@ def _flatten(args):
 
 
 class StrictArray(np.ndarray):
+    def __getattribute__(self, name):
+        attr = super().__getattribute__(name)
+        if USED is None or name.startswith("_") or name == "to_host":
+            return attr
+        if not callable(attr):
+            USED.add(("ndarray", name, None))
+            return attr
+
+        def method(*args, **kwargs):  # an array method, recorded with its keywords (path "ndarray")
+            USED.add(("ndarray", name, frozenset(kwargs)))
+            return attr(*args, **kwargs)
+
+        return method
+
     def __array_namespace__(self, api_version=None):
         return STRICT
 
@@ -79,7 +93,7 @@ class StrictArray(np.ndarray):
 
 # When a set: every use of the stand-in's modules is added to it as (module path, name, keywords):
 # path "" for the array module (cupy's place), "ndimage" for cupyx.scipy.ndimage, "random" for
-# xp.random, ...; keywords is the frozenset of keyword names of a call, None for a plain attribute.
+# xp.random, ..., "ndarray" for a method or attribute of an array (cupy.ndarray's); keywords is the frozenset of keyword names of a call, None for a plain attribute.
 # tests/test_cupy_api.py checks every entry against the real CuPy.
 USED: set | None = None
 

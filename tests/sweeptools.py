@@ -18,5 +18,5 @@ ENDLESS = 10 ** 6  # epochs of a job that cannot finish while a test waits, on a
 def partial_job(epochs=3, seed=0, **settings):
     """A tiny DDSE job (k = 1, 3 epochs by default) that trains exactly ``epochs`` epochs: on the
     fixed step schedule, which never ends a run early (a plateau schedule can, on its own time)."""
-    overrides = dict(TINY_SETTINGS, epochs=epochs, schedule="step", **settings)
+    overrides = {**TINY_SETTINGS, "epochs": epochs, "schedule": "step", **settings}
     return sw.plan("depth", "quick", seeds=seed + 1, methods=("ddse",), values=[1], overrides=overrides)[seed]

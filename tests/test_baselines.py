@@ -8,20 +8,12 @@ import ddse_np.nn.models.mlp as mlp_module
 from ddse_np.nn.layers import dropconnect_forward, dropout_forward
 from ddse_np.nn.models import MODELS
 from ddse_np.nn.sparsity import count_nonzeros, project_params
+from conftest import fresh
 from gradcheck import assert_model_gradients
 
 TOL = 1e-6
 N, n, m, s = 6, 12, 16, 4
 BASELINES = ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"]
-
-def fresh(name, **options):
-    """MODELS[name].create with the options its signature takes (the dense baselines take no s,
-    init or theta_init: they have none)."""
-    import inspect
-
-    cls = MODELS[name]
-    taken = inspect.signature(cls.create).parameters
-    return cls.create(**{key: value for key, value in options.items() if key in taken})
 
 
 

@@ -7,17 +7,9 @@ from ddse_np.cli import cli
 from ddse_np.nn.models import MODELS
 from ddse_np.data.pca import fit_pca, pca_transform
 from ddse_np.experiments.report import code_statistics, dictionary_atoms
+from conftest import fresh
 
 n, m = 784, 24
-
-def fresh(name, **options):
-    """MODELS[name].create with the options its signature takes (the dense baselines take no s,
-    init or theta_init: they have none)."""
-    import inspect
-
-    cls = MODELS[name]
-    taken = inspect.signature(cls.create).parameters
-    return cls.create(**{key: value for key, value in options.items() if key in taken})
 
 
 

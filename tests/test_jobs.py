@@ -81,7 +81,9 @@ def test_a_job_that_fails_in_a_pool_stops_the_others_keeping_their_partial_runs(
     start = Trainer.start.__func__
 
     def start_after_the_long_job_trained(cls, train_split, config, *args, **kwargs):
+        deadline = time.monotonic() + 600  # a guard against a long job that never trains, not a speed limit
         while config.val_size >= len(train_split) and not (partial / "ddse-1-seed0.h5").exists():
+            assert time.monotonic() < deadline, "the long job saved no partial run"
             time.sleep(0.01)  # the job that is to fail waits for the long job's first epoch
         return start(cls, train_split, config, *args, **kwargs)
 
@@ -126,12 +128,13 @@ def kill_at_first_save(count):
         raise Killed
 
 
-def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_path, monkeypatch):
+@pytest.mark.parametrize("schedule", [dict(schedule="step"), dict(schedule="plateau", patience=99)])
+def test_a_killed_job_resumes_from_its_partial_run_with_the_same_results(tmp_path, monkeypatch, schedule):
     from ddse_np.files.checkpoint import load
     from ddse_np.training.trainer import Trainer
 
     data = str(BUNDLED_MNIST)
-    job = partial_job()
+    job = partial_job(**schedule)  # patience 99: 3 epochs cannot end a plateau schedule
     saves = count_saves(monkeypatch)
     whole = sweep_jobs.run_job(job, data, str(tmp_path / "whole"), str(tmp_path / "partial-whole"))
     assert whole["note"] is None and saves == []  # 3 short epochs: not PARTIAL_EVERY_SECONDS apart

@@ -65,4 +65,38 @@ def test_a_dense_run_records_only_what_shaped_it_and_a_recipe_may_share_a_settin
     assert recorded["sparsity"] == 0.5 and recorded["init"] == "random"
     recipe.write_text('[fc]\nsparsity = 0.5\n')  # a table for fc alone setting what fc does not use
     line = one_line_error(run("train", "--config", recipe, "--model", "fc", *TINY, "--out", tmp_path / "b.h5"), 1)
-    assert "--sparsity does nothing to --model fc" in line
+    assert f"{recipe} [fc]: sparsity does nothing to --model fc" in line
+
+
+def test_the_library_call_and_a_resume_refuse_what_the_run_does_not_use(tmp_path, mnist_small):
+    import ddse_np
+    from ddse_np.errors import DDSEError
+    from ddse_np.training.trainer import Trainer
+
+    with pytest.raises(DDSEError, match="^--sparsity does nothing to --model fc"):
+        ddse_np.train(mnist_small, model="fc", sparsity=0.5, epochs=1)
+    trainer = Trainer.start(mnist_small, TrainConfig(model="fc", m=12, k=1, epochs=1, val_size=300))
+    trainer.run()
+    trainer.save(tmp_path / "fc.h5")
+    with pytest.raises(DDSEError, match="^--sparsity does nothing to --model fc"):  # not "cannot change"
+        Trainer.from_checkpoint(tmp_path / "fc.h5", mnist_small, {"sparsity": 0.5})
+
+
+def test_a_sweep_refuses_a_per_method_setting_the_method_does_not_use(tmp_path):
+    from sweeptools import TINY
+
+    line = one_line_error(run("sweep", "depth", "--values", "1", "--methods", "fc,ddse", *TINY,
+                              "--set", "fc:sparsity=0.5", "--out", tmp_path / "s"), 1)
+    assert line.startswith("error: --set fc: sparsity does nothing to --model fc")
+    line = one_line_error(run("sweep", "depth", "--values", "1", "--methods", "fc", *TINY, "--set", "lr_drops=0.3",
+                              "--out", tmp_path / "s"), 1)
+    assert line.startswith("error: --set: lr_drops does nothing with --schedule plateau")
+    assert not (tmp_path / "s").exists()
+    shared = run("sweep", "depth", "--values", "1", "--methods", "fc", *TINY, "--set", "sparsity=0.5",
+                 "--out", tmp_path / "t")  # a shared setting is for the methods that use it
+    assert shared.exit_code == 0, shared.output
+
+
+def test_the_step_schedules_drops_have_one_spelling():
+    assert TrainConfig(lr_drops=" .5, .75").lr_drops == TrainConfig().lr_drops == "0.5,0.75"
+    assert TrainConfig(lr_drops="0.5,,0.7,").lr_drops == "0.5,0.7"

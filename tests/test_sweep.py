@@ -315,6 +315,13 @@ def test_beside_adds_another_sweeps_runs_of_the_same_config_at_this_sweeps_value
     assert "| Baseline I | (all) | 1 | 0 |" in table and "| Baseline I | 0.25" not in table
     assert f"includes 1 run(s) of {depth}: DDSE at sparsity 0.25, seed(s) 0" in table
     assert [r["method"] for r in rows(sparsity)] == ["ddse", "fc"]  # drawn, never written into results.jsonl
+    import shutil
+
+    shutil.copytree(depth, tmp_path / "d2")  # the same runs again, in a second directory given beside
+    twice = run("sweep", "sparsity", "--plot-only", "--out", sparsity, "--beside", depth, "--beside", tmp_path / "d2")
+    assert twice.exit_code == 0, twice.output
+    table = (sparsity / "sparsity.md").read_text()
+    assert "| DDSE | 0.25 | 1 | 0 |" in table and "over 1 seed(s)" in table  # one run, once
 
 
 @pytest.mark.parametrize("setting, differs", [(["--set", "epochs=2"], "epochs: 1 there, 2 here"),
@@ -379,13 +386,13 @@ def test_never_more_worker_processes_than_jobs(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", recording_pool)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("ddse_np.cli.sweeps.host_cores", lambda: 2)
     result = run("sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "2", "--workers", "1000", *TINY,
                  "--out", tmp_path / "s")
     assert result.exit_code == 0, result.output
     assert started == [2] and len(rows(tmp_path / "s")) == 2
     assert "note: --workers" not in result.output  # 2 processes on 2 cores
-    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    monkeypatch.setattr("ddse_np.cli.sweeps.host_cores", lambda: 1)
     again = run("sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "3", "--workers", "1000", *TINY,
                 "--out", tmp_path / "s")
     assert again.exit_code == 0, again.output

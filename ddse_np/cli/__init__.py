@@ -107,20 +107,18 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
         recipe = read_recipe(recipe_path)
         model = options["model"] if "model" in given else recipe.settings.get("model", options["model"])
         options.update({k: v for k, v in recipe.for_model(model).items() if k not in given})
-        given_for_model = given | set(recipe.per_model.get(model, {}))  # a recipe's shared table may set
-    else:                                                                 # what only some models use
-        given_for_model = given
+        # a recipe's shared table may set what only some models use; its table for this model may not
+        TrainConfig(**options).refuse_unused(set(recipe.per_model.get(model, {})), f"{recipe_path} [{model}]")
     try:  # until training runs, a Ctrl-C leaves nothing behind: say so
         if resume is not None:
             out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
             check_target(out, overwrite or out.resolve() == resume.resolve())
             trainer = Trainer.from_checkpoint(resume, None, {name: options[name] for name in given}, data_dir)
             config = trainer.config
-            config.refuse_unused(given)
             data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
         else:
             config = TrainConfig(**options)
-            config.refuse_unused(given_for_model)
+            config.refuse_unused(given)
             config.validate()
             check_target(out, overwrite)
             backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
@@ -129,8 +127,9 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
             trainer.recipe = recipe.record() if recipe else None
         test_split = load_split(data_dir, "test")
     except KeyboardInterrupt:
-        raise Interrupted("interrupted before training began: nothing was saved yet (once it trains, a Ctrl-C "
-                          "saves a resumable checkpoint)", 130) from None
+        kept = f"{resume} is unchanged" if resume is not None else "nothing was saved yet"
+        raise Interrupted(f"interrupted before training began: {kept} (once it trains, a Ctrl-C saves a "
+                          f"resumable checkpoint)", 130) from None
     if trainer.batches.steps_per_epoch == 1:  # a batch as large as the training set: say so
         click.echo(f"note: an epoch is 1 step: --batch-size {config.batch_size} covers all "
                    f"{trainer.batches.count} training images", err=True)
@@ -269,7 +268,7 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
     config.validate()
     check_target(out)
     if not config.enabled:
-        click.echo("note: no --aug-* option given: the augmented rows show the digits unchanged", err=True)
+        click.echo("note: every augmentation strength is 0: the augmented rows show the digits unchanged", err=True)
     backend = Backend()
     images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
     rng = np.random.default_rng(seed)

@@ -2,15 +2,14 @@
 command line (the machinery is :mod:`ddse_np.experiments.sweep`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from ..files.atomic import check_directory, write_text
-from ..backend import Backend
+from ..backend import Backend, host_cores
 from .options import PathOption, config_options, data_option
-from ..training.config import TrainConfig
+from ..training.config import SCHEDULE_SETTINGS, TrainConfig
 from ..data.mnist import default_data_dir
 from ..errors import DDSEError, Interrupted
 from ..training.interrupt import stop_on_signals
@@ -72,8 +71,12 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         field = SWEEPS[name][0]
         value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
         jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
-        for job in jobs:
-            TrainConfig.from_dict(job["config"]).validate()
+        schedule_keys = {key for keys in SCHEDULE_SETTINGS.values() for key in keys}
+        for job in jobs:  # a --set METHOD:KEY (or a schedule's KEY) that does nothing to its jobs is refused
+            config = TrainConfig.from_dict(job["config"])
+            named = set(_set_for(overrides, job["method"])) | (set(shared) & schedule_keys)
+            config.refuse_unused(named, f"--set {job['method']}" if named - schedule_keys else "--set")
+            config.validate()
         settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
         if per_method:
             settings["method_settings"] = per_method
@@ -85,7 +88,7 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
             sw.beside_rows(directory, name, settings, method_list, results.rows())
         checkpoints = str(out) if keep_checkpoints else None
         todo = len([job for job in jobs if cell(job) not in results.done()])
-        cores = os.cpu_count() or 1
+        cores = host_cores()
         if scheduler is None and min(workers, todo) > cores:
             click.echo(f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} core(s): they "
                        f"share the cores, so each job runs slower (at most one process per core is faster)", err=True)
@@ -115,7 +118,10 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
                    f"of each cell is used, the others are left out of the tables and figure; remove them", err=True)
     settings = results.settings or results.recorded_settings()
     methods = sorted({row["method"] for row in results.rows()})
-    extra = {str(d): sw.beside_rows(d, name, settings, methods, results.rows()) for d in beside}
+    extra, taken = {}, results.rows()
+    for directory in beside:  # a run already taken (here, or from an earlier --beside) is not taken again
+        extra[str(directory)] = sw.beside_rows(directory, name, settings, methods, taken)
+        taken = taken + extra[str(directory)]
     rows = [row for added in extra.values() for row in added]
     sw.figure(results, name, figure, rows)
     text = sw.table(results, name, rows)
@@ -149,3 +155,14 @@ def _sweep_settings(overrides, backend, lr_from):
             Backend(value)
         (per_method.setdefault(method, {}) if method else shared)[key] = value
     return shared, per_method
+
+
+def _set_for(overrides, method) -> list:
+    """The keys that --set METHOD:KEY=VALUE items name for ``method``."""
+    keys = []
+    for item in overrides:
+        target = item.partition("=")[0]
+        who, _, key = target.rpartition(":")
+        if who == method:
+            keys.append(key)
+    return keys

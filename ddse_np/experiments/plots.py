@@ -6,6 +6,9 @@ sweep's results) and writes one PNG atomically (:mod:`ddse_np.files.atomic`).
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..files.atomic import atomic_path
@@ -13,25 +16,35 @@ from ..errors import DDSEError
 
 
 def _pyplot():
-    import warnings
-
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        # a file name in a title in a script the font lacks (e.g. CJK) is drawn as boxes; that is
-        # no error, and matplotlib's warning would be the only line of the command not its own
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
     except ImportError:
         raise DDSEError("plotting needs matplotlib: pip install matplotlib (in a checkout: pip install -e '.[plot]')") from None
     return plt
 
 
+@contextmanager
+def _no_glyph_warnings():
+    """A file name in a title in a script the font lacks (e.g. CJK) is drawn as boxes: no error, and
+    matplotlib's warning would be the only line of the command not its own.  Silenced while this
+    module lays out and draws its figures only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
+        yield
+
+
+def _tight(fig, **options):
+    with _no_glyph_warnings():
+        fig.tight_layout(**options)
+
+
 def _save(fig, path):
     """Write ``fig`` to ``path`` as PNG, atomically, and free it."""
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path) as tmp, _no_glyph_warnings():
             fig.savefig(tmp, dpi=100, format="png")
     finally:
         fig.clf()
@@ -50,7 +63,7 @@ def image_grid(rows, path, row_titles):
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r][0].set_ylabel(title, fontsize=7)
-    fig.tight_layout()
+    _tight(fig)
     _save(fig, path)
 
 
@@ -75,7 +88,7 @@ def learning_curves(history: dict, path, title: str = ""):
         for ax in (left, right):
             ax.axvline(epoch - 0.5, color="grey", lw=0.6, ls=":")
     fig.suptitle(title + "  (dotted: lr drops)", fontsize=9)
-    fig.tight_layout()
+    _tight(fig)
     _save(fig, path)
 
 
@@ -121,7 +134,7 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None,
         ax.legend(handles, labels, fontsize=7)
     ax.set_ylabel("validation error (%)" if metric == "val_error" else "test error (%)")
     ax.set_title(title)
-    fig.tight_layout()
+    _tight(fig)
     _save(fig, path)
 
 
@@ -191,7 +204,7 @@ def atoms_figure(atoms: np.ndarray, usage: np.ndarray, path, title: str = "", co
         ax.imshow(atoms[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_xlabel(f"{100 * usage[index]:.0f}%", fontsize=6, labelpad=1)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+    _tight(fig, pad=0.3)
     _save(fig, path)
 
 
@@ -218,5 +231,5 @@ def codes_figure(stages: list, path, title: str = "", stage_label: str = "Z"):
     right.set_ylabel("images")
     right.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    _tight(fig)
     _save(fig, path)

@@ -80,6 +80,12 @@ class TrainConfig:
     backend: str = setting("numpy", "numpy (CPU) or cupy (GPU).", BACKENDS)
     dtype: str = setting("float32", "Float type of parameters and activations.", DTYPES)
 
+    def __post_init__(self):
+        try:  # one spelling of the drops, so that equal schedules compare equal ('.5, .75' is '0.5,0.75')
+            self.lr_drops = ",".join(repr(f) for f in parse_drops(self.lr_drops))
+        except (ValueError, AttributeError):
+            pass  # validate() says what is wrong
+
     @classmethod
     def fields(cls) -> dict:
         """name -> dataclasses.Field, in declaration order."""
@@ -187,12 +193,14 @@ class TrainConfig:
         unused = set(self.unused())
         return {name: value for name, value in self.to_dict().items() if name not in unused}
 
-    def refuse_unused(self, given):
-        """DDSEError in one line when a setting in ``given`` (names) does nothing in this run."""
+    def refuse_unused(self, given, where: str = ""):
+        """DDSEError in one line when a setting in ``given`` (names) does nothing in this run;
+        ``where`` names a place the settings came from instead of the command line (e.g. a recipe's
+        table: 'recipe.toml [fc]')."""
         for name in self.unused():
             if name not in given:
                 continue
-            option = f"--{name.replace('_', '-')}"
+            option = f"{where}: {name}" if where else f"--{name.replace('_', '-')}"
             if name in MODEL_SETTINGS:
                 users = ", ".join(n for n, cls in MODELS.items() if name in cls.settings)
                 raise DDSEError(f"{option} does nothing to --model {self.model}: only {users} use it; leave it out")

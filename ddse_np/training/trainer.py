@@ -83,15 +83,14 @@ def make_schedule(config: TrainConfig):
 def split_training_data(train: Split, config: TrainConfig):
     """(fit, val): a stratified validation split, then the ts/t subset of the rest."""
     rng = np.random.default_rng(config.seed)
-    if config.val_size >= len(train):
-        raise DDSEError(f"--val-size {config.val_size} leaves no training data (of {len(train)})")
+    if len(train) - config.val_size < 2:
+        raise DDSEError(f"only {max(0, len(train) - config.val_size)} training example(s) left: lower --val-size "
+                        f"({config.val_size} of the {len(train)} images are held out for validation)")
     rest, held = stratified_split(train.labels, config.val_size, rng)
     fit = train.take(rest)
     fit = fit.take(stratified_subset(fit.labels, config.train_fraction, rng))
     if len(fit) < 2:
-        fix = ("raise --train-fraction" if config.train_fraction < 1 else
-               f"lower --val-size ({config.val_size} of the {len(train)} images are held out for validation)")
-        raise DDSEError(f"only {len(fit)} training example(s) left: {fix}")
+        raise DDSEError(f"only {len(fit)} training example(s) left: raise --train-fraction")
     return fit, train.take(held)
 
 
@@ -167,6 +166,7 @@ class Trainer:
         config = TrainConfig.from_dict(state.get("config", {}))
         if "keep" not in state.get("config", {}):
             config.keep = "last"  # made before --keep existed: it saved the last model; so does its resume
+        config.refuse_unused(set(changes or {}))  # not "cannot change": the run never had them
         changed = sorted(n for n, v in (changes or {}).items() if n not in RESUMABLE and getattr(config, n) != v)
         if changed:
             name = changed[0]

@@ -87,7 +87,7 @@ class DDSE(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
+    def create(cls, n: int, m: int, k: int, s: int, *, seed: int = 0, dtype: str = "float32",
                backend="numpy", init: str = INITS[0], classes: int = 10, theta_init: float = THETA_INIT,
                init_s: int | None = None):
         """A fresh model.  ``backend`` is a name or a :class:`Backend`.

@@ -34,7 +34,7 @@ class LISTA(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, s: int, seed: int = 0, dtype: str = "float32",
+    def create(cls, n: int, m: int, k: int, s: int, *, seed: int = 0, dtype: str = "float32",
                backend="numpy", classes: int = 10, theta_init: float = THETA_INIT):
         """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
         backend = as_backend(backend, dtype)

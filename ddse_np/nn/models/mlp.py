@@ -41,7 +41,7 @@ class FullyConnected(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, seed: int = 0, dtype: str = "float32", backend="numpy",
+    def create(cls, n: int, m: int, k: int, *, seed: int = 0, dtype: str = "float32", backend="numpy",
                classes: int = 10):
         """A fresh network of k + 1 ReLU layers of m units (He initialisation, seeded)."""
         backend = as_backend(backend, dtype)
