@@ -10,7 +10,7 @@ Python API::
     loss, grads = model.loss_and_grads(X, y)       # grads has the keys of model.params
     fresh = ddse_np.DDSE.create(n=784, m=1024, k=2, s=196, seed=0, dtype="float64")
 """
-__version__ = "0.1.0"
+from .version import __version__
 
 # Imported on first use (PEP 562), so that ``import ddse_np`` loads no NumPy: the ``ddse`` command
 # (ddse_np.__main__) sets up its Ctrl-C handling before the heavy modules load.

@@ -17,7 +17,7 @@ import numpy as np
 from click.core import ParameterSource
 from rich.console import Console
 
-from .. import __version__
+from ..version import __version__
 from ..files.atomic import check_target
 from ..backend import DTYPES, Backend
 from .options import PathOption, config_options, data_option, json_option, strict_json, wrapping_table
@@ -360,9 +360,3 @@ cli.add_command(sweep)
 
 def main():
     cli()
-
-
-if __name__ == "__main__":  # python -m ddse_np.cli: the same entry point as ``ddse``
-    from ..__main__ import main as entry_point
-
-    entry_point()

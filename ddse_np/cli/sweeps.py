@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..files.atomic import check_directory, write_text
-from ..backend import Backend, host_cores
+from ..backend import Backend
+from ..fast import host_cores
 from .options import PathOption, config_options, data_option
 from ..training.config import SCHEDULE_SETTINGS, TrainConfig
 from ..data.mnist import default_data_dir

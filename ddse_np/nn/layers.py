@@ -7,7 +7,8 @@ The derivations are in docs/gradients.md.
 """
 from __future__ import annotations
 
-from ..backend import add_matmul_t, array_module
+from ..backend import array_module
+from ..fast import add_matmul_t
 
 
 def linear_forward(X, W):
@@ -27,7 +28,7 @@ def linear_backward(dY, cache, need_dX=True, dW=None):
 
     dY : N x b  ->  dX = dY W : N x a (None if not needed),  dW = dY^T X : b x a
     When ``dW`` is given (W's gradient buffer, b x a), dY^T X is *added* into it
-    in place, straight from the product (:func:`ddse_np.backend.add_matmul_t`),
+    in place, straight from the product (:func:`ddse_np.fast.add_matmul_t`),
     and that same array is returned.
     """
     X, W = cache

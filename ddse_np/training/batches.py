@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..data.augment import augment
-from ..backend import blas_threads, host_cores
+from ..fast import blas_threads, host_cores
 from ..data.mnist import IMAGE_SHAPE, Split, flatten
 from ..data.pca import pca_transform
 

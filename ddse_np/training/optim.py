@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import cache_blocks
+from ..fast import cache_blocks
 
 SCHEDULES = ("plateau", "step")  # the learning-rate schedules (TrainConfig.schedule)
 
@@ -19,7 +19,7 @@ class MomentumSGD:
 
     Every operation is in place: no temporary arrays the size of a parameter.
     On numpy the update walks each parameter in blocks of ``BLOCK_BYTES`` per array
-    (:func:`ddse_np.backend.cache_blocks`) and does all four operations on a block
+    (:func:`ddse_np.fast.cache_blocks`) and does all four operations on a block
     while its p, v and g sit in the CPU's L2 cache (3 x 256 KB fit the 1 MB L2 of
     the machine it was measured on): each array then crosses memory once per step
     instead of once per operation (the update is memory-bound: the default DDSE
