@@ -71,6 +71,7 @@ def test_a_dense_run_records_only_what_shaped_it_and_a_recipe_may_share_a_settin
 def test_the_library_call_and_a_resume_refuse_what_the_run_does_not_use(tmp_path, mnist_small):
     import ddse_np
     from ddse_np.errors import DDSEError
+    from ddse_np.training.resume import resume_run
     from ddse_np.training.trainer import Trainer
 
     with pytest.raises(DDSEError, match="^--sparsity does nothing to --model fc"):
@@ -79,7 +80,7 @@ def test_the_library_call_and_a_resume_refuse_what_the_run_does_not_use(tmp_path
     trainer.run()
     trainer.save(tmp_path / "fc.h5")
     with pytest.raises(DDSEError, match="^--sparsity does nothing to --model fc"):  # not "cannot change"
-        Trainer.from_checkpoint(tmp_path / "fc.h5", mnist_small, {"sparsity": 0.5})
+        resume_run(tmp_path / "fc.h5", mnist_small, {"sparsity": 0.5})
 
 
 def test_a_sweep_refuses_a_per_method_setting_the_method_does_not_use(tmp_path):

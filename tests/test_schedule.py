@@ -9,6 +9,7 @@ from ddse_np.cli import cli
 from ddse_np.training.config import TrainConfig
 from ddse_np.errors import DDSEError
 from ddse_np.training.optim import StepSchedule, drop_epochs, parse_drops
+from ddse_np.training.resume import resume_run
 from ddse_np.training.trainer import Trainer
 
 SMALL = dict(m=16, k=1, val_size=200, batch_size=100, project_every=4)
@@ -49,8 +50,8 @@ def test_resuming_a_step_schedule_run_keeps_its_epochs(tmp_path, mnist_small):
     trainer.run()
     trainer.save(tmp_path / "run.h5")
     with pytest.raises(DDSEError, match="--epochs cannot change when resuming a run on the step schedule"):
-        Trainer.from_checkpoint(tmp_path / "run.h5", mnist_small, {"epochs": 4})
-    assert Trainer.from_checkpoint(tmp_path / "run.h5", mnist_small, {"epochs": 2}).finished
+        resume_run(tmp_path / "run.h5", mnist_small, {"epochs": 4})
+    assert resume_run(tmp_path / "run.h5", mnist_small, {"epochs": 2}).finished
 
 
 def test_cli_records_the_schedule_in_the_checkpoint_and_json(tmp_path, tiny_mnist):

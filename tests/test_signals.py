@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ddse_np.cli import cli
 from ddse_np.files.checkpoint import load
-from ddse_np.training.trainer import Trainer
+from ddse_np.training.resume import resume_run
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -177,7 +177,7 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
     progress = [load(p)[1]["train"]["progress"] for p in partial]
     assert min(p["batch"] for p in progress) == 0 and all(p["step"] > 0 for p in progress), progress
     for p in partial:  # both resume
-        assert Trainer.from_checkpoint(p).progress.step > 0
+        assert resume_run(p).progress.step > 0
 
 
 def test_signals_held_while_a_pool_starts_are_delivered_after(tmp_path):

@@ -94,6 +94,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     from ..training.interrupt import stop_on_signals
     from .progress import RichReporter
     from ..training.run import SavePolicy, run_training
+    from ..training.resume import resume_run
     from ..training.trainer import NumericalFault, Trainer
 
     ctx = click.get_current_context()
@@ -113,7 +114,7 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
         if resume is not None:
             out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
             check_target(out, overwrite or out.resolve() == resume.resolve())
-            trainer = Trainer.from_checkpoint(resume, None, {name: options[name] for name in given}, data_dir)
+            trainer = resume_run(resume, None, {name: options[name] for name in given}, data_dir)
             config = trainer.config
             data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
         else:

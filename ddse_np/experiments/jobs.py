@@ -57,6 +57,7 @@ def where(progress) -> str:
 def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
     """(trainer, seconds already spent, note): the job's run continued from its partial checkpoint
     when one holds this job's settings and data, else a fresh start (the note says which)."""
+    from ..training.resume import resume_run
     from ..training.trainer import Trainer
 
     train = _split(data_dir, "train")
@@ -68,7 +69,7 @@ def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
             wanted = config.recorded()
             if saved != wanted:
                 raise DDSEError(f"it was made with other settings ({differing(saved, wanted)[0]})")
-            trainer = Trainer.from_checkpoint(partial, train)
+            trainer = resume_run(partial, train)
         except (DDSEError, KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
             return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
         spent = sum(s for s in trainer.history["seconds"] if s)

@@ -34,7 +34,7 @@ from ..nn.models import MODELS
 from ..nn.sparsity import from_sparse, to_sparse
 
 FORMAT = "ddse-np checkpoint"
-FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps; 1 (still read): uint16 indices
+FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps (1, of a pre-release, stored uint16 indices)
 MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
 MAX_EPOCHS = 1 << 20
 
@@ -43,7 +43,7 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
          resume: dict | None = None):
     """Write ``model`` (projected already), its history and training state to ``path`` atomically.
 
-    ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see Trainer.state).
+    ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see :mod:`ddse_np.training.state`).
     """
     path = check_target(path)
     buffer = io.BytesIO()  # HDF5 is built in memory, so that a failing disk is a plain OSError
@@ -139,6 +139,9 @@ def _read(f, path, backend, dtype):
                         f"reads ({FORMAT_VERSION}); upgrade ddse-np")
     if version < 1:
         raise DDSEError(f"{path}: checkpoint has no valid format version")
+    if version < FORMAT_VERSION:
+        raise DDSEError(f"{path}: checkpoint format {version} was written by a pre-release of ddse-np 0.1.0; "
+                        f"this version reads format {FORMAT_VERSION} only: train the model again")
     config = _check_config(json.loads(f.attrs["config"]), path)
     cls = MODELS[config["model"]]
     backend = as_backend(backend, dtype or config["dtype"])
@@ -217,19 +220,7 @@ def _read_sparse(group, name, shape, s, path):
     line_length = shape[1] if axis == "row" else shape[0]
     lines = shape[0] if axis == "row" else shape[1]
     values = _read_dataset(group["values"], (lines, s), f"sparse parameter {name}: values", path)
-    if "indices" in group:  # format 1
-        indices = _read_dataset(group["indices"], (lines, s), f"sparse parameter {name}: indices", path, "ui")
-        if indices.size and int(indices.max()) >= line_length:
-            raise DDSEError(f"{path}: sparse parameter {name} has an index out of range")
-        bits = np.zeros((lines, line_length), dtype=bool)
-        np.put_along_axis(bits, indices.astype(np.int64), True, axis=1)
-        if not np.all(bits.sum(axis=1) == s):
-            raise DDSEError(f"{path}: sparse parameter {name} repeats an index")
-        order = np.argsort(indices, axis=1, kind="stable")
-        mask, values = np.packbits(bits, axis=1), np.take_along_axis(values, order, axis=1)
-    else:
-        mask = _read_dataset(group["mask"], (lines, -(-line_length // 8)), f"sparse parameter {name}: mask",
-                             path, "u")
+    mask = _read_dataset(group["mask"], (lines, -(-line_length // 8)), f"sparse parameter {name}: mask", path, "u")
     try:
         return from_sparse(mask, values, shape, axis)
     except ValueError:

@@ -10,31 +10,31 @@ Training ends after ``epochs`` or, on the plateau schedule, when it would drop t
 each epoch from its number alone and never ends a run early.
 
 A :class:`Trainer` can stop after any batch (``should_stop``) and hand out its
-whole state (:meth:`Trainer.state`); :meth:`Trainer.from_checkpoint` rebuilds it from a
+whole state (:mod:`ddse_np.training.state`); :func:`ddse_np.training.resume.resume_run` rebuilds it from a
 checkpoint so that the continued run is bit-for-bit the run that never stopped.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..backend import Backend, to_host
+from ..backend import Backend
 from .batches import BatchSource
 from .config import TrainConfig
-from ..data.mnist import NUM_CLASSES, Split, default_data_dir, fingerprint, load_split, stratified_split, stratified_subset
+from ..data.mnist import NUM_CLASSES, Split, fingerprint, stratified_split, stratified_subset
 from ..errors import DDSEError
 from ..nn.evaluate import QUIET_OVERFLOW, evaluate
 from ..nn.models import MODELS
 from .optim import MomentumSGD, PlateauSchedule, StepSchedule
 from ..data.pca import fit_pca
 from ..nn.sparsity import clip_thresholds, project_params
+from .state import capture
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds", "samples_per_s")
-RESUMABLE = ("epochs",)  # the only settings a resumed run may change
 
 
 class NumericalFault(DDSEError):
@@ -120,8 +120,6 @@ class Trainer:
         self.schedule = make_schedule(config)
         self.grads = model.zero_grads()
         self.history = history or {name: [] for name in HISTORY_FIELDS}
-        for name in HISTORY_FIELDS:  # a history saved by an older version may lack a column
-            self.history.setdefault(name, [None] * len(self.history["epoch"]))
         self.progress = progress or Progress()
         self.best_params = None  # copies of the parameters at progress.best_epoch (keep='best')
         self.recipe = None  # the recipe file the settings came from: dict(name, text), or None
@@ -144,72 +142,6 @@ class Trainer:
         project_params(model.params, model.constraints, model.s)
         trainer = cls(model, fit, val, config, None, None)
         trainer.data = dict(directory=str(Path(data_dir).resolve()) if data_dir else None, **fingerprint(train_split))
-        return trainer
-
-    @classmethod
-    def from_checkpoint(cls, path, train_split: Split | None = None, changes: dict | None = None, data_dir=None):
-        """Continue the run saved in the checkpoint at ``path``, on the backend it was started on.
-
-        The training images are ``train_split``, or read from ``data_dir``, or by default from
-        the directory the run recorded (else $DDSE_DATA or the bundled MNIST); when the run
-        recorded a fingerprint of its data, images that differ are refused, saying what differs.
-        ``changes``: settings given anew; only those in :data:`RESUMABLE` may differ
-        (``epochs``, to extend a run).  Anything else, or a checkpoint without a training
-        state, raises DDSEError.  The layout of the state is :meth:`state`'s.
-        """
-        from ..files.checkpoint import load
-
-        model, extras = load(path)
-        state = extras["train"]
-        if "progress" not in state or "velocity" not in extras["resume"]:
-            raise DDSEError(f"{path}: this checkpoint holds no training state to resume from")
-        config = TrainConfig.from_dict(state.get("config", {}))
-        if "keep" not in state.get("config", {}):
-            config.keep = "last"  # made before --keep existed: it saved the last model; so does its resume
-        config.refuse_unused(set(changes or {}))  # not "cannot change": the run never had them
-        changed = sorted(n for n, v in (changes or {}).items() if n not in RESUMABLE and getattr(config, n) != v)
-        if changed:
-            name = changed[0]
-            raise DDSEError(f"--{name.replace('_', '-')} cannot change when resuming ({getattr(config, name)!r} "
-                            f"in {path}): a resumed run keeps its settings (only "
-                            f"{', '.join('--' + n for n in RESUMABLE)} may change)")
-        done = state["progress"]["epoch"]
-        if config.schedule == "step" and (changes or {}).get("epochs", config.epochs) != config.epochs:
-            raise DDSEError(f"--epochs cannot change when resuming a run on the step schedule ({config.epochs} "
-                            f"in {path}): its lr drops are fractions of --epochs, so the run would become "
-                            f"another one; train a new run instead")
-        if (changes or {}).get("epochs", done) < done:
-            raise DDSEError(f"--epochs {changes['epochs']}: {path} has already trained {done} epochs")
-        for name, value in (changes or {}).items():
-            setattr(config, name, value)
-        recorded = state.get("data") or {}
-        if train_split is None:
-            data_dir = data_dir or recorded.get("directory") or default_data_dir()
-            train_split = load_split(data_dir, "train")
-        if recorded.get("sha256"):
-            found = fingerprint(train_split)
-            differ = [k for k in ("images", "shape", "sha256") if found[k] != recorded[k]]
-            if differ:
-                where = f" in {data_dir}" if data_dir else ""
-                raise DDSEError(f"the training data{where} are not the ones {path} was trained on ({differ[0]} "
-                                f"{found[differ[0]]} instead of {recorded[differ[0]]}); pass --data with the "
-                                f"directory it started on ({recorded.get('directory') or 'not recorded'})")
-        if config.backend != model.backend.name:
-            model, extras = load(path, config.backend)
-        config.validate(model.config["n"])
-        fit, val = split_training_data(train_split, config)
-        trainer = cls(model, fit, val, config, extras["history"], Progress(**state["progress"]))
-        if trainer.keeps_best and trainer.progress.best_epoch:
-            trainer.best_params = {name: value.copy() for name, value in model.params.items()}
-        resume, asarray = extras["resume"], model.backend.asarray
-        for name, value in resume.get("params", {}).items():
-            model.params[name][...] = asarray(value)  # the current parameters, when not the saved ones
-        optimizer = state.get("optimizer") or dict(lr=state["lr"])  # format of ddse-np 0.1
-        trainer.optimizer.load_state(dict(optimizer, velocity={name: asarray(value) for name, value
-                                                               in resume["velocity"].items()}))
-        trainer.schedule.load_state(state["schedule"])
-        trainer.recipe = state.get("recipe")
-        trainer.data = recorded or None
         return trainer
 
     @property
@@ -303,28 +235,8 @@ class Trainer:
                 raise NumericalFault(f"parameter {name} holds NaN or infinity after epoch {epoch}")
 
     def state(self):
-        """(JSON-ready training state, host arrays needed to resume) for a checkpoint.
-
-        The state holds config, progress (with the best epoch), optimizer (lr, momentum),
-        schedule and the recipe file, if any; the arrays 'velocity/NAME' and, whenever the saved model is not the current
-        one (stopped mid-epoch before the projection, or keep='best' after a worse epoch), the
-        current parameters 'params/NAME'.  Read back by :meth:`from_checkpoint`.
-        """
-        progress = self.progress
-        optimizer = self.optimizer.state()
-        velocity = optimizer.pop("velocity")
-        state = dict(config=self.config.recorded(), progress=asdict(progress), optimizer=optimizer,
-                     schedule=self.schedule.state())
-        if self.recipe is not None:
-            state["recipe"] = self.recipe
-        if self.data is not None:
-            state["data"] = self.data
-        arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
-        saved_is_current = self.kept_model() is self.model or progress.best_epoch == progress.epoch
-        if progress.batch or not saved_is_current:
-            for name, value in self.model.params.items():
-                arrays[f"params/{name}"] = to_host(value)
-        return state, arrays
+        """(JSON-ready training state, host arrays needed to resume): :func:`ddse_np.training.state.capture`."""
+        return capture(self)
 
     def save(self, path):
         """Write the kept model (:meth:`kept_model`), history and whole training state to ``path``
