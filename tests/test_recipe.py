@@ -96,3 +96,23 @@ def test_check_names_the_file():
         from ddse_np.training.recipe import check_setting
 
         check_setting("x.toml", "zz", "zz", 1)
+
+
+def test_the_study_recipe_is_the_config_of_every_committed_defaults_run():
+    """recipes/study-plateau.toml trains each method of results/reproduction/defaults-patience6
+    exactly as that sweep planned it (the README's result table): one command per row."""
+    import json
+
+    from ddse_np.experiments.sweep import _job_config
+    from ddse_np.training.config import TrainConfig
+    from ddse_np.training.recipe import read_recipe
+
+    directory = RECIPES.parent / "results" / "reproduction" / "defaults-patience6"
+    settings = json.loads((directory / "sweep.json").read_text())
+    recipe = read_recipe(RECIPES / "study-plateau.toml")
+    methods = {json.loads(line)["method"] for line in (directory / "results.jsonl").read_text().splitlines()}
+    assert len(methods) == 6
+    for method in methods:
+        planned = TrainConfig.from_dict({**_job_config("depth", settings, method, 2)[0], "seed": 0})
+        made = TrainConfig(**{**recipe.for_model(method), "model": method, "seed": 0})
+        assert made.recorded() == planned.recorded(), method
