@@ -65,7 +65,6 @@ def make_step(package, n, m, k, batch, s, seed=0):
 def make_batch(package, train_size=None, seed=0):
     """A function making the next augmented training batch of the bundled MNIST, as between steps."""
     import numpy as np
-
     from bench_epoch import AUGMENTATION
 
     data = module(package, "data.mnist", "data")
@@ -110,9 +109,8 @@ def main(argv=None):
         p.error(f"{exc}: --old must be a directory holding the other copy as ddse_np_old (see --help)")
     except TypeError as exc:  # a revision older than a setting this part uses
         p.error(f"the copy in --old cannot run --part {a.part}: {exc}")
-    from threadpoolctl import threadpool_limits
-
     from platform_info import blas_info, describe
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(a.threads):  # after both packages are imported (numpy's BLAS is the one the step uses)
         times = {name: [] for name in steps}

@@ -28,10 +28,10 @@ def parts(batch: int = 128, seed: int = 0):
     """name -> function timing one part on a batch of random images."""
     import numpy as np
     import scipy.ndimage as ndi
-
     from bench_epoch import AUGMENTATION
-    from ddse_np.data.augment import SIDE, AugmentConfig, augment, gaussian_matrix
+
     from ddse_np.backend import as_backend
+    from ddse_np.data.augment import SIDE, AugmentConfig, augment, gaussian_matrix
     from ddse_np.fast import host_cores
 
     backend, rng = as_backend("numpy"), np.random.default_rng(seed)

@@ -45,7 +45,7 @@ def parse_args(argv=None):
 
 def one_epoch(split, settings: dict, prefetch, m: int, val_size: int):
     """(seconds of Trainer.run, training seconds, steps, ms per step) for one epoch."""
-    from ddse_np.training.trainer import Trainer, TrainConfig
+    from ddse_np.training.trainer import TrainConfig, Trainer
 
     config = TrainConfig(epochs=1, m=m, val_size=val_size, **settings)
     trainer = Trainer.start(split, config)

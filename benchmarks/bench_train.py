@@ -89,8 +89,8 @@ class DDSENumpyStep:
 
         from ddse_np.backend import Backend
         from ddse_np.nn.models import DDSE
-        from ddse_np.training.optim import MomentumSGD
         from ddse_np.nn.sparsity import clip_thresholds, project_params
+        from ddse_np.training.optim import MomentumSGD
 
         self.backend = Backend(backend, "float32")
         self.model = DDSE.create(n, m, k, s, seed=seed, backend=self.backend)

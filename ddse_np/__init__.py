@@ -28,9 +28,10 @@ def __getattr__(name):
 
 TYPE_CHECKING = False  # True for type checkers only (no import of typing: the command starts faster)
 if TYPE_CHECKING:  # what editors and type checkers see
-    from .backend import Backend
-    from .errors import DDSEError
-    from .nn.models import DDSE, MODELS
+    from .backend import Backend as Backend
+    from .errors import DDSEError as DDSEError
+    from .nn.models import DDSE as DDSE
+    from .nn.models import MODELS as MODELS
 
 
 def __dir__():
@@ -55,9 +56,9 @@ def train(data=None, config=None, reporter=None, **settings):
     epoch's; ``history`` holds per-epoch lists (epoch, train_loss, val_error, lr, seconds,
     samples_per_s).  Raises DDSEError for refused settings or unreadable data, in one line.
     """
-    from .training.config import TrainConfig
     from .data.mnist import Split, default_data_dir, load_split
     from .errors import DDSEError
+    from .training.config import TrainConfig
     from .training.run import train as train_split
 
     if config is not None and settings:

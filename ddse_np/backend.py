@@ -8,7 +8,6 @@ of the program: after loading data, and before printing or saving.
 """
 from __future__ import annotations
 
-
 import numpy
 
 from .errors import DDSEError

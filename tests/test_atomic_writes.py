@@ -187,8 +187,8 @@ def test_a_file_that_cannot_be_replaced_is_refused_before_training(immutable_che
 def test_an_append_only_file_is_refused(tmp_path):
     import subprocess
 
-    from ddse_np.files.atomic import check_target
     from ddse_np.errors import DDSEError
+    from ddse_np.files.atomic import check_target
 
     if not _chattr_works(tmp_path):
         pytest.skip("chattr is not possible here")
@@ -206,8 +206,8 @@ def test_an_append_only_file_is_refused(tmp_path):
 def test_the_file_flags_decide_before_any_write(tmp_path, monkeypatch, flag, word):
     """Where chattr cannot run (most containers): the decision on the flags as the platform
     reports them; a file without them passes, and the check only reads (the file is unchanged)."""
-    from ddse_np.files import atomic
     from ddse_np.errors import DDSEError
+    from ddse_np.files import atomic
 
     target = tmp_path / "run.h5"
     target.write_bytes(b"previous")
@@ -223,8 +223,8 @@ def test_another_users_file_in_a_sticky_directory_is_refused(tmp_path, monkeypat
     replace a file; as another user the rename would fail after the work, so it is refused before."""
     import os
 
-    from ddse_np.files import atomic
     from ddse_np.errors import DDSEError
+    from ddse_np.files import atomic
 
     sticky = tmp_path / "shared"
     sticky.mkdir()

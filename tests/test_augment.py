@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from conftest import make_backend
-from ddse_np.data.augment import AugmentConfig, augment
 from ddse_np.backend import to_host
+from ddse_np.data.augment import AugmentConfig, augment
 from ddse_np.errors import DDSEError
+
+from conftest import make_backend
 
 ALL = AugmentConfig(noise=0.1, blur=1.0, flip=0.5, rotate=15, scale=0.15, elastic=34)
 

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_backend
 from ddse_np.backend import Backend, array_module, gpu_available, to_host
 from ddse_np.errors import DDSEError
 from ddse_np.nn.evaluate import evaluate
@@ -13,6 +12,8 @@ from ddse_np.nn.models import DDSE
 from ddse_np.nn.sparsity import clip_thresholds, project_params
 from ddse_np.training.run import train
 from ddse_np.training.trainer import TrainConfig
+
+from conftest import make_backend
 from strict_backend import STRICT, StrictArray
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ddse_np"

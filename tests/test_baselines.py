@@ -8,6 +8,7 @@ import ddse_np.nn.models.mlp as mlp_module
 from ddse_np.nn.layers import dropconnect_forward, dropout_forward
 from ddse_np.nn.models import MODELS
 from ddse_np.nn.sparsity import count_nonzeros, project_params
+
 from conftest import fresh
 from gradcheck import assert_model_gradients
 

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from ddse_np.files.checkpoint import FORMAT_VERSION, load, save
 from ddse_np.errors import DDSEError
+from ddse_np.files.checkpoint import FORMAT_VERSION, load, save
 from ddse_np.nn.models import DDSE
 from ddse_np.nn.sparsity import project_params
 

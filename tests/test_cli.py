@@ -5,12 +5,12 @@ import h5py
 import numpy as np
 import pytest
 
+from ddse_np.backend import gpu_available
+from ddse_np.cli import cli
+from ddse_np.files.checkpoint import load
+
 from clitools import SMALL, one_line_error, run
 from conftest import write_mnist_dir
-from ddse_np.backend import gpu_available
-from ddse_np.files.checkpoint import load
-from ddse_np.cli import cli
-
 
 
 def test_train_writes_a_checkpoint_and_a_json_summary(trained):

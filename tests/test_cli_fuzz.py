@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import write_mnist_dir
 from ddse_np.cli import cli
+
+from conftest import write_mnist_dir
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 

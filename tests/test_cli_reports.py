@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from ddse_np.cli import cli
+from ddse_np.files.checkpoint import load
+
 from clitools import one_line_error, run
 from conftest import write_mnist_dir
-from ddse_np.files.checkpoint import load
-from ddse_np.cli import cli
 
 
 def test_json_and_checkpoint_report_the_best_epoch(tmp_path):
@@ -46,8 +47,8 @@ def test_mcnemar_against_a_hand_computed_p_value():
 
 
 def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
-    from ddse_np.nn.evaluate import mcnemar, predict
     from ddse_np.data.mnist import BUNDLED_MNIST, load_split
+    from ddse_np.nn.evaluate import mcnemar, predict
 
     paths = []
     for model in ("ddse", "fc"):

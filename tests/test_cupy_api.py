@@ -163,9 +163,9 @@ def test_the_names_the_source_gives_cupy_exist_and_take_their_keywords():
     ["sweep", "depth", "--values", "1", "--methods", "fc", "--out", "{tmp}/s"],
 ])
 def test_with_cupy_and_no_gpu_every_backend_option_ends_in_one_line(tmp_path, trained, command):
-    from clitools import one_line_error, run
-
     from ddse_np.backend import gpu_available
+
+    from clitools import one_line_error, run
 
     if gpu_available():
         pytest.skip("a GPU is visible: the cupy backend runs")

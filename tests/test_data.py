@@ -5,9 +5,16 @@ import hashlib
 import numpy as np
 import pytest
 
-from conftest import write_mnist_dir
-from ddse_np.data.mnist import BUNDLED_MNIST, flatten, load_split, stratified_split, stratified_subset
+from ddse_np.data.mnist import (
+    BUNDLED_MNIST,
+    flatten,
+    load_split,
+    stratified_split,
+    stratified_subset,
+)
 from ddse_np.errors import DDSEError
+
+from conftest import write_mnist_dir
 
 MD5 = {
     "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",

@@ -4,9 +4,9 @@ import pytest
 
 from ddse_np.nn.layers import shrink_forward
 from ddse_np.nn.models import DDSE
-from ddse_np.nn.models.ddse import DDSENoSkip
-from ddse_np.nn.models.ddse import stage_backward, stage_forward
+from ddse_np.nn.models.ddse import DDSENoSkip, stage_backward, stage_forward
 from ddse_np.nn.sparsity import count_nonzeros
+
 from gradcheck import assert_model_gradients, numerical_grad, relative_error
 
 TOL = 1e-6
@@ -85,7 +85,8 @@ def test_stage_pair_gradients(rng):
     out, cache = stage_forward(U, Z, W2, W3, theta)
     dW2, dW3 = np.zeros_like(W2), np.zeros_like(W3)
     dU, dZ, dtheta = stage_backward(G, cache, dW2, dW3)
-    f = lambda: (G * stage_forward(U, Z, W2, W3, theta)[0]).sum()
+    def f():
+        return (G * stage_forward(U, Z, W2, W3, theta)[0]).sum()
     for analytic, x in [(dU, U), (dZ, Z), (dW2, W2), (dW3, W3), (dtheta, theta)]:
         assert relative_error(analytic, numerical_grad(f, x)) < TOL
 

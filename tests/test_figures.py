@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.nn.models import MODELS
 from ddse_np.data.pca import fit_pca, pca_transform
 from ddse_np.experiments.report import code_statistics, dictionary_atoms
+
 from conftest import fresh
 
 n, m = 784, 24
@@ -84,7 +84,8 @@ def is_png(path):
 
 @pytest.mark.parametrize("model", ["ddse", "fc"])
 def test_inspect_draws_atoms_and_codes(tmp_path, model):
-    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    def run(*a):
+        return CliRunner().invoke(cli, [str(x) for x in a])
     ckpt = tmp_path / f"{model}.h5"
     result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.02", "--val-size", "300",
                  "--epochs", "1", "--quiet", "--out", ckpt)

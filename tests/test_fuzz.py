@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddse_np.files.checkpoint import load, save
-from ddse_np.errors import DDSEError
 from ddse_np.data.idx import read_idx
+from ddse_np.errors import DDSEError
+from ddse_np.files.checkpoint import load, save
 from ddse_np.nn.models import DDSE
 
 # no deadline and no too_slow check: hypothesis would judge the machine's speed, not the code

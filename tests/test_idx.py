@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from ddse_np.errors import DDSEError
 from ddse_np.data.idx import read_idx
+from ddse_np.errors import DDSEError
 
 
 def idx_bytes(array, code=0x08):

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clitools import run
-from ddse_np.experiments import jobs as sweep_jobs
-from ddse_np.experiments import sweep as sw
 from ddse_np.data.mnist import BUNDLED_MNIST
 from ddse_np.errors import DDSEError
+from ddse_np.experiments import jobs as sweep_jobs
+from ddse_np.experiments import sweep as sw
+
+from clitools import run
 from sweeptools import ENDLESS, TINY, partial_job, rows
 
 

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from ddse_np.nn.layers import (linear_backward, linear_forward, shrink_backward, shrink_forward,
-                            softmax_xent_backward, softmax_xent_forward)
+from ddse_np.nn.layers import (
+    linear_backward,
+    linear_forward,
+    shrink_backward,
+    shrink_forward,
+    softmax_xent_backward,
+    softmax_xent_forward,
+)
+
 from gradcheck import numerical_grad, relative_error
 
 TOL = 1e-6
@@ -23,7 +30,8 @@ def test_linear_gradients(rng):
     Y, cache = linear_forward(X, W)
     assert np.allclose(Y, X @ W.T)
     dX, dW = linear_backward(G, cache)
-    f = lambda: (G * linear_forward(X, W)[0]).sum()
+    def f():
+        return (G * linear_forward(X, W)[0]).sum()
     assert relative_error(dX, numerical_grad(f, X)) < TOL
     assert relative_error(dW, numerical_grad(f, W)) < TOL
     assert linear_backward(G, cache, need_dX=False)[0] is None
@@ -80,7 +88,8 @@ def test_shrink_gradients(rng):
     Z, cache = shrink_forward(V, theta)
     assert 0 < np.count_nonzero(Z) < Z.size  # both branches are exercised
     dV, dtheta = shrink_backward(G, cache)
-    f = lambda: (G * shrink_forward(V, theta)[0]).sum()
+    def f():
+        return (G * shrink_forward(V, theta)[0]).sum()
     assert relative_error(dV, numerical_grad(f, V)) < TOL
     assert relative_error(dtheta, numerical_grad(f, theta)) < TOL
 
@@ -99,7 +108,8 @@ def test_softmax_xent_value_and_gradient(rng):
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert np.isclose(loss, -np.log(p[np.arange(6), y]).mean())
     dlogits = softmax_xent_backward(cache)
-    f = lambda: softmax_xent_forward(logits, y)[0]
+    def f():
+        return softmax_xent_forward(logits, y)[0]
     assert relative_error(dlogits, numerical_grad(f, logits)) < TOL
 
 

@@ -3,8 +3,9 @@ import warnings
 
 import pytest
 
-from clitools import one_line_error, run
 from ddse_np import __version__
+
+from clitools import one_line_error, run
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from clitools import one_line_error, run
-from ddse_np.training.config import MODEL_SETTINGS, TrainConfig
 from ddse_np.nn.models import MODELS
+from ddse_np.training.config import MODEL_SETTINGS, TrainConfig
+
+from clitools import one_line_error, run
 
 TINY = ["--m", "12", "--k", "1", "--train-fraction", "0.02", "--val-size", "200", "--epochs", "1", "--quiet"]
 DENSE = ("fc", "fc-dropout", "fc-dropconnect")

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from clitools import run
+from ddse_np.errors import DDSEError
 from ddse_np.files.checkpoint import load
 from ddse_np.training.config import TrainConfig
-from ddse_np.errors import DDSEError
 from ddse_np.training.recipe import read_recipe
+
+from clitools import run
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = ["--train-fraction", "0.02", "--val-size", "300", "--epochs", "1", "--quiet"]

@@ -5,10 +5,10 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.files.checkpoint import load, save
 from ddse_np.errors import DDSEError
+from ddse_np.files.checkpoint import load, save
 from ddse_np.training.resume import resume_run
-from ddse_np.training.trainer import NumericalFault, Trainer, TrainConfig
+from ddse_np.training.trainer import NumericalFault, TrainConfig, Trainer
 
 SMALL = dict(m=24, k=2, epochs=3, val_size=300, batch_size=100, project_every=4, patience=1)
 
@@ -93,7 +93,8 @@ def test_keep_best_resumes_bit_exact_when_the_best_epoch_is_not_the_last(tmp_pat
 
 def test_cli_resume_extends_a_finished_run(tmp_path):
     args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--quiet", "--seed", "2"]
-    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    def run(*a):
+        return CliRunner().invoke(cli, [str(x) for x in a])
     assert run("train", *args, "--epochs", "2", "--out", tmp_path / "straight.h5").exit_code == 0
     assert run("train", *args, "--epochs", "1", "--out", tmp_path / "part.h5").exit_code == 0
     result = run("train", "--resume", tmp_path / "part.h5", "--epochs", "2", "--quiet")
@@ -105,7 +106,8 @@ def test_cli_resume_extends_a_finished_run(tmp_path):
 
 
 def test_cli_resume_refuses_changed_settings(tmp_path):
-    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    def run(*a):
+        return CliRunner().invoke(cli, [str(x) for x in a])
     args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--quiet", "--epochs", "1"]
     assert run("train", *args, "--out", tmp_path / "a.h5").exit_code == 0
     result = run("train", "--resume", tmp_path / "a.h5", "--lr", "0.5")
@@ -186,7 +188,8 @@ def test_resume_continues_on_the_data_it_started_on(tmp_path, monkeypatch):
 
     data = write_mnist_dir(tmp_path / "mine", n_train=600, n_test=100)
     other = write_mnist_dir(tmp_path / "other", n_train=600, n_test=100, seed=9)
-    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])
+    def run(*a):
+        return CliRunner().invoke(cli, [str(x) for x in a])
     args = ["--m", "16", "--val-size", "100", "--quiet", "--seed", "2", "--batch-size", "50"]
     assert run("train", *args, "--data", data, "--epochs", "2", "--out", tmp_path / "straight.h5").exit_code == 0
     assert run("train", *args, "--data", data, "--epochs", "1", "--out", tmp_path / "part.h5").exit_code == 0

@@ -5,7 +5,7 @@ import pytest
 
 from ddse_np.files.checkpoint import load
 from ddse_np.training.run import SavePolicy, run_training
-from ddse_np.training.trainer import NumericalFault, Trainer, TrainConfig
+from ddse_np.training.trainer import NumericalFault, TrainConfig, Trainer
 
 SMALL = dict(m=16, k=1, val_size=300, batch_size=100, project_every=4)
 

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from ddse_np.cli import cli
-from ddse_np.training.config import TrainConfig
 from ddse_np.errors import DDSEError
+from ddse_np.training.config import TrainConfig
 from ddse_np.training.optim import StepSchedule, drop_epochs, parse_drops
 from ddse_np.training.resume import resume_run
 from ddse_np.training.trainer import Trainer

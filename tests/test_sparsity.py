@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from ddse_np.nn.init import support_matrix
-from ddse_np.nn.sparsity import clip_thresholds, count_nonzeros, from_sparse, project, project_params, to_sparse
+from ddse_np.nn.sparsity import (
+    clip_thresholds,
+    count_nonzeros,
+    from_sparse,
+    project,
+    project_params,
+    to_sparse,
+)
 
 
 @pytest.mark.parametrize("axis", ["row", "col"])

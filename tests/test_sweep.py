@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from clitools import run
-from ddse_np.experiments import sweep as sw
 from ddse_np.errors import DDSEError
+from ddse_np.experiments import sweep as sw
+
+from clitools import run
 from sweeptools import TINY, TINY_WIDTH, rows
 
 

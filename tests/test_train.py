@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ddse_np.errors import DDSEError
-from ddse_np.training.optim import MomentumSGD, PlateauSchedule
 from ddse_np.nn.sparsity import count_nonzeros
+from ddse_np.training.optim import MomentumSGD, PlateauSchedule
 from ddse_np.training.run import train
 from ddse_np.training.trainer import TrainConfig, Trainer
 
@@ -246,8 +246,8 @@ def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch)
 def test_no_weight_constraint_from_the_default_start(mnist_small):
     """--sparsity 1 --init-sparsity 0.25: the start of the default DDSE (s = n/4 per line), then
     no constraint (s = n): training fills the zeros; at --sparsity 1 alone the paper's S is all ones."""
-    from ddse_np.training.trainer import build_model
     from ddse_np.backend import Backend
+    from ddse_np.training.trainer import build_model
 
     n, backend = 784, Backend("numpy", "float64")
     start = build_model(TrainConfig(**dict(SMALL, sparsity=1.0, init_sparsity=0.25)), n, backend)

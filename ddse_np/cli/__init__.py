@@ -17,17 +17,24 @@ import numpy as np
 from click.core import ParameterSource
 from rich.console import Console
 
-from ..version import __version__
-from ..files.atomic import check_target
 from ..backend import DTYPES, Backend
-from .options import PathOption, config_options, data_option, json_option, strict_json, wrapping_table
-from .sweeps import sweep
-from ..training.config import TrainConfig
 from ..data.mnist import default_data_dir, load_split
 from ..errors import DDSEError, Interrupted
+from ..files.atomic import check_target
 from ..nn.evaluate import BATCH as EVAL_BATCH
 from ..nn.models import PAPER_NAMES
 from ..nn.sparse_inference import MODES
+from ..training.config import TrainConfig
+from ..version import __version__
+from .options import (
+    PathOption,
+    config_options,
+    data_option,
+    json_option,
+    strict_json,
+    wrapping_table,
+)
+from .sweeps import sweep
 
 SETTINGS = tuple(TrainConfig.fields())  # every training setting, in order
 AUGMENT_SETTINGS = tuple(name for name in SETTINGS if name.startswith("aug_"))
@@ -92,10 +99,10 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     checkpoint to --out; continue with ddse train --resume.
     """
     from ..training.interrupt import stop_on_signals
-    from .progress import RichReporter
-    from ..training.run import SavePolicy, run_training
     from ..training.resume import resume_run
+    from ..training.run import SavePolicy, run_training
     from ..training.trainer import NumericalFault, Trainer
+    from .progress import RichReporter
 
     ctx = click.get_current_context()
     given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}

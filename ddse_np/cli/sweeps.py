@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..files.atomic import check_directory, write_text
 from ..backend import Backend
-from ..fast import host_cores
-from .options import PathOption, config_options, data_option
-from ..training.config import SCHEDULE_SETTINGS, TrainConfig
 from ..data.mnist import default_data_dir
 from ..errors import DDSEError, Interrupted
-from ..training.interrupt import stop_on_signals
 from ..experiments.jobs import SweepStopped, cell, run_sweep
 from ..experiments.sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
+from ..fast import host_cores
+from ..files.atomic import check_directory, write_text
+from ..training.config import SCHEDULE_SETTINGS, TrainConfig
+from ..training.interrupt import stop_on_signals
+from .options import PathOption, config_options, data_option
 
 
 @click.command()

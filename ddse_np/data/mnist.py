@@ -17,7 +17,6 @@ from ..errors import DDSEError
 from .idx import read_idx
 
 
-
 def bundled_mnist() -> Path:
     """The directory of the MNIST files that come with ddse-np.
 

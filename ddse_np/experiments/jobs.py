@@ -19,8 +19,8 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from ..training.config import TrainConfig, differing
 from ..errors import DDSEError
+from ..training.config import TrainConfig, differing
 from ..training.interrupt import init_worker, signals_held, worker_should_stop
 from .results_file import ResultsFile
 

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..files.atomic import atomic_path
 from ..errors import DDSEError
+from ..files.atomic import atomic_path
 
 
 def _pyplot():

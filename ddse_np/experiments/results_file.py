@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from ..files.atomic import write_text
 from ..errors import DDSEError
+from ..files.atomic import write_text
 
 RESULT_FIELDS = ("sweep", "method", "value", "seed", "lr", "epochs", "steps", "val_error", "test_error",
                  "seconds", "checkpoint", "note")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..training.config import TrainConfig, differing
 from ..errors import DDSEError
 from ..nn.models import MODELS, PAPER_NAMES
+from ..training.config import TrainConfig, differing
 from .results_file import ResultsFile
 
 METHODS = tuple(MODELS)

@@ -27,11 +27,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .atomic import atomic_path, check_target
 from ..backend import DTYPES, Backend, as_backend, to_host
 from ..errors import DDSEError
 from ..nn.models import MODELS
 from ..nn.sparsity import from_sparse, to_sparse
+from .atomic import atomic_path, check_target
 
 FORMAT = "ddse-np checkpoint"
 FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps (1, of a pre-release, stored uint16 indices)

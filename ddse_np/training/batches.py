@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..data.augment import augment
-from ..fast import blas_threads, host_cores
 from ..data.mnist import IMAGE_SHAPE, Split, flatten
 from ..data.pca import pca_transform
+from ..fast import blas_threads, host_cores
 
 
 class BatchSource:

@@ -4,13 +4,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from ..data.augment import AugmentConfig
 from ..backend import BACKENDS, DTYPES
+from ..data.augment import AugmentConfig
 from ..errors import DDSEError
 from ..nn.init import INITS, THETA_INIT
 from ..nn.models import MODELS
 from .optim import SCHEDULES, parse_drops
-
 
 MAX_M, MAX_K = 1 << 16, 100  # beyond these the parameters alone would not fit in a machine's memory
 # settings that only some models use (each model's ``settings`` names its own), and those of one

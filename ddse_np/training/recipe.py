@@ -19,9 +19,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TrainConfig
 from ..errors import DDSEError
 from ..nn.models import MODELS
+from .config import TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import Backend
-from .batches import BatchSource
-from .config import TrainConfig
 from ..data.mnist import NUM_CLASSES, Split, fingerprint, stratified_split, stratified_subset
+from ..data.pca import fit_pca
 from ..errors import DDSEError
 from ..nn.evaluate import QUIET_OVERFLOW, evaluate
 from ..nn.models import MODELS
-from .optim import MomentumSGD, PlateauSchedule, StepSchedule
-from ..data.pca import fit_pca
 from ..nn.sparsity import clip_thresholds, project_params
+from .batches import BatchSource
+from .config import TrainConfig
+from .optim import MomentumSGD, PlateauSchedule, StepSchedule
 from .state import capture
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_error", "lr", "seconds", "samples_per_s")

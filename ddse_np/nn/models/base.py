@@ -16,9 +16,9 @@ import numpy as np
 
 from ...backend import Backend
 from ...data.mnist import flatten
+from ...data.pca import pca_transform
 from ...errors import DDSEError
 from ..layers import linear_backward, linear_forward, softmax_xent_backward, softmax_xent_forward
-from ...data.pca import pca_transform
 
 
 class Model:

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from ...backend import array_module, as_backend
 from ..init import THETA_INIT, lista_params
-from ..layers import (dropout_backward, dropout_forward, linear_backward, linear_forward,
-                      shrink_backward, shrink_forward)
+from ..layers import (
+    dropout_backward,
+    dropout_forward,
+    linear_backward,
+    linear_forward,
+    shrink_backward,
+    shrink_forward,
+)
 from .base import Model
 
 DROP = 0.5

@@ -14,8 +14,16 @@ from __future__ import annotations
 
 from ...backend import as_backend
 from ..init import dense_params
-from ..layers import (dropconnect_backward, dropconnect_forward, dropout_backward, dropout_forward,
-                      linear_backward, linear_forward, relu_backward, relu_forward)
+from ..layers import (
+    dropconnect_backward,
+    dropconnect_forward,
+    dropout_backward,
+    dropout_forward,
+    linear_backward,
+    linear_forward,
+    relu_backward,
+    relu_forward,
+)
 from .base import Model
 
 DROP = 0.5
