@@ -99,30 +99,50 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     checkpoint to --out; continue with ddse train --resume.
     """
     from ..training.interrupt import stop_on_signals
-    from ..training.resume import resume_run
     from ..training.run import SavePolicy, run_training
-    from ..training.trainer import NumericalFault, Trainer
     from .progress import RichReporter
 
     ctx = click.get_current_context()
     given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
-    recipe = None
-    if recipe_path is not None:
-        from ..training.recipe import read_recipe
+    recipe = _apply_recipe(recipe_path, resume, options, given)
+    if resume is not None and ctx.get_parameter_source("out") != ParameterSource.COMMANDLINE:
+        out = resume  # a resumed run goes on in its own checkpoint
+    trainer, test_split = _start_or_resume(resume, out, overwrite, options, given, data_dir, recipe)
+    if trainer.batches.steps_per_epoch == 1:  # a batch as large as the training set: say so
+        click.echo(f"note: an epoch is 1 step: --batch-size {trainer.config.batch_size} covers all "
+                   f"{trainer.batches.count} training images", err=True)
+    reporter = None if (quiet or as_json) else RichReporter()
+    with stop_on_signals() as stop:
+        result = run_training(trainer, test_split, SavePolicy(out, every_epochs=checkpoint_every), stop, reporter)
+    _report_run(result, out, stop, as_json)
 
+
+def _apply_recipe(recipe_path, resume, options: dict, given: set):
+    """Fill ``options`` not given on the command line from the recipe file; returns it (or None)."""
+    if recipe_path is None:
+        return None
+    from ..training.recipe import read_recipe
+
+    if resume is not None:
+        raise DDSEError("--config cannot be combined with --resume: a resumed run keeps its settings")
+    recipe = read_recipe(recipe_path)
+    model = options["model"] if "model" in given else recipe.settings.get("model", options["model"])
+    options.update({k: v for k, v in recipe.for_model(model).items() if k not in given})
+    # a recipe's shared table may set what only some models use; its table for this model may not
+    TrainConfig(**options).refuse_unused(set(recipe.per_model.get(model, {})), f"{recipe_path} [{model}]")
+    return recipe
+
+
+def _start_or_resume(resume, out, overwrite, options: dict, given: set, data_dir, recipe):
+    """(trainer, test split) of ``ddse train``: the run resumed from ``resume``, or a fresh one;
+    every refusal before any data is read; a Ctrl-C here says that nothing was touched."""
+    from ..training.resume import resume_run
+    from ..training.trainer import Trainer
+
+    try:
         if resume is not None:
-            raise DDSEError("--config cannot be combined with --resume: a resumed run keeps its settings")
-        recipe = read_recipe(recipe_path)
-        model = options["model"] if "model" in given else recipe.settings.get("model", options["model"])
-        options.update({k: v for k, v in recipe.for_model(model).items() if k not in given})
-        # a recipe's shared table may set what only some models use; its table for this model may not
-        TrainConfig(**options).refuse_unused(set(recipe.per_model.get(model, {})), f"{recipe_path} [{model}]")
-    try:  # until training runs, a Ctrl-C leaves nothing behind: say so
-        if resume is not None:
-            out = out if ctx.get_parameter_source("out") == ParameterSource.COMMANDLINE else resume
             check_target(out, overwrite or out.resolve() == resume.resolve())
             trainer = resume_run(resume, None, {name: options[name] for name in given}, data_dir)
-            config = trainer.config
             data_dir = data_dir or (trainer.data or {}).get("directory") or default_data_dir()
         else:
             config = TrainConfig(**options)
@@ -133,18 +153,19 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
             data_dir = data_dir or default_data_dir()
             trainer = Trainer.start(load_split(data_dir, "train"), config, backend, data_dir)
             trainer.recipe = recipe.record() if recipe else None
-        test_split = load_split(data_dir, "test")
+        return trainer, load_split(data_dir, "test")
     except KeyboardInterrupt:
         kept = f"{resume} is unchanged" if resume is not None else "nothing was saved yet"
         raise Interrupted(f"interrupted before training began: {kept} (once it trains, a Ctrl-C saves a "
                           f"resumable checkpoint)", 130) from None
-    if trainer.batches.steps_per_epoch == 1:  # a batch as large as the training set: say so
-        click.echo(f"note: an epoch is 1 step: --batch-size {config.batch_size} covers all "
-                   f"{trainer.batches.count} training images", err=True)
-    reporter = None if (quiet or as_json) else RichReporter()
-    with stop_on_signals() as stop:
-        result = run_training(trainer, test_split, SavePolicy(out, every_epochs=checkpoint_every), stop, reporter)
-    p, history, test = trainer.progress, trainer.history, result.test
+
+
+def _report_run(result, out, stop, as_json: bool):
+    """How ``ddse train`` ends: one error line for a fault or a stop, else the summary."""
+    from ..training.trainer import NumericalFault
+
+    trainer = result.trainer
+    p, history, test, config = trainer.progress, trainer.history, result.test, trainer.config
     if result.fault is not None:
         kept = (f"{out} keeps the last good checkpoint (epoch {result.saved[-1]})" if result.saved
                 else "no checkpoint was written")
@@ -163,11 +184,10 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
                    config=config.recorded(), recipe=trainer.recipe)
     if as_json:
         click.echo(strict_json(summary))
-    else:
-        which = (f"epoch {p.best_epoch} of {summary['epochs']} (best validation error "
-                 f"{p.best_val_error:.2f}%)" if result.kept == "best" else f"the last of {summary['epochs']} epochs")
-        click.echo(f"saved {out}: test error {test['error']:.2f}% of the model of {which} "
-                   f"({summary['seconds']:.0f} s)")
+        return
+    which = (f"epoch {p.best_epoch} of {summary['epochs']} (best validation error {p.best_val_error:.2f}%)"
+             if result.kept == "best" else f"the last of {summary['epochs']} epochs")
+    click.echo(f"saved {out}: test error {test['error']:.2f}% of the model of {which} ({summary['seconds']:.0f} s)")
 
 
 def _load(checkpoint, backend="numpy", dtype=None):
