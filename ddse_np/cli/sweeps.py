@@ -51,66 +51,86 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
     from ..experiments import sweep as sw
 
     out = out or Path("results") / "sweeps" / f"{name}-{budget}"
-    figure, table_path = out / f"{name}.png", out / f"{name}.md"
     check_directory(out)
     if plot_only:
         results = sw.ResultsFile(out, None)
         made = results.made_by()
         if made and made != name:
             raise DDSEError(f"{out} holds the results of a {made} sweep, not {name}")
+        if beside and not results.rows():
+            raise DDSEError(f"{results.path}: no results to plot")
     else:
         Backend(backend)  # a missing GPU is refused before anything is written
-        shared, per_method = _sweep_settings(overrides, backend, lr_from)
-        method_list = tuple(methods.split(",")) if methods else METHODS
-        unknown = [m for m in method_list if m not in METHODS]
-        if unknown:
-            raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
-        unpicked = [m for m in method_list if lr_from is not None and "lr" not in per_method.get(m, {})]
-        if unpicked:
-            raise DDSEError(f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
-                            f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=...")
-        field = SWEEPS[name][0]
-        value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
-        jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
-        schedule_keys = {key for keys in SCHEDULE_SETTINGS.values() for key in keys}
-        for job in jobs:  # a --set METHOD:KEY (or a schedule's KEY) that does nothing to its jobs is refused
-            config = TrainConfig.from_dict(job["config"])
-            named = set(_set_for(overrides, job["method"])) | (set(shared) & schedule_keys)
-            config.refuse_unused(named, f"--set {job['method']}" if named - schedule_keys else "--set")
-            config.validate()
-        settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
-        if per_method:
-            settings["method_settings"] = per_method
-        if name == "samples":
-            settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
-            settings["val_every"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+        jobs, settings = _plan(name, budget, seeds, methods, values, overrides, lr_from, backend)
         results = sw.ResultsFile(out, settings)
         for directory in beside:  # refused now, not after the runs
-            sw.beside_rows(directory, name, settings, method_list, results.rows())
-        checkpoints = str(out) if keep_checkpoints else None
-        todo = len([job for job in jobs if cell(job) not in results.done()])
-        cores = host_cores()
-        if scheduler is None and min(workers, todo) > cores:
-            click.echo(f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} core(s): they "
-                       f"share the cores, so each job runs slower (at most one process per core is faster)", err=True)
+            sw.beside_rows(directory, name, settings, sorted({job["method"] for job in jobs}), results.rows())
+        _run(name, jobs, results, workers, scheduler, str(out) if keep_checkpoints else None, connect_timeout,
+             data_dir)
+    _draw(name, results, beside, out)
 
-        def report(row):
-            error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
-            value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
-            note = f" [{row['note']}]" if row["note"] and row["test_error"] is not None else ""
-            click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
-                       f"({row['seconds']:.0f} s, {row['steps']} steps){note}", err=True)
 
-        with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
-            try:
-                ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                                on_result=report, connect_timeout=connect_timeout, should_stop=stop)
-            except SweepStopped as exc:  # signalled here, or only a worker was (kill PID, or -9): status 1
-                raise Interrupted(f"stopped by {stop.name or exc.cause or 'a signal to a job'}: {exc}",
-                                  stop.exit_code if stop() else 1) from None
-        click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
-    if plot_only and beside and not results.rows():
-        raise DDSEError(f"{results.path}: no results to plot")
+def _plan(name, budget, seeds, methods, values, overrides, lr_from, backend):
+    """(jobs, settings for sweep.json) of ``ddse sweep``, every refusal before anything runs."""
+    from ..experiments import sweep as sw
+
+    shared, per_method = _sweep_settings(overrides, backend, lr_from)
+    method_list = tuple(methods.split(",")) if methods else METHODS
+    unknown = [m for m in method_list if m not in METHODS]
+    if unknown:
+        raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+    unpicked = [m for m in method_list if lr_from is not None and "lr" not in per_method.get(m, {})]
+    if unpicked:
+        raise DDSEError(f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
+                        f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=...")
+    field = SWEEPS[name][0]
+    value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
+    jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
+    schedule_keys = {key for keys in SCHEDULE_SETTINGS.values() for key in keys}
+    for job in jobs:  # a --set METHOD:KEY (or a schedule's KEY) that does nothing to its jobs is refused
+        config = TrainConfig.from_dict(job["config"])
+        named = set(_set_for(overrides, job["method"])) | (set(shared) & schedule_keys)
+        config.refuse_unused(named, f"--set {job['method']}" if named - schedule_keys else "--set")
+        config.validate()
+    settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
+    if per_method:
+        settings["method_settings"] = per_method
+    if name == "samples":
+        settings["epochs"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+        settings["val_every"] = f"step-matched (cap {sw.STEP_MATCH_CAP}x)"
+    return jobs, settings
+
+
+def _run(name, jobs, results, workers, scheduler, checkpoints, connect_timeout, data_dir):
+    """Run the jobs not yet in ``results``, each reported as it ends; a signal ends in one line."""
+    todo = len([job for job in jobs if cell(job) not in results.done()])
+    cores = host_cores()
+    if scheduler is None and min(workers, todo) > cores:
+        click.echo(f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} core(s): they "
+                   f"share the cores, so each job runs slower (at most one process per core is faster)", err=True)
+
+    def report(row):
+        error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
+        value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
+        note = f" [{row['note']}]" if row["note"] and row["test_error"] is not None else ""
+        click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
+                   f"({row['seconds']:.0f} s, {row['steps']} steps){note}", err=True)
+
+    with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
+        try:
+            ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
+                            on_result=report, connect_timeout=connect_timeout, should_stop=stop)
+        except SweepStopped as exc:  # signalled here, or only a worker was (kill PID, or -9): status 1
+            raise Interrupted(f"stopped by {stop.name or exc.cause or 'a signal to a job'}: {exc}",
+                              stop.exit_code if stop() else 1) from None
+    click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
+
+
+def _draw(name, results, beside, out):
+    """The sweep's figure and table from its results (and those of ``beside`` directories)."""
+    from ..experiments import sweep as sw
+
+    figure, table_path = out / f"{name}.png", out / f"{name}.md"
     duplicates = results.duplicates()
     if duplicates:
         first = duplicates[0]
