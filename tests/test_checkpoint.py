@@ -88,8 +88,8 @@ def test_truncated_checkpoint(tmp_path, model):
     save(path, model)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    # h5py names the cut superblock ("sblock"): damaged, not a lock to wait for
-    with pytest.raises(DDSEError, match=r"not a readable ddse checkpoint \(.*truncated file") as info:
+    # its checksum names it: damaged (truncated), not a lock to wait for
+    with pytest.raises(DDSEError, match=r"damaged checkpoint \(.*truncated") as info:
         load(path)
     assert "locked" not in str(info.value) and "LOCKING" not in str(info.value)
 
@@ -116,8 +116,12 @@ def test_foreign_hdf5_file(tmp_path):
 
 
 def edit(path, fn):
+    """Change a saved checkpoint with h5py, then seal it again (as a ddse-np that wrote it so would)."""
+    from conftest import reseal
+
     with h5py.File(path, "r+") as f:
         fn(f)
+    reseal(path)
 
 
 def test_newer_format_version(tmp_path, model):
@@ -179,3 +183,35 @@ def test_format_1_of_a_pre_release_is_refused_in_one_line(tmp_path, model):
     edit(path, lambda f: f.attrs.__setitem__("format_version", 1))
     with pytest.raises(DDSEError, match="checkpoint format 1 was written by a pre-release of ddse-np 0.1.0"):
         load(path)
+
+
+def test_a_damaged_checkpoint_is_refused_by_its_checksum_before_hdf5_reads_it(tmp_path, model, monkeypatch):
+    """The HDF5 library can loop forever on some damaged files (a fuzzed bit flip did): the seal
+    is checked first, so h5py never opens a damaged checkpoint."""
+    import h5py
+
+    from ddse_np.files import checkpoint
+
+    path = tmp_path / "c.h5"
+    save(path, model)
+    raw = path.read_bytes()
+    assert raw.startswith(checkpoint.SEAL) and raw[512:520] == checkpoint.HDF5_SIGNATURE
+    opened = []
+    real = h5py.File
+    monkeypatch.setattr(checkpoint.h5py, "File", lambda *a, **k: opened.append(a) or real(*a, **k))
+    for position in (600, len(raw) // 2, len(raw) - 1, 30):  # the data, its end, the checksum itself
+        damaged = bytearray(raw)
+        damaged[position] ^= 0x10
+        (tmp_path / "d.h5").write_bytes(bytes(damaged))
+        with pytest.raises(DDSEError, match="damaged checkpoint"):
+            load(tmp_path / "d.h5")
+    (tmp_path / "t.h5").write_bytes(raw[: len(raw) - 100])  # truncated
+    with pytest.raises(DDSEError, match="damaged checkpoint"):
+        load(tmp_path / "t.h5")
+    damaged = bytearray(raw)
+    damaged[3] ^= 1  # the seal's own text
+    (tmp_path / "s.h5").write_bytes(bytes(damaged))
+    with pytest.raises(DDSEError, match="checksum is unreadable"):
+        load(tmp_path / "s.h5")
+    assert opened == []
+    assert load(path)[0].config == model.config and len(opened) == 1

@@ -113,10 +113,12 @@ def test_a_run_too_short_to_see_its_loss_diverge_reports_without_numpy_warnings(
 
 
 def test_a_locked_checkpoint_is_reported_as_locked(trained, tmp_path):
+    import shutil
     import subprocess
     import sys
 
-    path, _ = trained
+    path = tmp_path / "held.h5"  # a copy: a writer killed while it holds the file leaves it changed
+    shutil.copy(trained[0], path)
     holder = subprocess.Popen([sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); "
                                "print('open', flush=True); sys.stdin.read()", str(path)],  # open until killed
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -17,9 +17,15 @@ Layout (format version 2)::
 Saving converts every array to the host first and writes through
 :func:`ddse_np.files.atomic.atomic_path`: a crash leaves either the old file or the
 new one, never half of one.
+
+The file starts with a 512-byte HDF5 user block that holds ``SEAL`` and the SHA-256 of every
+byte after the block.  Loading checks it before HDF5 reads anything: a damaged file is refused in
+one line, where the HDF5 library can loop forever on some damaged ones.  (Files written before
+the seal load without the check.)
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -34,6 +40,9 @@ from ..nn.sparsity import from_sparse, to_sparse
 from .atomic import atomic_path, check_target
 
 FORMAT = "ddse-np checkpoint"
+USER_BLOCK = 512  # bytes before the HDF5 data: the seal
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # at the start of an HDF5 file's data (after any user block)
+SEAL = b"ddse-np checkpoint sha256 "  # then the 64 hex digits of the SHA-256 of the bytes after the block
 FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps (1, of a pre-release, stored uint16 indices)
 MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
 MAX_EPOCHS = 1 << 20
@@ -47,11 +56,14 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
     """
     path = check_target(path)
     buffer = io.BytesIO()  # HDF5 is built in memory, so that a failing disk is a plain OSError
-    with h5py.File(buffer, "w") as f:
+    with h5py.File(buffer, "w", userblock_size=USER_BLOCK) as f:
         _write(f, model, history or {}, train_state or {}, resume or {})
+    data = buffer.getbuffer()
+    seal = SEAL + hashlib.sha256(data[USER_BLOCK:]).hexdigest().encode()
+    data[:len(seal)] = seal
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            fh.write(buffer.getbuffer())
+            fh.write(data)
 
 
 def _put(group, name, data):
@@ -107,6 +119,7 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
         raise DDSEError(f"checkpoint {path} is a directory, not a file")
     if not path.is_file():
         raise DDSEError(f"checkpoint {path} does not exist")
+    _check_seal(path)
     try:
         with h5py.File(path, "r") as f:
             return _read(f, path, backend, dtype)
@@ -123,6 +136,50 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
             raise DDSEError(f"{path}: cannot lock it for reading ({_first_line(exc)}); on a file system "
                             f"without file locks, set HDF5_USE_FILE_LOCKING=FALSE") from None
         raise DDSEError(f"{path}: not a readable ddse checkpoint ({_first_line(exc)})") from None
+
+
+def _check_seal(path):
+    """Refuse a sealed checkpoint whose bytes are not the ones written (see the module docstring)."""
+    try:
+        with open(path, "rb") as fh:
+            _refuse_if_locked(fh, path)  # a file open for writing elsewhere: its bytes are changing
+            head = fh.read(USER_BLOCK)
+            after = fh.read(len(HDF5_SIGNATURE))
+            if not head.startswith(SEAL):
+                if after == HDF5_SIGNATURE:  # the layout ddse-np writes, its seal damaged
+                    raise DDSEError(f"{path}: damaged checkpoint (its checksum is unreadable)")
+                return  # not sealed: written before the seal, or not a ddse checkpoint at all
+            fh.seek(USER_BLOCK)
+            digest = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DDSEError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    expected = head[len(SEAL):len(SEAL) + 64].decode("ascii", "replace")
+    if digest.hexdigest() != expected:
+        raise DDSEError(f"{path}: damaged checkpoint (its bytes do not match the checksum written with it: "
+                        f"truncated, or changed since it was saved)")
+
+
+def _refuse_if_locked(fh, path):
+    """The one-line refusal for a file another process holds HDF5's write lock on (flock)."""
+    import os
+
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: HDF5 reports a lock itself
+        return
+    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE":
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
+                        f"finished writing, or, if you know nothing writes it, set "
+                        f"HDF5_USE_FILE_LOCKING=FALSE") from None
+    except OSError:
+        return  # a file system without locks: HDF5 says so
+    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _first_line(exc) -> str:
