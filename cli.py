@@ -4,6 +4,7 @@ The command lives in :mod:`ddse_np.cli`; an installed ``ddse`` script and ``pyth
 run the same entry point, :func:`ddse_np.__main__.main`.  This file is not part of the
 installed package.
 """
+
 from ddse_np.__main__ import main
 
 if __name__ == "__main__":

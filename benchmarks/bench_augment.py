@@ -7,6 +7,7 @@ field's Gaussian smoothing as ``scipy.ndimage.gaussian_filter`` and as the two p
 ``augment.gaussian_matrix``; ``map_coordinates`` of the batch in one call, and in one call per
 core in threads (an idea measured and dropped: no steady gain).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,16 @@ def parts(batch: int = 128, seed: int = 0):
     from ddse_np.fast import host_cores
 
     backend, rng = as_backend("numpy"), np.random.default_rng(seed)
-    config = AugmentConfig(**{name[len("aug_"):]: value for name, value in AUGMENTATION.items()})
+    config = AugmentConfig(**{name[len("aug_") :]: value for name, value in AUGMENTATION.items()})
     images = rng.random((batch, SIDE, SIDE)).astype(np.float32)
     field = rng.uniform(-1, 1, (2, batch, SIDE, SIDE)).astype(np.float32)
     G = gaussian_matrix(config.elastic_sigma).astype(np.float32)
-    coords = np.stack([np.broadcast_to(np.arange(batch, dtype=np.float32)[:, None, None], images.shape),
-                       *(SIDE / 2 + 3 * rng.standard_normal((2, batch, SIDE, SIDE)))]).astype(np.float32)
+    coords = np.stack(
+        [
+            np.broadcast_to(np.arange(batch, dtype=np.float32)[:, None, None], images.shape),
+            *(SIDE / 2 + 3 * rng.standard_normal((2, batch, SIDE, SIDE))),
+        ]
+    ).astype(np.float32)
     cores = host_cores()
     pool = ThreadPoolExecutor(cores)
     cuts = [batch * i // cores for i in range(cores + 1)]
@@ -55,9 +60,13 @@ def parts(batch: int = 128, seed: int = 0):
 
     return {
         "augment": lambda: augment(images, config, rng, backend),
-        "gaussian_filter": lambda: ndi.gaussian_filter(field, sigma=(0, 0, config.elastic_sigma, config.elastic_sigma)),
+        "gaussian_filter": lambda: ndi.gaussian_filter(
+            field, sigma=(0, 0, config.elastic_sigma, config.elastic_sigma)
+        ),
         "G @ field @ G.T": lambda: G @ field @ G.T,
-        "map_coordinates": lambda: ndi.map_coordinates(images, coords, order=1, mode="constant", cval=0.0),
+        "map_coordinates": lambda: ndi.map_coordinates(
+            images, coords, order=1, mode="constant", cval=0.0
+        ),
         f"map_coordinates, {cores} threads": map_in_threads,
     }
 
@@ -67,7 +76,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all cores)")
     p.add_argument("--rounds", type=int, default=100, help="alternating rounds (default: 100)")
     p.add_argument("--save", default=None, help="also write the results as JSON to this file")
-    p.add_argument("--require-native", action="store_true", help="refuse to run under a BLAS kernel override")
+    p.add_argument(
+        "--require-native", action="store_true", help="refuse to run under a BLAS kernel override"
+    )
     args = p.parse_args(argv)
     set_threads(args.threads)
     info = check_native(args.require_native)
@@ -80,7 +91,9 @@ def main(argv=None):
             times[name].append((time.perf_counter() - start) * 1e3)
     print(f"parts of one augmented batch of 128, median ms of {args.rounds} alternating rounds")
     print(describe(info))
-    result = dict(blas=info, rounds=args.rounds, ms={name: statistics.median(v) for name, v in times.items()})
+    result = dict(
+        blas=info, rounds=args.rounds, ms={name: statistics.median(v) for name, v in times.items()}
+    )
     for name, ms in result["ms"].items():
         print(f"{name:28s} {ms:7.2f} ms")
     if args.save:

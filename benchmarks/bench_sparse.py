@@ -5,6 +5,7 @@
 
 Times the forward pass (PCA input -> logits) both ways, alternating, median of repeats.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=1.0, help="time budget per measurement")
     p.add_argument("--save", default=None, help="also write the results as JSON to this file")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--require-native", action="store_true",
-                   help="refuse to run when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE forces a kernel")
+    p.add_argument(
+        "--require-native",
+        action="store_true",
+        help="refuse to run when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE forces a kernel",
+    )
     return p.parse_args(argv)
 
 
@@ -63,7 +67,11 @@ def main(argv=None):
     from ddse_np.nn.sparse_inference import with_sparse_products
 
     backend = Backend(args.backend, "float32")
-    sync = (lambda: backend.xp.cuda.Device().synchronize()) if args.backend == "cupy" else (lambda: None)
+    sync = (
+        (lambda: backend.xp.cuda.Device().synchronize())
+        if args.backend == "cupy"
+        else (lambda: None)
+    )
     n, rng, rows = 784, np.random.default_rng(0), []
     for density in [float(d) for d in args.densities.split(",")]:
         s = max(1, round(density * n))
@@ -71,24 +79,49 @@ def main(argv=None):
         sparse = with_sparse_products(dense)
         for batch in [int(b) for b in args.batches.split(",")]:
             X = backend.asarray(rng.standard_normal((batch, n)))
-            assert np.array_equal(backend.xp.argmax(dense.forward(X), 1), backend.xp.argmax(sparse.forward(X), 1))
+            assert np.array_equal(
+                backend.xp.argmax(dense.forward(X), 1), backend.xp.argmax(sparse.forward(X), 1)
+            )
             t_dense = timed(lambda: dense.forward(X), args.seconds, sync)
             t_sparse = timed(lambda: sparse.forward(X), args.seconds, sync)
-            rows.append(dict(density=density, s=s, batch=batch, dense_ms=1e3 * t_dense,
-                             sparse_ms=1e3 * t_sparse, sparse_speedup=t_dense / t_sparse))
-    result = dict(backend=args.backend, m=args.m, k=args.k, threads=args.threads or os.cpu_count(), blas=blas,
-                  rows=rows)
+            rows.append(
+                dict(
+                    density=density,
+                    s=s,
+                    batch=batch,
+                    dense_ms=1e3 * t_dense,
+                    sparse_ms=1e3 * t_sparse,
+                    sparse_speedup=t_dense / t_sparse,
+                )
+            )
+    result = dict(
+        backend=args.backend,
+        m=args.m,
+        k=args.k,
+        threads=args.threads or os.cpu_count(),
+        blas=blas,
+        rows=rows,
+    )
     if args.save:
         Path(args.save).write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result))
         return result
-    print(f"backend {args.backend}, m {args.m}, k {args.k}, threads {result['threads']}; forward pass, median")
+    print(
+        f"backend {args.backend}, m {args.m}, k {args.k}, threads {result['threads']}; "
+        "forward pass, median"
+    )
     print(describe(blas))
-    print(f"{'s/n':>5} {'s':>4} {'batch':>6} {'dense ms':>10} {'sparse ms':>10} {'sparse speed-up':>16}")
+    print(
+        f"{'s/n':>5} {'s':>4} {'batch':>6} "
+        f"{'dense ms':>10} {'sparse ms':>10} {'sparse speed-up':>16}"
+    )
     for r in rows:
-        print(f"{r['density']:>5} {r['s']:>4} {r['batch']:>6} {r['dense_ms']:>10.3f} {r['sparse_ms']:>10.3f} "
-              f"{r['sparse_speedup']:>15.2f}x")
+        print(
+            f"{r['density']:>5} {r['s']:>4} {r['batch']:>6} "
+            f"{r['dense_ms']:>10.3f} {r['sparse_ms']:>10.3f} "
+            f"{r['sparse_speedup']:>15.2f}x"
+        )
     return result
 
 

@@ -11,6 +11,7 @@ machine's ceiling, the FLOP rate of plain GEMMs of exactly the step's shapes.
 
 PyTorch is a benchmark-only extra: pip install torch==2.13.0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,18 +38,30 @@ PROJECT_EVERY = 15
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shapes", default="default,m2000,k6",
-                   help="comma-separated names from " + ", ".join(SHAPES) + ", or 'all'")
-    p.add_argument("--threads", type=int, default=None, help="BLAS / torch threads (default: all cores)")
+    p.add_argument(
+        "--shapes",
+        default="default,m2000,k6",
+        help="comma-separated names from " + ", ".join(SHAPES) + ", or 'all'",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="BLAS / torch threads (default: all cores)"
+    )
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     p.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds")
-    p.add_argument("--steps", type=int, default=2 * PROJECT_EVERY, help="steps per round (a multiple of 15)")
+    p.add_argument(
+        "--steps", type=int, default=2 * PROJECT_EVERY, help="steps per round (a multiple of 15)"
+    )
     p.add_argument("--sparsity", type=float, default=0.25)
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch (e.g. where it is not installed)")
+    p.add_argument(
+        "--no-torch", action="store_true", help="skip PyTorch (e.g. where it is not installed)"
+    )
     p.add_argument("--save", default=None, help="also write the results as JSON to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--require-native", action="store_true",
-                   help="refuse to run when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE forces a kernel")
+    p.add_argument(
+        "--require-native",
+        action="store_true",
+        help="refuse to run when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE forces a kernel",
+    )
     return p.parse_args(argv)
 
 
@@ -77,10 +90,13 @@ def step_flops(n, m, k, batch, classes=10):
 def gemm_shapes(n, m, k, batch):
     """(rows, inner, cols, count) of the products in one step, for the ceiling."""
     N = batch
-    return [(N, n, m, 1 + 2 * k),  # X W1^T, R W3^T, dR W2 (N x n times n x m)
-            (N, m, n, 2 * k),  # Z W2^T, dA W3 (N x m times m x n)
-            (m, N, n, 1 + k),  # dW1, dW3 (m x N times N x n)
-            (n, N, m, k)]  # dW2 (n x N times N x m)
+    # dW2 (n x N times N x m)
+    return [
+        (N, n, m, 1 + 2 * k),  # X W1^T, R W3^T, dR W2 (N x n times n x m)
+        (N, m, n, 2 * k),  # Z W2^T, dA W3 (N x m times m x n)
+        (m, N, n, 1 + k),  # dW1, dW3 (m x N times N x n)
+        (n, N, m, k),
+    ]
 
 
 class DDSENumpyStep:
@@ -127,10 +143,14 @@ class DDSETorchStep:
 
         self.torch, self.device, self.k, self.s = torch, device, k, s
         host = ddse_params(n, m, k, s, seed, "paper", 0.01, 10)
-        self.p = {name: torch.tensor(v, dtype=torch.float32, device=device, requires_grad=True)
-                  for name, v in host.items()}
+        self.p = {
+            name: torch.tensor(v, dtype=torch.float32, device=device, requires_grad=True)
+            for name, v in host.items()
+        }
         rng = np.random.default_rng(seed)
-        self.X = torch.tensor(rng.standard_normal((batch, n)) * 0.5, dtype=torch.float32, device=device)
+        self.X = torch.tensor(
+            rng.standard_normal((batch, n)) * 0.5, dtype=torch.float32, device=device
+        )
         self.y = torch.tensor(rng.integers(0, 10, batch), device=device)
         self.opt = torch.optim.SGD(self.p.values(), lr=0.01, momentum=0.9)
         self.count = 0
@@ -214,7 +234,9 @@ def bench_shape(name, args, torch_available):
     ours = DDSENumpyStep(n, m, k, batch, s, args.backend)
     impls = {"ddse_np": ours}
     if torch_available:
-        impls["pytorch"] = DDSETorchStep(n, m, k, batch, s, "cuda" if args.backend == "cupy" else "cpu")
+        impls["pytorch"] = DDSETorchStep(
+            n, m, k, batch, s, "cuda" if args.backend == "cupy" else "cpu"
+        )
     for impl in impls.values():  # warm up, including one projection
         time_steps(impl, PROJECT_EVERY)
     times = {key: [] for key in impls}
@@ -223,12 +245,24 @@ def bench_shape(name, args, torch_available):
             times[key].append(time_steps(impl, args.steps))
     ceiling = gemm_ceiling(n, m, k, batch, args.backend)
     flops = step_flops(n, m, k, batch)
-    row = dict(shape=name, n=n, m=m, k=k, batch=batch, s=s, gemm_ceiling_gflops=ceiling / 1e9,
-               step_gflop=flops / 1e9)
+    row = dict(
+        shape=name,
+        n=n,
+        m=m,
+        k=k,
+        batch=batch,
+        s=s,
+        gemm_ceiling_gflops=ceiling / 1e9,
+        step_gflop=flops / 1e9,
+    )
     for key, samples in times.items():
         t = statistics.median(samples)
-        row[key] = dict(step_ms=1e3 * t, samples_per_s=batch / t, gflops=flops / t / 1e9,
-                        fraction_of_ceiling=flops / t / ceiling)
+        row[key] = dict(
+            step_ms=1e3 * t,
+            samples_per_s=batch / t,
+            gflops=flops / t / 1e9,
+            fraction_of_ceiling=flops / t / ceiling,
+        )
     if "pytorch" in row:
         row["speedup_vs_pytorch"] = row["pytorch"]["step_ms"] / row["ddse_np"]["step_ms"]
     return row
@@ -247,14 +281,23 @@ def main(argv=None):
             if args.threads:
                 torch.set_num_threads(args.threads)
         except ImportError:
-            print("PyTorch not installed (pip install torch==2.13.0): measuring ddse_np only", file=sys.stderr)
+            print(
+                "PyTorch not installed (pip install torch==2.13.0): measuring ddse_np only",
+                file=sys.stderr,
+            )
     names = list(SHAPES) if args.shapes == "all" else args.shapes.split(",")
     unknown = [name for name in names if name not in SHAPES]
     if unknown:
         sys.exit(f"error: unknown shape {unknown[0]!r}: choose from {', '.join(SHAPES)}")
     rows = [bench_shape(name, args, torch_available) for name in names]
-    result = dict(backend=args.backend, threads=args.threads or os.cpu_count(), rounds=args.rounds,
-                  steps=args.steps, blas=blas, rows=rows)
+    result = dict(
+        backend=args.backend,
+        threads=args.threads or os.cpu_count(),
+        rounds=args.rounds,
+        steps=args.steps,
+        blas=blas,
+        rows=rows,
+    )
     if torch_available:
         import torch
 
@@ -264,19 +307,26 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result))
         return result
-    print(f"backend {args.backend}, threads {result['threads']}, median of {args.rounds} alternating "
-          f"rounds of {args.steps} steps (projection every {PROJECT_EVERY})")
+    print(
+        f"backend {args.backend}, threads {result['threads']}, median of {args.rounds} alternating "
+        f"rounds of {args.steps} steps (projection every {PROJECT_EVERY})"
+    )
     print(describe(blas) + (f"; PyTorch {result['torch']}" if "torch" in result else ""))
-    header = f"{'shape':8} {'n':>4} {'m':>5} {'k':>2} {'GEMM ceiling':>13}  {'impl':8} {'ms/step':>8} " \
-             f"{'samples/s':>10} {'GFLOP/s':>8} {'of ceiling':>10}"
+    header = (
+        f"{'shape':8} {'n':>4} {'m':>5} {'k':>2} {'GEMM ceiling':>13}  {'impl':8} {'ms/step':>8} "
+        f"{'samples/s':>10} {'GFLOP/s':>8} {'of ceiling':>10}"
+    )
     print(header)
     for row in rows:
         for key in ("ddse_np", "pytorch"):
             if key in row:
                 r = row[key]
-                print(f"{row['shape']:8} {row['n']:>4} {row['m']:>5} {row['k']:>2} "
-                      f"{row['gemm_ceiling_gflops']:>9.1f} GF/s  {key:8} {r['step_ms']:>8.2f} "
-                      f"{r['samples_per_s']:>10.0f} {r['gflops']:>8.1f} {100 * r['fraction_of_ceiling']:>9.0f}%")
+                print(
+                    f"{row['shape']:8} {row['n']:>4} {row['m']:>5} {row['k']:>2} "
+                    f"{row['gemm_ceiling_gflops']:>9.1f} GF/s  {key:8} {r['step_ms']:>8.2f} "
+                    f"{r['samples_per_s']:>10.0f} {r['gflops']:>8.1f} "
+                    f"{100 * r['fraction_of_ceiling']:>9.0f}%"
+                )
         if "speedup_vs_pytorch" in row:
             print(f"{'':8} ddse_np / pytorch throughput: {row['speedup_vs_pytorch']:.2f}x")
     return result

@@ -7,6 +7,7 @@ no such override, so a benchmark run under one measures kernels users do not get
 Every benchmark here reports the kernel it ran with and warns (``--require-native``:
 refuses) when an override is set.  See benchmarks/README.md.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,26 +27,40 @@ def blas_info() -> dict:
         from threadpoolctl import threadpool_info
     except ImportError:
         return dict(library="unknown (pip install threadpoolctl)", overrides=overrides)
-    pools = [dict(library=pool.get("internal_api"), version=pool.get("version"), kernel=pool.get("architecture"),
-                  threads=pool.get("num_threads"), path=pool.get("filepath", ""))
-             for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    pools = [
+        dict(
+            library=pool.get("internal_api"),
+            version=pool.get("version"),
+            kernel=pool.get("architecture"),
+            threads=pool.get("num_threads"),
+            path=pool.get("filepath", ""),
+        )
+        for pool in threadpool_info()
+        if pool.get("user_api") == "blas"
+    ]
     if not pools:
         return dict(library="none found", overrides=overrides)
     pools.sort(key=lambda pool: "numpy" not in pool["path"])  # numpy's own first
     info = {key: value for key, value in pools[0].items() if key != "path"}
-    info["also"] = [{key: value for key, value in pool.items() if key != "path"} for pool in pools[1:]]
+    info["also"] = [
+        {key: value for key, value in pool.items() if key != "path"} for pool in pools[1:]
+    ]
     return dict(info, overrides=overrides)
 
 
 def check_native(require: bool = False) -> dict:
-    """blas_info(), after warning on stderr (or exiting, with ``require``) if a kernel override is set."""
+    """blas_info(), after warning on stderr (or exiting, with ``require``) if a kernel override is
+    set."""
     import numpy  # noqa: F401  (loads the BLAS)
 
     info = blas_info()
     if info["overrides"]:
         names = " ".join(f"{k}={v}" for k, v in info["overrides"].items())
-        message = (f"{names} is set: OpenBLAS runs the {info.get('kernel')} kernel, not the one this processor "
-                   f"would get; unset {' and '.join(OVERRIDES)} for this command (benchmarks/README.md)")
+        message = (
+            f"{names} is set: OpenBLAS runs the {info.get('kernel')} kernel, not the one "
+            f"this processor would get; unset {' and '.join(OVERRIDES)} for this command "
+            "(benchmarks/README.md)"
+        )
         if require:
             sys.exit(f"error: {message}")
         print(f"warning: {message}", file=sys.stderr)
@@ -54,9 +69,15 @@ def check_native(require: bool = False) -> dict:
 
 def describe(info: dict) -> str:
     """One line for a table's header."""
-    text = f"BLAS {info.get('library')} {info.get('version', '')}, kernel {info.get('kernel')}, {info.get('threads')} threads"
+    text = (
+        f"BLAS {info.get('library')} {info.get('version', '')}, kernel {info.get('kernel')}, "
+        f"{info.get('threads')} threads"
+    )
     for other in info.get("also", []):
-        text += f"; also {other['library']} {other['version']}, kernel {other['kernel']}, {other['threads']} threads"
+        text += (
+            f"; also {other['library']} {other['version']}, kernel {other['kernel']}, "
+            f"{other['threads']} threads"
+        )
     if info.get("overrides"):
         text += " (OVERRIDDEN: " + ", ".join(f"{k}={v}" for k, v in info["overrides"].items()) + ")"
     return text

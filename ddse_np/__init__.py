@@ -3,18 +3,24 @@
 Python API::
 
     import ddse_np
-    model, history = ddse_np.train(epochs=3)       # as `ddse train`: the kept (best-validation) model
+    model, history = ddse_np.train(epochs=3)       # as `ddse train`: the kept model
     model = ddse_np.load("ddse.h5")                # a trained model (numpy backend)
     X = model.preprocess(images)                   # N x 28 x 28 uint8 -> N x n PCA inputs
     logits = model.forward(X)                      # N x 10
     loss, grads = model.loss_and_grads(X, y)       # grads has the keys of model.params
     fresh = ddse_np.DDSE.create(n=784, m=1024, k=2, s=196, seed=0, dtype="float64")
 """
+
 from .version import __version__
 
 # Imported on first use (PEP 562), so that ``import ddse_np`` loads no NumPy: the ``ddse`` command
 # (ddse_np.__main__) sets up its Ctrl-C handling before the heavy modules load.
-_PUBLIC = {"Backend": ".backend", "DDSEError": ".errors", "DDSE": ".nn.models", "MODELS": ".nn.models"}
+_PUBLIC = {
+    "Backend": ".backend",
+    "DDSEError": ".errors",
+    "DDSE": ".nn.models",
+    "MODELS": ".nn.models",
+}
 
 
 def __getattr__(name):
@@ -26,7 +32,8 @@ def __getattr__(name):
     return value
 
 
-TYPE_CHECKING = False  # True for type checkers only (no import of typing: the command starts faster)
+# True for type checkers only (no import of typing: the command starts faster)
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # what editors and type checkers see
     from .backend import Backend as Backend
     from .errors import DDSEError as DDSEError
@@ -50,11 +57,11 @@ def train(data=None, config=None, reporter=None, **settings):
 
     ``data``: an MNIST-format directory (default: $DDSE_DATA or the bundled MNIST) or a
     :class:`~ddse_np.data.mnist.Split` of N x 28 x 28 uint8 images and their labels.  ``config``: a
-    :class:`~ddse_np.training.config.TrainConfig`, or None for one made from ``settings`` (the ``ddse
-    train`` options' names, e.g. ``model="fc", epochs=3``).  ``model`` is the model ``ddse train``
-    saves and tests: the best-validation epoch's with ``keep="best"`` (the default), else the last
-    epoch's; ``history`` holds per-epoch lists (epoch, train_loss, val_error, lr, seconds,
-    samples_per_s).  Raises DDSEError for refused settings or unreadable data, in one line.
+    :class:`~ddse_np.training.config.TrainConfig`, or None for one made from ``settings``
+    (the ``ddse train`` options' names, e.g. ``model="fc", epochs=3``).  ``model`` is the model
+    ``ddse train`` saves and tests: the best-validation epoch's with ``keep="best"`` (the default),
+    else the last epoch's; ``history`` holds per-epoch lists (epoch, train_loss, val_error, lr,
+    seconds, samples_per_s).  Raises DDSEError for refused settings or unreadable data, in one line.
     """
     from .data.mnist import Split, default_data_dir, load_split
     from .errors import DDSEError

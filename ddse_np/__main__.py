@@ -1,4 +1,4 @@
-"""The ``ddse`` command's entry point: ``ddse ...``, ``python -m ddse_np ...`` and ``python cli.py ...``.
+"""The ``ddse`` command's entry point: ``ddse``, ``python -m ddse_np`` and ``python cli.py``.
 
 Loading the command line (NumPy, click, h5py, rich) takes 0.3-0.8 s, during which Python's own
 SIGINT handler would turn a Ctrl-C into a ``KeyboardInterrupt`` traceback.  :func:`main` first
@@ -6,6 +6,7 @@ makes a Ctrl-C in that window end the process with the usual one line and status
 has been read or written yet), then hands SIGINT back and runs :func:`ddse_np.cli.main`, whose
 commands treat it as usual.  This module, like the package's ``__init__``, imports nothing heavy.
 """
+
 import os
 import signal
 import sys

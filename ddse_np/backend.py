@@ -6,6 +6,7 @@ module (``xp = array_module(x)``) or is handed a :class:`Backend`, whose
 happens only here (:meth:`Backend.asarray`, :func:`to_host`), at the edges
 of the program: after loading data, and before printing or saving.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -49,7 +50,10 @@ class Backend:
                 xp = numpy
             elif name == "cupy":
                 if _cupy is None:
-                    raise DDSEError("backend 'cupy' needs CuPy: pip install cupy-cuda12x (the wheel for your CUDA; in a checkout: pip install -e '.[cupy]')")
+                    raise DDSEError(
+                        "backend 'cupy' needs CuPy: pip install cupy-cuda12x (the wheel for your "
+                        "CUDA; in a checkout: pip install -e '.[cupy]')"
+                    )
                 if not gpu_available():
                     raise DDSEError("backend 'cupy' needs a CUDA GPU, and none is visible")
                 xp = _cupy
@@ -67,7 +71,9 @@ class Backend:
         transposed host view does not turn into a Fortran-ordered parameter
         (whose gradient updates would then run against the memory order).
         """
-        return self.xp.array(host_array, dtype=self.dtype if dtype is None else dtype, copy=True, order="C")
+        return self.xp.array(
+            host_array, dtype=self.dtype if dtype is None else dtype, copy=True, order="C"
+        )
 
     @property
     def ndimage(self):
@@ -100,7 +106,9 @@ class Backend:
         None for fresh, unseeded entropy.
         """
         if _cupy is not None and self.xp is _cupy:
-            state = _cupy.random.RandomState(int(numpy.random.SeedSequence(seed).generate_state(1)[0]))
+            state = _cupy.random.RandomState(
+                int(numpy.random.SeedSequence(seed).generate_state(1)[0])
+            )
             return lambda shape: state.random_sample(shape, dtype=self.dtype)
         rng = numpy.random.default_rng(seed)
         if self.xp is numpy:

@@ -1,12 +1,14 @@
 """Speed tricks, kept apart from the derivations: each does what a plain expression does, faster
 on numpy, and a test holds it equal to that plain form (``reference_*`` below, tests/test_fast.py).
 
-- :func:`add_matmul_t`: ``out += A.T @ B`` written straight from the product when ``out`` holds zeros;
+- :func:`add_matmul_t`: ``out += A.T @ B`` written straight from the product when ``out`` holds
+zeros;
 - :func:`cache_blocks`: pieces of arrays small enough to stay in the CPU cache across several
   in-place operations (the momentum update);
 - :func:`host_cores`, :func:`blas_threads`: what the machine and numpy's BLAS offer (prefetching,
   worker counts).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +20,9 @@ from .backend import array_module
 
 def host_cores() -> int:
     """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 def blas_threads() -> int:
@@ -60,7 +64,7 @@ def cache_blocks(arrays, size: int):
     if not all(array_module(a) is numpy and a.flags.c_contiguous for a in arrays):
         return [tuple(arrays)]
     flat = [a.reshape(-1) for a in arrays]
-    return [tuple(a[start:start + size] for a in flat) for start in range(0, flat[0].size, size)]
+    return [tuple(a[start : start + size] for a in flat) for start in range(0, flat[0].size, size)]
 
 
 def reference_add_matmul_t(out, A, B):

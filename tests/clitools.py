@@ -1,4 +1,6 @@
-"""Shared pieces of the command-line tests: the CliRunner call, the one-line error check, a small run."""
+"""Shared pieces of the command-line tests: the CliRunner call, the one-line error check, a small
+run."""
+
 from click.testing import CliRunner
 
 from ddse_np.cli import cli

@@ -40,7 +40,9 @@ def write_mnist_dir(directory, n_train=300, n_test=100, seed=0, gz=True, labels_
     directory.mkdir(parents=True, exist_ok=True)
 
     def idx(array):
-        head = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+        head = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(
+            f">{array.ndim}I", *array.shape
+        )
         return head + array.astype(np.uint8).tobytes()
 
     for prefix, count in (("train", n_train), ("t10k", n_test)):

@@ -1,4 +1,5 @@
 """Centered finite differences in float64 (Chainer / cs231n style)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,10 @@ def assert_model_gradients(model, X, y, tol=1e-6, noise=None):
     ``noise`` must give the same masks on every call (see test_baselines.frozen_noise)."""
     _, grads = model.loss_and_grads(X, y, noise=noise)
     assert set(grads) == set(model.params)
+
     def f():
         return model.loss_and_grads(X, y, noise=noise)[0]
+
     for name, value in model.params.items():
         numeric = numerical_grad(f, value)
         assert relative_error(grads[name], numeric) < tol, name

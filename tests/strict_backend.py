@@ -13,6 +13,7 @@ Code that passes the test suite on this backend does not call numpy on
 device arrays and does not mix host and device arrays, the two ways plain
 NumPy code breaks on CuPy.
 """
+
 from __future__ import annotations
 
 import types
@@ -93,7 +94,8 @@ class StrictArray(np.ndarray):
 
 # When a set: every use of the stand-in's modules is added to it as (module path, name, keywords):
 # path "" for the array module (cupy's place), "ndimage" for cupyx.scipy.ndimage, "random" for
-# xp.random, ..., "ndarray" for a method or attribute of an array (cupy.ndarray's); keywords is the frozenset of keyword names of a call, None for a plain attribute.
+# xp.random, ..., "ndarray" for a method or attribute of an array (cupy.ndarray's); keywords is the
+# frozenset of keyword names of a call, None for a plain attribute.
 # tests/test_cupy_api.py checks every entry against the real CuPy.
 USED: set | None = None
 
@@ -119,7 +121,9 @@ class _StrictNamespace:
         def call(*args, **kwargs):
             if USED is not None:
                 USED.add((self._path, name, frozenset(kwargs)))
-            if name not in _TRANSFER and any(_is_host(a) for a in _flatten(list(args) + list(kwargs.values()))):
+            if name not in _TRANSFER and any(
+                _is_host(a) for a in _flatten(list(args) + list(kwargs.values()))
+            ):
                 raise TypeError(f"xp.{name}: got a host numpy array; move it to the device first")
             return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
 

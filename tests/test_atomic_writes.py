@@ -2,6 +2,7 @@
 limit, a full disk), and a target that cannot be written or replaced (read-only directory,
 immutable or append-only file, another user's file in a sticky directory) is refused in one line
 before any work.  ``ddse_np/files/atomic.py``."""
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,8 @@ def test_a_symlinked_target_is_written_through(tmp_path):
 
 
 def test_a_write_that_fails_leaves_nothing_and_keeps_the_old_file(tmp_path):
-    """A file size limit (as `ulimit -f`) makes the write fail with EFBIG part way: one line, exit 1,
-    no temporary file, the previous checkpoint intact."""
+    """A file size limit (as `ulimit -f`) makes the write fail with EFBIG part way: one line, exit
+    1, no temporary file, the previous checkpoint intact."""
     import subprocess
     import sys
     from pathlib import Path
@@ -35,15 +36,39 @@ def test_a_write_that_fails_leaves_nothing_and_keeps_the_old_file(tmp_path):
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "run.h5"
     out.write_bytes(b"previous")
-    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); sys.argv[0] = 'ddse'; "
-            "from ddse_np.__main__ import main; main()")
-    result = subprocess.run([sys.executable, "-c", code, "train", "--m", "64", "--train-fraction", "0.02",
-                             "--val-size", "300", "--epochs", "1", "--quiet", "--overwrite", "--out", str(out)],
-                            capture_output=True, text=True, cwd=root)
+    code = (
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); sys.argv[0] = 'ddse'; "
+        "from ddse_np.__main__ import main; main()"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train",
+            "--m",
+            "64",
+            "--train-fraction",
+            "0.02",
+            "--val-size",
+            "300",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--overwrite",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip() == f"error: cannot write {out}: File too large"
-    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.h5"
+    ]
 
 
 @pytest.fixture
@@ -55,8 +80,12 @@ def read_only_dir(tmp_path):
 
     mount = tmp_path / "ro"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)],
-                      capture_output=True).returncode == 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        == 0
+    ):
         yield mount
         subprocess.run(["umount", str(mount)], capture_output=True)
     elif os.geteuid() != 0:
@@ -67,15 +96,26 @@ def read_only_dir(tmp_path):
         pytest.skip("cannot make a read-only directory here")
 
 
-@pytest.mark.parametrize("command", [
-    ["train", "--out", "{ro}/a.h5"],
-    ["augment-preview", "--out", "{ro}/a.png"],
-    ["sweep", "depth", "--out", "{ro}/sweep"],
-    ["sweep", "depth", "--out", "{ro}/new/sweep"],  # named as asked, with the directory that refuses
-    ["export", "{ckpt}", "{ro}/b.h5"],
-    ["inspect", "{ckpt}", "--atoms", "{ro}/atoms.png"],
-])
-def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir, command, monkeypatch):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--out", "{ro}/a.h5"],
+        ["augment-preview", "--out", "{ro}/a.png"],
+        ["sweep", "depth", "--out", "{ro}/sweep"],
+        # named as asked, with the directory that refuses
+        [
+            "sweep",
+            "depth",
+            "--out",
+            "{ro}/new/sweep",
+        ],
+        ["export", "{ckpt}", "{ro}/b.h5"],
+        ["inspect", "{ckpt}", "--atoms", "{ro}/atoms.png"],
+    ],
+)
+def test_unwritable_targets_are_refused_before_any_work(
+    tmp_path, read_only_dir, command, monkeypatch
+):
     import ddse_np.cli
     import ddse_np.data.mnist
     from ddse_np.training.trainer import Trainer
@@ -98,7 +138,9 @@ def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir,
     args = [a.format(ro=read_only_dir, ckpt=tmp_path / "m.h5") for a in command]
     result = CliRunner().invoke(cli, args)
     lines = result.output.strip().splitlines()
-    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: cannot write"), result.output
+    assert (
+        result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: cannot write")
+    ), result.output
     target = next(a for a in args if str(read_only_dir) in a)
     assert lines[0].startswith(f"error: cannot write {target}"), result.output
     if target.endswith("new/sweep"):
@@ -106,7 +148,8 @@ def test_unwritable_targets_are_refused_before_any_work(tmp_path, read_only_dir,
 
 
 def test_a_full_disk_leaves_nothing_and_keeps_the_old_file(tmp_path):
-    """A real full file system (a 4.5 MB tmpfs holding 3 MB already) where the machine lets us mount."""
+    """A real full file system (a 4.5 MB tmpfs holding 3 MB already) where the machine lets us
+    mount."""
     import subprocess
 
     from click.testing import CliRunner
@@ -115,14 +158,31 @@ def test_a_full_disk_leaves_nothing_and_keeps_the_old_file(tmp_path):
 
     full = tmp_path / "full"
     full.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4500k", "tmpfs", str(full)],
-                      capture_output=True).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4500k", "tmpfs", str(full)], capture_output=True
+    ).returncode:
         pytest.skip("mounting a tmpfs is not permitted here")
     try:
         (full / "ballast").write_bytes(b"\0" * 3_000_000)
         (full / "run.h5").write_bytes(b"previous")
-        result = CliRunner().invoke(cli, ["train", "--m", "64", "--train-fraction", "0.02", "--val-size", "300",
-                                          "--epochs", "1", "--quiet", "--overwrite", "--out", str(full / "run.h5")])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "train",
+                "--m",
+                "64",
+                "--train-fraction",
+                "0.02",
+                "--val-size",
+                "300",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--overwrite",
+                "--out",
+                str(full / "run.h5"),
+            ],
+        )
         lines = result.output.strip().splitlines()
         assert result.exit_code == 1 and len(lines) == 1, result.output
         assert lines[0] == f"error: cannot write {full / 'run.h5'}: No space left on device"
@@ -139,7 +199,10 @@ def _chattr_works(tmp_path) -> bool:
 
     probe = tmp_path / "probe"
     probe.write_text("")
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(probe)], capture_output=True).returncode:
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(probe)], capture_output=True).returncode
+    ):
         return False
     subprocess.run(["chattr", "-i", str(probe)], capture_output=True)
     return True
@@ -148,7 +211,8 @@ def _chattr_works(tmp_path) -> bool:
 @pytest.fixture
 def immutable_checkpoint(tmp_path):
     """A resumable checkpoint of a one-epoch run, then made immutable (``chattr +i``) where the
-    file system and the user allow it (probed first); else skipped.  Made mutable again afterwards."""
+    file system and the user allow it (probed first); else skipped.  Made mutable again
+    afterwards."""
     import subprocess
 
     from click.testing import CliRunner
@@ -158,15 +222,32 @@ def immutable_checkpoint(tmp_path):
     if not _chattr_works(tmp_path):
         pytest.skip("chattr +i is not possible here")
     out = tmp_path / "run.h5"
-    result = CliRunner().invoke(cli, ["train", "--m", "32", "--train-fraction", "0.01", "--val-size", "200",
-                                      "--epochs", "1", "--quiet", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--m",
+            "32",
+            "--train-fraction",
+            "0.01",
+            "--val-size",
+            "200",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     subprocess.run(["chattr", "+i", str(out)], check=True, capture_output=True)
     yield out
     subprocess.run(["chattr", "-i", str(out)], capture_output=True)
 
 
-@pytest.mark.parametrize("how", [["--resume", "{out}", "--epochs", "3"], ["--out", "{out}", "--overwrite"]])
+@pytest.mark.parametrize(
+    "how", [["--resume", "{out}", "--epochs", "3"], ["--out", "{out}", "--overwrite"]]
+)
 def test_a_file_that_cannot_be_replaced_is_refused_before_training(immutable_checkpoint, how):
     """An immutable file cannot be renamed over, even by root: the run is refused in one line
     before it trains (it used to train, then fail to save)."""
@@ -176,11 +257,16 @@ def test_a_file_that_cannot_be_replaced_is_refused_before_training(immutable_che
 
     before = immutable_checkpoint.read_bytes()
     args = ["train", "--m", "32", "--train-fraction", "0.01", "--val-size", "200", "--quiet"]
-    args = (args[:1] if how[0] == "--resume" else args) + [a.format(out=immutable_checkpoint) for a in how]
+    args = (args[:1] if how[0] == "--resume" else args) + [
+        a.format(out=immutable_checkpoint) for a in how
+    ]
     result = CliRunner().invoke(cli, args)
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.output
-    assert lines[0] == f"error: cannot write {immutable_checkpoint}: the existing file is immutable and cannot be replaced"
+    assert lines[0] == (
+        f"error: cannot write {immutable_checkpoint}: the existing file is immutable and "
+        "cannot be replaced"
+    )
     assert immutable_checkpoint.read_bytes() == before
 
 
@@ -196,13 +282,17 @@ def test_an_append_only_file_is_refused(tmp_path):
     target.write_text("old")
     subprocess.run(["chattr", "+a", str(target)], check=True, capture_output=True)
     try:
-        with pytest.raises(DDSEError, match="the existing file is append-only and cannot be replaced"):
+        with pytest.raises(
+            DDSEError, match="the existing file is append-only and cannot be replaced"
+        ):
             check_target(target)
     finally:
         subprocess.run(["chattr", "-a", str(target)], capture_output=True)
 
 
-@pytest.mark.parametrize("flag, word", [("_IMMUTABLE", "immutable"), ("_APPEND_ONLY", "append-only")])
+@pytest.mark.parametrize(
+    "flag, word", [("_IMMUTABLE", "immutable"), ("_APPEND_ONLY", "append-only")]
+)
 def test_the_file_flags_decide_before_any_write(tmp_path, monkeypatch, flag, word):
     """Where chattr cannot run (most containers): the decision on the flags as the platform
     reports them; a file without them passes, and the check only reads (the file is unchanged)."""
@@ -211,16 +301,22 @@ def test_the_file_flags_decide_before_any_write(tmp_path, monkeypatch, flag, wor
 
     target = tmp_path / "run.h5"
     target.write_bytes(b"previous")
-    assert atomic.check_target(target) == target and not atomic._inode_flags(target) & (atomic._IMMUTABLE | atomic._APPEND_ONLY)
+    assert atomic.check_target(target) == target and not atomic._inode_flags(target) & (
+        atomic._IMMUTABLE | atomic._APPEND_ONLY
+    )
     monkeypatch.setattr(atomic, "_inode_flags", lambda path: getattr(atomic, flag))
-    with pytest.raises(DDSEError, match=f"^cannot write {target}: the existing file is {word} and cannot be replaced$"):
+    with pytest.raises(
+        DDSEError,
+        match=f"^cannot write {target}: the existing file is {word} and cannot be replaced$",
+    ):
         atomic.check_target(target)
     assert target.read_bytes() == b"previous"
 
 
 def test_another_users_file_in_a_sticky_directory_is_refused(tmp_path, monkeypatch):
     """In a sticky directory (as /tmp) only the file's or the directory's owner (or root) may
-    replace a file; as another user the rename would fail after the work, so it is refused before."""
+    replace a file; as another user the rename would fail after the work, so it is refused
+    before."""
     import os
 
     from ddse_np.errors import DDSEError
@@ -233,7 +329,8 @@ def test_another_users_file_in_a_sticky_directory_is_refused(tmp_path, monkeypat
     target.write_bytes(b"previous")
     target.chmod(0o666)
     me = os.stat(target).st_uid
-    monkeypatch.setattr(os, "geteuid", lambda: me + 1)  # neither the file's owner nor the directory's
+    # neither the file's owner nor the directory's
+    monkeypatch.setattr(os, "geteuid", lambda: me + 1)
     with pytest.raises(DDSEError, match="belongs to another user in a sticky directory"):
         atomic.check_target(target)
     monkeypatch.setattr(os, "geteuid", lambda: me)  # the owner may

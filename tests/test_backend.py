@@ -1,4 +1,5 @@
 """Backend layer: only backend.py imports cupy, and compute code survives a strict device array."""
+
 import ast
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def imported_modules(path):
 
 
 def test_only_the_backend_module_imports_cupy():
-    offenders = [p.name for p in PACKAGE.rglob("*.py")
-                 if p.name != "backend.py" and "cupy" in set(imported_modules(p))]
+    offenders = [
+        p.name
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "backend.py" and "cupy" in set(imported_modules(p))
+    ]
     assert offenders == []
     assert "cupy" in set(imported_modules(PACKAGE / "backend.py"))
 
@@ -95,9 +99,13 @@ def test_training_and_evaluation_on_the_strict_backend(mnist_small, backend_name
     reference, _ = train(mnist_small, config, backend=make_backend(backend_name))
     strict_model, _ = train(mnist_small, config, backend=make_backend("strict"))
     for name in reference.params:
-        assert np.allclose(to_host(reference.params[name]), to_host(strict_model.params[name]), atol=1e-10)
+        assert np.allclose(
+            to_host(reference.params[name]), to_host(strict_model.params[name]), atol=1e-10
+        )
     X = strict_model.preprocess(mnist_small.images[:200])
-    result = evaluate(strict_model, X, make_backend("strict").asarray(mnist_small.labels[:200], np.int64))
+    result = evaluate(
+        strict_model, X, make_backend("strict").asarray(mnist_small.labels[:200], np.int64)
+    )
     assert 0 <= result["error"] <= 100 and len(result["per_class_error"]) == 10
 
 

@@ -1,4 +1,5 @@
 """Baselines I-V: float64 finite-difference checks of every parameter, masks held fixed."""
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,6 @@ N, n, m, s = 6, 12, 16, 4
 BASELINES = ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"]
 
 
-
 def frozen_noise(shape):
     """The same uniform draws for every call with this shape: masks stay fixed across passes."""
     return np.random.default_rng(sum(shape) * 7919 + len(shape)).random(shape)
@@ -30,12 +30,18 @@ def kink_inputs(monkeypatch):
     for module in (ddse_module, lista_module, mlp_module):
         if hasattr(module, "shrink_forward"):
             original = module.shrink_forward
-            monkeypatch.setattr(module, "shrink_forward",
-                                lambda V, t, f=original: (seen.append(np.abs(np.abs(V) - t).min()), f(V, t))[1])
+            monkeypatch.setattr(
+                module,
+                "shrink_forward",
+                lambda V, t, f=original: (seen.append(np.abs(np.abs(V) - t).min()), f(V, t))[1],
+            )
         if hasattr(module, "relu_forward"):
             original = module.relu_forward
-            monkeypatch.setattr(module, "relu_forward",
-                                lambda V, f=original: (seen.append(np.abs(V).min()), f(V))[1])
+            monkeypatch.setattr(
+                module,
+                "relu_forward",
+                lambda V, f=original: (seen.append(np.abs(V).min()), f(V))[1],
+            )
     return seen
 
 
@@ -87,7 +93,9 @@ def test_dropconnect_preserves_the_mean(rng):
 
 
 def test_baseline_v_has_ddse_constraints_and_no_shortcut(rng):
-    model = MODELS["ddse-noskip"].create(n=n, m=m, k=2, s=s, seed=0, dtype="float64", theta_init=0.0)
+    model = MODELS["ddse-noskip"].create(
+        n=n, m=m, k=2, s=s, seed=0, dtype="float64", theta_init=0.0
+    )
     assert model.constraints == MODELS["ddse"].create(n=n, m=m, k=2, s=s).constraints
     project_params(model.params, model.constraints, s)
     for name, axis in model.constraints.items():

@@ -1,4 +1,6 @@
-"""The benchmark script runs on tiny shapes and prints its table (how fast is measured, not asserted)."""
+"""The benchmark script runs on tiny shapes and prints its table (how fast is measured, not
+asserted)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -40,11 +42,13 @@ def test_epoch_benchmark_runs_and_prints(capsys):
 def test_flop_count_matches_the_gemm_list(bench):
     n, m, k, batch = 784, 1024, 2, 128
     gemms = sum(2 * r * i * c * count for r, i, c, count in bench.gemm_shapes(n, m, k, batch))
-    assert bench.step_flops(n, m, k, batch) - gemms == 3 * 2 * batch * m * 10  # the classifier's three
+    # the classifier's three
+    assert bench.step_flops(n, m, k, batch) - gemms == 3 * 2 * batch * m * 10
 
 
 def test_torch_network_matches_ddse_np(bench):
-    """The PyTorch rebuild computes the same loss and gradients (so the benchmark compares like with like)."""
+    """The PyTorch rebuild computes the same loss and gradients (so the benchmark compares like
+    with like)."""
     torch = pytest.importorskip("torch")
     import numpy as np
 
@@ -94,8 +98,22 @@ def test_ab_benchmark_runs_against_a_renamed_copy(tmp_path, capsys, part):
     from threadpoolctl import threadpool_info
 
     threads = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
-    result = module.main(["--old", str(tmp_path), "--part", part, "--rounds", "2", "--steps", "2", "--train-size", "600",
-                          "--threads", "1"])
+    result = module.main(
+        [
+            "--old",
+            str(tmp_path),
+            "--part",
+            part,
+            "--rounds",
+            "2",
+            "--steps",
+            "2",
+            "--train-size",
+            "600",
+            "--threads",
+            "1",
+        ]
+    )
     after = {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
     assert {path: after[path] for path in threads} == threads  # the suite's BLAS threads restored
     out = capsys.readouterr().out
@@ -104,7 +122,9 @@ def test_ab_benchmark_runs_against_a_renamed_copy(tmp_path, capsys, part):
 
 
 def test_augment_parts_benchmark_runs(capsys):
-    spec = importlib.util.spec_from_file_location("bench_augment", SCRIPT.parent / "bench_augment.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_augment", SCRIPT.parent / "bench_augment.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     result = module.main(["--rounds", "2"])

@@ -1,5 +1,6 @@
 """Checkpoints: round trip with sparse storage, a failed save, refusal of foreign or corrupt files
 (writing files whole or not at all, and refusing unwritable targets: test_atomic_writes.py)."""
+
 import json
 
 import h5py
@@ -98,12 +99,19 @@ def test_a_file_system_without_locks_is_named_with_its_way_out(tmp_path, model, 
     path = tmp_path / "c.h5"
     save(path, model)
 
-    def no_locks(*args, **kwargs):  # what HDF5 says on a file system without flock (some NFS mounts)
-        raise OSError("Unable to open file (unable to lock file, errno = 37, error message = 'No locks available')")
+    # what HDF5 says on a file system without flock (some NFS mounts)
+    def no_locks(*args, **kwargs):
+        raise OSError(
+            "Unable to open file (unable to lock file, errno = 37, "
+            "error message = 'No locks available')"
+        )
 
     monkeypatch.setattr(h5py, "File", no_locks)
-    with pytest.raises(DDSEError, match=r"cannot lock it for reading \(.*No locks available.*\); on a file system "
-                                        r"without file locks, set HDF5_USE_FILE_LOCKING=FALSE$"):
+    with pytest.raises(
+        DDSEError,
+        match=r"cannot lock it for reading \(.*No locks available.*\); on a file system "
+        r"without file locks, set HDF5_USE_FILE_LOCKING=FALSE$",
+    ):
         load(path)
 
 
@@ -116,7 +124,8 @@ def test_foreign_hdf5_file(tmp_path):
 
 
 def edit(path, fn):
-    """Change a saved checkpoint with h5py, then seal it again (as a ddse-np that wrote it so would)."""
+    """Change a saved checkpoint with h5py, then seal it again (as a ddse-np that wrote it so
+    would)."""
     from conftest import reseal
 
     with h5py.File(path, "r+") as f:
@@ -146,6 +155,7 @@ def test_sparse_bitmap_that_disagrees_with_the_values(tmp_path, model):
 
     def corrupt(f):
         f["params/W1/mask"][0, 0] = 0xFF
+
     edit(path, corrupt)
     with pytest.raises(DDSEError, match="bitmap and values disagree"):
         load(path)
@@ -159,6 +169,7 @@ def test_wrong_shape_in_config(tmp_path, model):
         config = json.loads(f.attrs["config"])
         config["m"] = m + 1
         f.attrs["config"] = json.dumps(config)
+
     edit(path, corrupt)
     with pytest.raises(DDSEError):
         load(path)
@@ -181,11 +192,15 @@ def test_format_1_of_a_pre_release_is_refused_in_one_line(tmp_path, model):
     path = tmp_path / "c.h5"
     save(path, model)
     edit(path, lambda f: f.attrs.__setitem__("format_version", 1))
-    with pytest.raises(DDSEError, match="checkpoint format 1 was written by a pre-release of ddse-np 0.1.0"):
+    with pytest.raises(
+        DDSEError, match="checkpoint format 1 was written by a pre-release of ddse-np 0.1.0"
+    ):
         load(path)
 
 
-def test_a_damaged_checkpoint_is_refused_by_its_checksum_before_hdf5_reads_it(tmp_path, model, monkeypatch):
+def test_a_damaged_checkpoint_is_refused_by_its_checksum_before_hdf5_reads_it(
+    tmp_path, model, monkeypatch
+):
     """The HDF5 library can loop forever on some damaged files (a fuzzed bit flip did): the seal
     is checked first, so h5py never opens a damaged checkpoint."""
     import h5py
@@ -199,7 +214,13 @@ def test_a_damaged_checkpoint_is_refused_by_its_checksum_before_hdf5_reads_it(tm
     opened = []
     real = h5py.File
     monkeypatch.setattr(checkpoint.h5py, "File", lambda *a, **k: opened.append(a) or real(*a, **k))
-    for position in (600, len(raw) // 2, len(raw) - 1, 30):  # the data, its end, the checksum itself
+    # the data, its end, the checksum itself
+    for position in (
+        600,
+        len(raw) // 2,
+        len(raw) - 1,
+        30,
+    ):
         damaged = bytearray(raw)
         damaged[position] ^= 0x10
         (tmp_path / "d.h5").write_bytes(bytes(damaged))

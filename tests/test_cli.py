@@ -1,4 +1,5 @@
 """The command line through click's CliRunner: a small real run, then bad input of every kind."""
+
 import json
 
 import h5py
@@ -19,7 +20,10 @@ def test_train_writes_a_checkpoint_and_a_json_summary(trained):
     assert summary["config"]["m"] == 32 and summary["history"]["epoch"] == [1]
     assert 0 < summary["test_error"] < 30  # one epoch on 2,400 images learns; chance is 90
     model, extras = load(path)
-    assert model.config["s"] == 196 and extras["history"]["val_error"] == summary["history"]["val_error"]
+    assert (
+        model.config["s"] == 196
+        and extras["history"]["val_error"] == summary["history"]["val_error"]
+    )
 
 
 def test_eval_reports_the_same_error_as_train(trained):
@@ -63,7 +67,20 @@ def test_inspect_reports_sparsity_counts_and_size(trained):
 def test_train_on_another_directory(tmp_path):
     data = write_mnist_dir(tmp_path / "d", n_train=200, n_test=50)
     out = tmp_path / "o.h5"
-    result = run("train", "--data", data, "--m", "8", "--val-size", "50", "--epochs", "1", "--quiet", "--out", out)
+    result = run(
+        "train",
+        "--data",
+        data,
+        "--m",
+        "8",
+        "--val-size",
+        "50",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert "test error" in result.output and out.exists()
     assert run("eval", out, "--data", data).exit_code == 0
@@ -76,21 +93,24 @@ def test_existing_output_is_not_overwritten(trained, tmp_path):
     assert "--overwrite" in line and path.read_bytes() == before
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--sparsity", "1.5"], "--sparsity"),
-    (["--sparsity", "0.0001"], "s = 0"),
-    (["--k", "0"], "--k"),
-    (["--m", "0"], "--m"),
-    (["--train-fraction", "0"], "--train-fraction"),
-    (["--train-fraction", "1.5"], "--train-fraction"),
-    (["--lr", "-0.1"], "--lr"),
-    (["--batch-size", "0"], "--batch-size"),
-    (["--backend", "tpu"], "'tpu' is not one of"),
-    (["--model", "resnet"], "'resnet' is not one of"),
-    (["--momentum", "1.5"], "--momentum"),
-    (["--patience", "0"], "--patience"),
-    (["--m", "many"], "'many' is not a valid integer"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--sparsity", "1.5"], "--sparsity"),
+        (["--sparsity", "0.0001"], "s = 0"),
+        (["--k", "0"], "--k"),
+        (["--m", "0"], "--m"),
+        (["--train-fraction", "0"], "--train-fraction"),
+        (["--train-fraction", "1.5"], "--train-fraction"),
+        (["--lr", "-0.1"], "--lr"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--backend", "tpu"], "'tpu' is not one of"),
+        (["--model", "resnet"], "'resnet' is not one of"),
+        (["--momentum", "1.5"], "--momentum"),
+        (["--patience", "0"], "--patience"),
+        (["--m", "many"], "'many' is not a valid integer"),
+    ],
+)
 def test_bad_options(tmp_path, args, fragment):
     line = one_line_error(run("train", "--out", tmp_path / "x.h5", *args), None)
     assert fragment in line
@@ -98,7 +118,9 @@ def test_bad_options(tmp_path, args, fragment):
 
 
 def test_missing_data_directory(tmp_path):
-    line = one_line_error(run("train", "--data", tmp_path / "nowhere", "--out", tmp_path / "x.h5"), 1)
+    line = one_line_error(
+        run("train", "--data", tmp_path / "nowhere", "--out", tmp_path / "x.h5"), 1
+    )
     assert "does not exist" in line
 
 
@@ -147,7 +169,19 @@ def test_checkpoint_of_another_input_size(tmp_path):
 
 
 def test_same_seed_gives_an_identical_checkpoint(tmp_path):
-    args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--epochs", "2", "--quiet", "--seed", "5"]
+    args = [
+        "--m",
+        "16",
+        "--train-fraction",
+        "0.02",
+        "--val-size",
+        "300",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--seed",
+        "5",
+    ]
     for name in ("a.h5", "b.h5"):
         assert run("train", *args, "--out", tmp_path / name).exit_code == 0
     (a, ea), (b, eb) = load(tmp_path / "a.h5"), load(tmp_path / "b.h5")
@@ -162,8 +196,23 @@ def test_same_seed_gives_an_identical_checkpoint(tmp_path):
 @pytest.mark.parametrize("model", ["fc", "fc-dropout", "fc-dropconnect", "lista", "ddse-noskip"])
 def test_every_baseline_trains_evaluates_and_inspects(tmp_path, model):
     out = tmp_path / f"{model}.h5"
-    result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.05", "--val-size", "300",
-                 "--epochs", "2", "--quiet", "--json", "--out", out)
+    result = run(
+        "train",
+        "--model",
+        model,
+        "--m",
+        "32",
+        "--train-fraction",
+        "0.05",
+        "--val-size",
+        "300",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--json",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["model"] == model and summary["test_error"] < 70  # chance is 90
@@ -184,19 +233,42 @@ def test_inspect_plots_learning_curves(trained, tmp_path):
 
 def test_augment_preview_writes_a_png(tmp_path):
     png = tmp_path / "aug.png"
-    result = run("augment-preview", "--out", png, "--count", "3", "--rows", "2", "--aug-rotate", "20")
+    result = run(
+        "augment-preview", "--out", png, "--count", "3", "--rows", "2", "--aug-rotate", "20"
+    )
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "--aug-noise" in one_line_error(run("augment-preview", "--aug-noise", "-1", "--out", png), 1)
+    assert "--aug-noise" in one_line_error(
+        run("augment-preview", "--aug-noise", "-1", "--out", png), 1
+    )
 
 
 def test_augmentation_setting_is_saved(tmp_path):
     out = tmp_path / "aug.h5"
-    result = run("train", "--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--epochs", "1",
-                 "--quiet", "--aug-rotate", "10", "--aug-noise", "0.05", "--out", out)
+    result = run(
+        "train",
+        "--m",
+        "16",
+        "--train-fraction",
+        "0.02",
+        "--val-size",
+        "300",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--aug-rotate",
+        "10",
+        "--aug-noise",
+        "0.05",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     _, extras = load(out)
-    assert extras["train"]["config"]["aug_rotate"] == 10 and extras["train"]["config"]["aug_noise"] == 0.05
+    assert (
+        extras["train"]["config"]["aug_rotate"] == 10
+        and extras["train"]["config"]["aug_noise"] == 0.05
+    )
 
 
 def test_sparse_and_dense_evaluation_agree(trained):
@@ -204,14 +276,33 @@ def test_sparse_and_dense_evaluation_agree(trained):
     dense = json.loads(run("eval", path, "--json", "--sparse", "off").output)
     sparse = json.loads(run("eval", path, "--json", "--sparse", "on", "--batch-size", "500").output)
     assert sparse["sparse_products"] and not dense["sparse_products"]
-    assert sparse["error"] == dense["error"] and sparse["per_class_error"] == dense["per_class_error"]
+    assert (
+        sparse["error"] == dense["error"] and sparse["per_class_error"] == dense["per_class_error"]
+    )
     assert np.isclose(sparse["loss"], dense["loss"], rtol=1e-5)
 
 
 def test_sparse_on_for_a_dense_model(tmp_path):
     out = tmp_path / "fc.h5"
-    assert run("train", "--model", "fc", "--m", "8", "--train-fraction", "0.01", "--val-size", "100",
-               "--epochs", "1", "--quiet", "--out", out).exit_code == 0
+    assert (
+        run(
+            "train",
+            "--model",
+            "fc",
+            "--m",
+            "8",
+            "--train-fraction",
+            "0.01",
+            "--val-size",
+            "100",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            out,
+        ).exit_code
+        == 0
+    )
     assert "no sparse matrices" in one_line_error(run("eval", out, "--sparse", "on"), 1)
     assert run("eval", out, "--sparse", "auto").exit_code == 0
 
@@ -241,20 +332,33 @@ def test_train_options_are_made_from_the_config_fields():
     assert params["model"].type.choices[0] == "ddse" and "random" in params["init"].type.choices
 
 
-@pytest.mark.parametrize("name, raw, value", [("lr", ".05", 0.05), ("lr", "1e-3", 1e-3), ("m", "64", 64),
-                                              ("model", "lista", "lista"), ("sparsity", ".25", 0.25)])
+@pytest.mark.parametrize(
+    "name, raw, value",
+    [
+        ("lr", ".05", 0.05),
+        ("lr", "1e-3", 1e-3),
+        ("m", "64", 64),
+        ("model", "lista", "lista"),
+        ("sparsity", ".25", 0.25),
+    ],
+)
 def test_settings_parse_as_numbers(name, raw, value):
     from ddse_np.training.config import TrainConfig
 
-    assert TrainConfig.parse(name, raw) == value and type(TrainConfig.parse(name, raw)) is type(value)
+    assert TrainConfig.parse(name, raw) == value and type(TrainConfig.parse(name, raw)) is type(
+        value
+    )
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--set", "lr=.05x"], "setting lr: '.05x' is not a float"),
-    (["--set", "m=1.5"], "setting m: '1.5' is not an int"),
-    (["--set", "colour=3"], "unknown training setting 'colour'"),
-    (["--values", ".1,x"], "setting sparsity: 'x' is not a float"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--set", "lr=.05x"], "setting lr: '.05x' is not a float"),
+        (["--set", "m=1.5"], "setting m: '1.5' is not an int"),
+        (["--set", "colour=3"], "unknown training setting 'colour'"),
+        (["--values", ".1,x"], "setting sparsity: 'x' is not a float"),
+    ],
+)
 def test_sweep_refuses_values_that_are_not_numbers(tmp_path, args, fragment):
     result = run("sweep", "sparsity", *args, "--out", tmp_path / "sweep")
     assert fragment in one_line_error(result, 1)

@@ -1,4 +1,6 @@
-"""The command line's reports: best epoch, McNemar and compare, one-line faults, narrow terminals, strict JSON."""
+"""The command line's reports: best epoch, McNemar and compare, one-line faults, narrow terminals,
+strict JSON."""
+
 import json
 
 import numpy as np
@@ -13,21 +15,52 @@ from conftest import write_mnist_dir
 
 
 def test_json_and_checkpoint_report_the_best_epoch(tmp_path):
-    result = run("train", "--m", "16", "--train-fraction", "0.03", "--val-size", "300", "--epochs", "3",
-                 "--quiet", "--json", "--lr", "0.05", "--out", tmp_path / "a.h5")
+    result = run(
+        "train",
+        "--m",
+        "16",
+        "--train-fraction",
+        "0.03",
+        "--val-size",
+        "300",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--json",
+        "--lr",
+        "0.05",
+        "--out",
+        tmp_path / "a.h5",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     errors = summary["history"]["val_error"]
     assert summary["kept"] == "best" and summary["best_epoch"] == int(np.argmin(errors)) + 1
     assert summary["best_val_error"] == min(errors) and summary["steps"] > 0
     progress = load(tmp_path / "a.h5")[1]["train"]["progress"]
-    assert progress["best_epoch"] == summary["best_epoch"] and progress["best_val_error"] == min(errors)
+    assert progress["best_epoch"] == summary["best_epoch"] and progress["best_val_error"] == min(
+        errors
+    )
 
 
 def test_keep_best_without_validation_says_it_keeps_the_last(tmp_path):
-    result = CliRunner().invoke(cli, ["train", "--m", "16", "--train-fraction", "0.02",
-                                                      "--val-size", "0", "--epochs", "1", "--quiet", "--out",
-                                                      str(tmp_path / "a.h5")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--m",
+            "16",
+            "--train-fraction",
+            "0.02",
+            "--val-size",
+            "0",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "a.h5"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "the last epoch's model is kept" in result.stderr and "last of 1 epochs" in result.stdout
 
@@ -41,7 +74,8 @@ def test_mcnemar_against_a_hand_computed_p_value():
     b = np.array([1] * 50 + [0] * 7 + [1] * 2 + [0] * 3, dtype=bool)
     result = mcnemar(a, b)
     assert (result["only_a"], result["only_b"], result["both"], result["neither"]) == (7, 2, 50, 3)
-    by_hand = 2 * sum(binom.pmf(i, 9, 0.5) for i in range(0, 3))  # two-sided: 2 P(X <= 2), X ~ B(9, 1/2)
+    # two-sided: 2 P(X <= 2), X ~ B(9, 1/2)
+    by_hand = 2 * sum(binom.pmf(i, 9, 0.5) for i in range(0, 3))
     assert np.isclose(result["p_value"], by_hand) and np.isclose(by_hand, 0.1796875)
     assert mcnemar(a, a)["p_value"] == 1.0
 
@@ -53,21 +87,42 @@ def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
     paths = []
     for model in ("ddse", "fc"):
         path = tmp_path / f"{model}.h5"
-        assert run("train", "--model", model, "--m", "16", "--train-fraction", "0.02", "--val-size", "300",
-                   "--epochs", "1", "--quiet", "--out", path).exit_code == 0
+        assert (
+            run(
+                "train",
+                "--model",
+                model,
+                "--m",
+                "16",
+                "--train-fraction",
+                "0.02",
+                "--val-size",
+                "300",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                path,
+            ).exit_code
+            == 0
+        )
         paths.append(path)
     result = run("compare", *paths, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     test = load_split(BUNDLED_MNIST, "test")
-    correct = [predict(m, m.preprocess(test.images)) == test.labels for m in (load(p)[0] for p in paths)]
+    correct = [
+        predict(m, m.preprocess(test.images)) == test.labels for m in (load(p)[0] for p in paths)
+    ]
     assert report["error_a"] == pytest.approx(100 * (1 - correct[0].mean()))
     assert report["only_a"] == int((correct[0] & ~correct[1]).sum())
     assert report["p_value"] == mcnemar(*correct)["p_value"] and report["count"] == 10000
     import ddse_np.nn.evaluate
 
     def printed_p(p_value):
-        monkeypatch.setattr(ddse_np.nn.evaluate, "mcnemar", lambda a, b: dict(mcnemar(a, b), p_value=p_value))
+        monkeypatch.setattr(
+            ddse_np.nn.evaluate, "mcnemar", lambda a, b: dict(mcnemar(a, b), p_value=p_value)
+        )
         text = run("compare", *paths)
         assert text.exit_code == 0
         return text.output.splitlines()
@@ -85,11 +140,30 @@ def test_a_diverging_run_prints_one_line_and_no_numpy_warnings(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    result = subprocess.run([sys.executable, str(root / "cli.py"), "train", "--m", "16", "--train-fraction", "0.02",
-                             "--val-size", "300", "--lr", "1e12", "--quiet", "--out", str(tmp_path / "x.h5")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(root / "cli.py"),
+            "train",
+            "--m",
+            "16",
+            "--train-fraction",
+            "0.02",
+            "--val-size",
+            "300",
+            "--lr",
+            "1e12",
+            "--quiet",
+            "--out",
+            str(tmp_path / "x.h5"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
-    assert result.stderr.strip().count("\n") == 0 and "RuntimeWarning" not in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "RuntimeWarning" not in result.stderr, (
+        result.stderr
+    )
     assert result.stderr.startswith("error: the loss became")
 
 
@@ -103,13 +177,31 @@ def test_a_run_too_short_to_see_its_loss_diverge_reports_without_numpy_warnings(
     write_mnist_dir(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = run("train", "--data", data, "--m", "8", "--val-size", "40", "--epochs", "1", "--quiet",
-                     "--lr", "332", "--json", "--out", tmp_path / "x.h5")
+        result = run(
+            "train",
+            "--data",
+            data,
+            "--m",
+            "8",
+            "--val-size",
+            "40",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--lr",
+            "332",
+            "--json",
+            "--out",
+            tmp_path / "x.h5",
+        )
         assert result.exit_code == 0 and result.exception is None, (result.output, result.exception)
         summary = json.loads(result.output)
         assert summary["test_error"] > 50  # the diverged model is as bad as it is, and says so
         evaluated = run("eval", tmp_path / "x.h5", "--data", data)
-        assert evaluated.exit_code == 0 and evaluated.exception is None, (evaluated.output, evaluated.exception)
+        assert evaluated.exit_code == 0 and evaluated.exception is None, (
+            evaluated.output,
+            evaluated.exception,
+        )
 
 
 def test_a_locked_checkpoint_is_reported_as_locked(trained, tmp_path):
@@ -119,9 +211,19 @@ def test_a_locked_checkpoint_is_reported_as_locked(trained, tmp_path):
 
     path = tmp_path / "held.h5"  # a copy: a writer killed while it holds the file leaves it changed
     shutil.copy(trained[0], path)
-    holder = subprocess.Popen([sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); "
-                               "print('open', flush=True); sys.stdin.read()", str(path)],  # open until killed
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        # open until killed
+        [
+            sys.executable,
+            "-c",
+            "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "open"
         line = one_line_error(run("eval", path), 1)
@@ -148,12 +250,26 @@ def strict_loads(text):
 
 def test_every_json_output_is_strict_json(tmp_path, trained):
     path, _ = trained
-    result = run("train", "--m", "16", "--train-fraction", "0.02", "--val-size", "0", "--epochs", "1", "--quiet",
-                 "--json", "--out", tmp_path / "noval.h5")
+    result = run(
+        "train",
+        "--m",
+        "16",
+        "--train-fraction",
+        "0.02",
+        "--val-size",
+        "0",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--json",
+        "--out",
+        tmp_path / "noval.h5",
+    )
     summary = strict_loads(result.output.splitlines()[-1])
     assert summary["final_val_error"] is None and summary["history"]["val_error"] == [None]
     other = tmp_path / "other"
-    write_mnist_dir(other, n_train=300, n_test=100, labels_max=8)  # class 9 absent from the test data
+    # class 9 absent from the test data
+    write_mnist_dir(other, n_train=300, n_test=100, labels_max=8)
     report = strict_loads(run("eval", path, "--json", "--data", other).output)
     assert report["per_class_error"][9] is None
     strict_loads(run("inspect", path, "--json").output)
@@ -162,5 +278,9 @@ def test_every_json_output_is_strict_json(tmp_path, trained):
 
 def test_a_path_with_a_nul_byte_is_one_line(trained):
     path, _ = trained
-    for args in (["eval", path, "--data", "a\x00b"], ["train", "--out", "x\x00.h5"], ["inspect", "a\x00.h5"]):
+    for args in (
+        ["eval", path, "--data", "a\x00b"],
+        ["train", "--out", "x\x00.h5"],
+        ["inspect", "a\x00.h5"],
+    ):
         assert "NUL byte" in one_line_error(run(*args), 2)

@@ -8,6 +8,7 @@ model with every augmentation, an evaluation and the dropout masks touch, with t
 of each call; and the few places that name CuPy itself (``ddse_np/backend.py``: ``_cupy...``, and
 ``backend.sparse.NAME`` anywhere) are read from the source.
 """
+
 import ast
 import inspect
 from pathlib import Path
@@ -24,11 +25,14 @@ cupyx_sparse = pytest.importorskip("cupyx.scipy.sparse")
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ddse_np"
 UFUNC_KEYWORDS = {"out", "dtype", "casting"}  # what a cupy ufunc call takes by keyword
-AUGMENT_ALL = dict(aug_noise=0.05, aug_blur=0.5, aug_flip=0.5, aug_rotate=10, aug_scale=0.1, aug_elastic=8)
+AUGMENT_ALL = dict(
+    aug_noise=0.05, aug_blur=0.5, aug_flip=0.5, aug_rotate=10, aug_scale=0.1, aug_elastic=8
+)
 
 
 def real(path: str):
-    """The real module at a recorded path: '' is cupy, 'ndimage' cupyx.scipy.ndimage, 'random' cupy.random."""
+    """The real module at a recorded path: '' is cupy, 'ndimage' cupyx.scipy.ndimage, 'random'
+    cupy.random."""
     if path == "ndimage":
         return cupyx_ndimage
     if path == "ndarray":
@@ -51,7 +55,9 @@ def refused_keywords(func, keywords) -> set:
         return set(keywords) - documented_keywords(func)
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return set()
-    return set(keywords) - {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return set(keywords) - {
+        p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def documented_keywords_or_empty(func) -> set:
@@ -64,13 +70,18 @@ def documented_keywords_or_empty(func) -> set:
 
 def documented_keywords(func) -> set:
     """The parameter names of a compiled function (cupy.ndarray's methods) from the signature its
-    docstring starts with, e.g. ``_ndarray_base.astype(self, dtype, order='K', copy=True) -> ...``."""
+    docstring starts with, e.g.
+    ``_ndarray_base.astype(self, dtype, order='K', copy=True) -> ...``."""
     first = (func.__doc__ or "").strip().split("\n")[0]
     if "(" not in first or ")" not in first:
         pytest.fail(f"no signature to check keywords against for {func!r}")
-    inside = first[first.index("(") + 1:first.rindex(")")]
+    inside = first[first.index("(") + 1 : first.rindex(")")]
     # "int axis=-1" (a Cython type before the name) names axis
-    names = {part.split("=")[0].split(":")[0].split()[-1].lstrip("*") for part in inside.split(",") if part.strip()}
+    names = {
+        part.split("=")[0].split(":")[0].split()[-1].lstrip("*")
+        for part in inside.split(",")
+        if part.strip()
+    }
     if any(part.strip().startswith("**") for part in inside.split(",")):
         return {"*"} | names  # takes any keyword
     return names
@@ -78,7 +89,8 @@ def documented_keywords(func) -> set:
 
 @pytest.fixture(scope="module")
 def used(mnist_small):
-    """Every (path, name, keywords) the strict stand-in saw in a run of each model with every augmentation."""
+    """Every (path, name, keywords) the strict stand-in saw in a run of each model with every
+    augmentation."""
     from ddse_np.nn.evaluate import evaluate
     from ddse_np.nn.models import MODELS
     from ddse_np.training.run import train
@@ -88,10 +100,18 @@ def used(mnist_small):
     try:
         strict = make_backend("strict", "float32")
         for name in MODELS:
-            model, _ = train(mnist_small, TrainConfig(model=name, m=16, k=1, epochs=1, val_size=300, batch_size=200,
-                                                      **AUGMENT_ALL), backend=strict)
-            evaluate(model, model.preprocess(mnist_small.images[:100]),
-                     strict.asarray(mnist_small.labels[:100], dtype=np.int64))
+            model, _ = train(
+                mnist_small,
+                TrainConfig(
+                    model=name, m=16, k=1, epochs=1, val_size=300, batch_size=200, **AUGMENT_ALL
+                ),
+                backend=strict,
+            )
+            evaluate(
+                model,
+                model.preprocess(mnist_small.images[:100]),
+                strict.asarray(mnist_small.labels[:100], dtype=np.int64),
+            )
         strict.uniform_source(0)((2, 3))
     finally:
         strict_backend.USED = None
@@ -100,7 +120,12 @@ def used(mnist_small):
 
 def test_the_run_recorded_what_the_cupy_backend_uses(used):
     names = {(path, name) for path, name, _ in used}
-    assert {("", "maximum"), ("", "asarray"), ("ndimage", "map_coordinates"), ("ndimage", "gaussian_filter")} <= names
+    assert {
+        ("", "maximum"),
+        ("", "asarray"),
+        ("ndimage", "map_coordinates"),
+        ("ndimage", "gaussian_filter"),
+    } <= names
     assert {("ndarray", "astype"), ("ndarray", "T")} <= names  # array methods and attributes too
 
 
@@ -133,11 +158,13 @@ def cupy_names_in_source():
             while isinstance(value, ast.Attribute):
                 chain.insert(0, value.attr)
                 value = value.value
-            keywords = {k.arg for k in calls[id(node)].keywords if k.arg} if id(node) in calls else set()
+            keywords = (
+                {k.arg for k in calls[id(node)].keywords if k.arg} if id(node) in calls else set()
+            )
             if isinstance(value, ast.Name) and value.id == "_cupy":
                 found.append((cupy, chain, keywords))
             elif "sparse" in chain[:-1] and chain[-1] != "sparse":
-                found.append((cupyx_sparse, chain[chain.index("sparse") + 1:], keywords))
+                found.append((cupyx_sparse, chain[chain.index("sparse") + 1 :], keywords))
     return found
 
 
@@ -148,20 +175,29 @@ def test_the_names_the_source_gives_cupy_exist_and_take_their_keywords():
     for module, chain, keywords in uses:
         target = module
         for part in chain:
-            assert hasattr(target, part), f"{module.__name__}.{'.'.join(chain)} is not in the real CuPy"
+            assert hasattr(target, part), (
+                f"{module.__name__}.{'.'.join(chain)} is not in the real CuPy"
+            )
             target = getattr(target, part)
         if keywords and callable(target):
             assert not refused_keywords(target, keywords), (chain, keywords)
-    # what is done with the objects those return: random draws of a dtype, products with a CSR matrix
-    assert not refused_keywords(cupy.random.RandomState.random_sample, {"dtype"})  # the class: no GPU needed
-    assert hasattr(cupyx_sparse.csr_matrix, "tocsr") and hasattr(cupyx_sparse.csr_matrix, "__matmul__")
+    # what is done with the objects those return: random draws of a dtype, products with a CSR
+    # matrix
+    # the class: no GPU needed
+    assert not refused_keywords(cupy.random.RandomState.random_sample, {"dtype"})
+    assert hasattr(cupyx_sparse.csr_matrix, "tocsr") and hasattr(
+        cupyx_sparse.csr_matrix, "__matmul__"
+    )
 
 
-@pytest.mark.parametrize("command", [
-    ["train", "--out", "{tmp}/a.h5"],
-    ["eval", "{ckpt}"],
-    ["sweep", "depth", "--values", "1", "--methods", "fc", "--out", "{tmp}/s"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--out", "{tmp}/a.h5"],
+        ["eval", "{ckpt}"],
+        ["sweep", "depth", "--values", "1", "--methods", "fc", "--out", "{tmp}/s"],
+    ],
+)
 def test_with_cupy_and_no_gpu_every_backend_option_ends_in_one_line(tmp_path, trained, command):
     from ddse_np.backend import gpu_available
 

@@ -1,4 +1,5 @@
 """The bundled MNIST, directories in MNIST format, stratified splits."""
+
 import gzip
 import hashlib
 

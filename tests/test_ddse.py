@@ -1,4 +1,5 @@
 """DDSE: whole-network gradient checks for every parameter, the stage pair, and the paper's init."""
+
 import numpy as np
 import pytest
 
@@ -28,7 +29,9 @@ def preactivations(model, X):
 
 def kink_margin(model, X):
     pre, _ = preactivations(model, X)
-    return min(float(np.min(np.abs(np.abs(A) - model.params[f"theta.{i}"]))) for i, A in enumerate(pre))
+    return min(
+        float(np.min(np.abs(np.abs(A) - model.params[f"theta.{i}"]))) for i, A in enumerate(pre)
+    )
 
 
 def checkable_model(k, seed):
@@ -42,7 +45,9 @@ def checkable_model(k, seed):
         for i, A in enumerate(pre):
             model.params[f"theta.{i}"][:] = rng.uniform(0.2, 0.6) * np.median(np.abs(A))
         pre, _ = preactivations(model, X)
-        zero_fraction = [np.mean(np.abs(A) <= model.params[f"theta.{i}"]) for i, A in enumerate(pre)]
+        zero_fraction = [
+            np.mean(np.abs(A) <= model.params[f"theta.{i}"]) for i, A in enumerate(pre)
+        ]
         if kink_margin(model, X) > 1e-4 and all(0.05 < z < 0.95 for z in zero_fraction):
             return model, X, rng.integers(0, 10, size=N)
     raise AssertionError("could not draw a batch away from the kinks")
@@ -85,8 +90,10 @@ def test_stage_pair_gradients(rng):
     out, cache = stage_forward(U, Z, W2, W3, theta)
     dW2, dW3 = np.zeros_like(W2), np.zeros_like(W3)
     dU, dZ, dtheta = stage_backward(G, cache, dW2, dW3)
+
     def f():
         return (G * stage_forward(U, Z, W2, W3, theta)[0]).sum()
+
     for analytic, x in [(dU, U), (dZ, Z), (dW2, W2), (dW3, W3), (dtheta, theta)]:
         assert relative_error(analytic, numerical_grad(f, x)) < TOL
 

@@ -1,6 +1,7 @@
 """Commands and links in the README and docs/ are checked: every `ddse ...` command line shown in
 a code block goes through the real parser (with --help appended, so an option that was renamed
 or removed fails here, not in a reader's terminal), and every relative link resolves."""
+
 import re
 import shlex
 from pathlib import Path
@@ -11,8 +12,12 @@ from click.testing import CliRunner
 from ddse_np.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md",
-        ROOT / "data" / "README.md"]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "benchmarks" / "README.md",
+    ROOT / "data" / "README.md",
+]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -44,12 +49,13 @@ def ddse_commands():
                     words = shlex.split(part, comments=True)
                 except ValueError:  # not shell (e.g. Python in a fenced block)
                     continue
-                while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):  # VAR=value prefixes
+                # VAR=value prefixes
+                while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
                     words = words[1:]
                 if words[:1] in (["nohup"], ["time"]):
                     words = words[1:]
                 if words[:1] == ["ddse"] or words[:2] == ["python", "cli.py"]:
-                    found.append((path.relative_to(ROOT), words[1 if words[0] == "ddse" else 2:]))
+                    found.append((path.relative_to(ROOT), words[1 if words[0] == "ddse" else 2 :]))
     return found
 
 
@@ -58,15 +64,21 @@ COMMANDS = ddse_commands()
 
 def test_the_docs_show_commands_to_check():
     assert len(COMMANDS) > 30
-    assert any(args[:1] == ["sweep"] for _, args in COMMANDS) and any(args[:1] == ["train"] for _, args in COMMANDS)
+    assert any(args[:1] == ["sweep"] for _, args in COMMANDS) and any(
+        args[:1] == ["train"] for _, args in COMMANDS
+    )
 
 
-@pytest.mark.parametrize("where, args", COMMANDS, ids=[f"{w}:{' '.join(a)[:60]}" for w, a in COMMANDS])
+@pytest.mark.parametrize(
+    "where, args", COMMANDS, ids=[f"{w}:{' '.join(a)[:60]}" for w, a in COMMANDS]
+)
 def test_every_command_line_in_the_docs_parses(where, args):
     if not args or args[0] in ("--help", "-h", "--version", "-V"):
         return
     result = CliRunner().invoke(cli, [*args, "--help"])
-    assert result.exit_code == 0 and "Usage:" in result.output, f"{where}: ddse {' '.join(args)}\n{result.output}"
+    assert result.exit_code == 0 and "Usage:" in result.output, (
+        f"{where}: ddse {' '.join(args)}\n{result.output}"
+    )
 
 
 def test_the_check_catches_a_renamed_option():

@@ -1,4 +1,5 @@
 """The speed tricks of ddse_np/fast.py against their plain forms."""
+
 import numpy as np
 import pytest
 
@@ -10,7 +11,9 @@ from ddse_np.fast import add_matmul_t, cache_blocks, reference_add_matmul_t
 def test_add_matmul_t_is_the_plain_form_bit_for_bit(start, dtype):
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((50, 7)).astype(dtype), rng.standard_normal((50, 9)).astype(dtype)
-    first = np.zeros((7, 9), dtype) if start == "zeros" else rng.standard_normal((7, 9)).astype(dtype)
+    first = (
+        np.zeros((7, 9), dtype) if start == "zeros" else rng.standard_normal((7, 9)).astype(dtype)
+    )
     fast, plain = first.copy(), first.copy()
     assert add_matmul_t(fast, A, B) is fast
     assert np.array_equal(fast, reference_add_matmul_t(plain, A, B))

@@ -1,4 +1,5 @@
 """What DDSE learned, as numbers and pictures: dictionary atoms in pixel space, codes per stage."""
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -10,7 +11,6 @@ from ddse_np.experiments.report import code_statistics, dictionary_atoms
 from conftest import fresh
 
 n, m = 784, 24
-
 
 
 def small_model(name, rng, k=2):
@@ -32,7 +32,9 @@ def test_atoms_are_the_first_layer_through_the_pca_basis(name, rng):
     assert np.allclose((pixels - model.mean) @ atoms.reshape(m, n).T, X @ W.T)
 
 
-@pytest.mark.parametrize("name, stages", [("ddse", 3), ("lista", 3), ("fc-dropout", 3), ("ddse-noskip", 3)])
+@pytest.mark.parametrize(
+    "name, stages", [("ddse", 3), ("lista", 3), ("fc-dropout", 3), ("ddse-noskip", 3)]
+)
 def test_code_statistics_count_the_zeros_of_every_stage(name, stages, rng):
     model, pixels = small_model(name, rng)
     X = pca_transform(pixels, model.mean, model.basis)
@@ -50,7 +52,8 @@ def test_code_statistics_count_the_zeros_of_every_stage(name, stages, rng):
 
 @pytest.mark.parametrize("name", ["ddse", "lista", "fc"])
 def test_a_stage_list_does_not_change_the_pass(name, rng):
-    """The forward and backward pass that fills ``codes`` gives the plain pass's code and gradients."""
+    """The forward and backward pass that fills ``codes`` gives the plain pass's code and
+    gradients."""
     model, pixels = small_model(name, rng)
     X = pca_transform(pixels, model.mean, model.basis)
     dZ = rng.standard_normal((len(X), m))
@@ -86,9 +89,24 @@ def is_png(path):
 def test_inspect_draws_atoms_and_codes(tmp_path, model):
     def run(*a):
         return CliRunner().invoke(cli, [str(x) for x in a])
+
     ckpt = tmp_path / f"{model}.h5"
-    result = run("train", "--model", model, "--m", "32", "--train-fraction", "0.02", "--val-size", "300",
-                 "--epochs", "1", "--quiet", "--out", ckpt)
+    result = run(
+        "train",
+        "--model",
+        model,
+        "--m",
+        "32",
+        "--train-fraction",
+        "0.02",
+        "--val-size",
+        "300",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        ckpt,
+    )
     assert result.exit_code == 0, result.output
     atoms, codes = tmp_path / "atoms.png", tmp_path / "codes.png"
     result = run("inspect", ckpt, "--atoms", atoms, "--codes", codes, "--atom-count", "20")
@@ -107,8 +125,14 @@ def test_learning_curves_join_the_validated_epochs_only(monkeypatch, tmp_path):
     drawn = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
     nan = float("nan")
-    history = dict(epoch=[1, 2, 3, 4, 5], train_loss=[2.0, 1.5, 1.2, 1.0, 0.9], val_error=[nan, 5.0, nan, 4.0, 3.5],
-                   lr=[0.1] * 5, seconds=[1.0] * 5, samples_per_s=[10.0] * 5)
+    history = dict(
+        epoch=[1, 2, 3, 4, 5],
+        train_loss=[2.0, 1.5, 1.2, 1.0, 0.9],
+        val_error=[nan, 5.0, nan, 4.0, 3.5],
+        lr=[0.1] * 5,
+        seconds=[1.0] * 5,
+        samples_per_s=[10.0] * 5,
+    )
     plots.learning_curves(history, tmp_path / "c.png")
     line = drawn["fig"].axes[1].lines[0]
     assert list(line.get_xdata()) == [2, 4, 5] and list(line.get_ydata()) == [5.0, 4.0, 3.5]
@@ -119,16 +143,30 @@ def drawn_sweep(monkeypatch, tmp_path, rows, **kwargs):
 
     drawn = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
-    plots.sweep_figure(rows, "k", "depth sweep", tmp_path / "s.png", order=("ddse", "fc"),
-                       names={"ddse": "DDSE", "fc": "Baseline I"}, **kwargs)
+    plots.sweep_figure(
+        rows,
+        "k",
+        "depth sweep",
+        tmp_path / "s.png",
+        order=("ddse", "fc"),
+        names={"ddse": "DDSE", "fc": "Baseline I"},
+        **kwargs,
+    )
     return drawn["fig"].axes[0]
 
 
 def test_a_one_value_sweep_puts_the_methods_side_by_side_with_every_seed(monkeypatch, tmp_path):
-    rows = [dict(method=m, value=2, seed=s, test_error=e) for m, errors in (("fc", [0.7, 0.8, 0.9]), ("ddse", [1.0, 1.2]))
-            for s, e in enumerate(errors)] + [dict(method="fc", value=2, seed=3, test_error=None)]  # diverged: left out
+    rows = [
+        dict(method=m, value=2, seed=s, test_error=e)
+        for m, errors in (("fc", [0.7, 0.8, 0.9]), ("ddse", [1.0, 1.2]))
+        for s, e in enumerate(errors)
+    ] + [dict(method="fc", value=2, seed=3, test_error=None)]  # diverged: left out
     ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("k", "k (unrolled stages)"))
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["DDSE", "Baseline I"]  # in the given order
+    # in the given order
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "DDSE",
+        "Baseline I",
+    ]
     assert ax.get_title() == "depth sweep: k = 2"
     means = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "o"]
     assert np.allclose(means, [1.1, 0.8])
@@ -136,28 +174,50 @@ def test_a_one_value_sweep_puts_the_methods_side_by_side_with_every_seed(monkeyp
     assert seeds == [[1.0, 1.2], [0.7, 0.8, 0.9]]
 
 
-def test_a_sweep_over_several_values_draws_a_line_per_method_on_the_asked_scale(monkeypatch, tmp_path):
-    rows = [dict(method="ddse", value=v, seed=s, test_error=e)
-            for v, errors in ((0.05, [1.3, 1.5]), (1.0, [0.9, 1.0])) for s, e in enumerate(errors)]
-    rows += [dict(method="fc", value=None, seed=0, test_error=0.75)]  # not affected: flat across the values
+def test_a_sweep_over_several_values_draws_a_line_per_method_on_the_asked_scale(
+    monkeypatch, tmp_path
+):
+    rows = [
+        dict(method="ddse", value=v, seed=s, test_error=e)
+        for v, errors in ((0.05, [1.3, 1.5]), (1.0, [0.9, 1.0]))
+        for s, e in enumerate(errors)
+    ]
+    # not affected: flat across the values
+    rows += [dict(method="fc", value=None, seed=0, test_error=0.75)]
     ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("ts/t", "ts/t (fraction)"), log_x=True)
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "ts/t (fraction)"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "1"]
-    ddse, flat = ax.lines[0], [line for line in ax.lines if line.get_marker() == "o" and list(line.get_ydata()) == [0.75] * 2]
+    ddse, flat = (
+        ax.lines[0],
+        [
+            line
+            for line in ax.lines
+            if line.get_marker() == "o" and list(line.get_ydata()) == [0.75] * 2
+        ],
+    )
     assert np.allclose(ddse.get_ydata(), [1.4, 0.95]) and len(flat) == 1
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["DDSE", "Baseline I"]
 
     dots = [line for line in ax.lines if line.get_marker() == "."]
-    assert len(dots) == 1 and np.allclose(dots[0].get_xdata(), [0.052, 0.052, 1.04, 1.04])  # beside the means
+    # beside the means
+    assert len(dots) == 1 and np.allclose(dots[0].get_xdata(), [0.052, 0.052, 1.04, 1.04])
 
 
-def test_a_value_where_every_run_diverged_keeps_its_place_and_a_diverged_method_its_name(monkeypatch, tmp_path):
+def test_a_value_where_every_run_diverged_keeps_its_place_and_a_diverged_method_its_name(
+    monkeypatch, tmp_path
+):
     """An lr sweep whose runs at 0.1 all diverged is still a sweep over two values (not a
     comparison at 0.05), and a method with no finite run is named, not dropped."""
-    rows = [dict(method="ddse", value=0.05, seed=0, test_error=4.0), dict(method="ddse", value=0.1, seed=0, test_error=None),
-            dict(method="fc", value=0.05, seed=0, test_error=None)]
+    rows = [
+        dict(method="ddse", value=0.05, seed=0, test_error=4.0),
+        dict(method="ddse", value=0.1, seed=0, test_error=None),
+        dict(method="fc", value=0.05, seed=0, test_error=None),
+    ]
     ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("lr", "learning rate"), log_x=True)
-    assert ax.get_title() == "depth sweep" and [t.get_text() for t in ax.get_xticklabels()] == ["0.05", "0.1"]
+    assert ax.get_title() == "depth sweep" and [t.get_text() for t in ax.get_xticklabels()] == [
+        "0.05",
+        "0.1",
+    ]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["DDSE", "Baseline I (diverged)"]
     side = drawn_sweep(monkeypatch, tmp_path, rows[:1] + rows[2:], axis=("k", "k"))
     assert [t.get_text() for t in side.get_xticklabels()] == ["DDSE", "Baseline I (diverged)"]
@@ -166,15 +226,29 @@ def test_a_value_where_every_run_diverged_keeps_its_place_and_a_diverged_method_
 def test_a_method_missing_a_value_is_joined_across_it_by_a_dotted_line(monkeypatch, tmp_path):
     """While a sweep fills in, a method without runs at ts/t = 0.1 is not drawn as if measured
     there: its 0.05 and 1 means are joined by a dotted segment, a complete method by solid ones."""
-    rows = [dict(method="ddse", value=v, seed=0, test_error=e) for v, e in ((0.05, 1.4), (0.1, 1.1), (1.0, 0.95))]
-    rows += [dict(method="fc", value=v, seed=0, test_error=e) for v, e in ((0.05, 1.2), (1.0, 0.75))]
+    rows = [
+        dict(method="ddse", value=v, seed=0, test_error=e)
+        for v, e in ((0.05, 1.4), (0.1, 1.1), (1.0, 0.95))
+    ]
+    rows += [
+        dict(method="fc", value=v, seed=0, test_error=e) for v, e in ((0.05, 1.2), (1.0, 0.75))
+    ]
     ax = drawn_sweep(monkeypatch, tmp_path, rows, axis=("ts/t", "ts/t"), log_x=True)
-    segments = [(line.get_linestyle(), list(line.get_xdata()), list(line.get_ydata()))
-                for line in ax.lines if len(line.get_xdata()) == 2 and line.get_marker() in ("None", None, "")]
-    assert sorted(segments) == sorted([("-", [0.05, 0.1], [1.4, 1.1]), ("-", [0.1, 1.0], [1.1, 0.95]),
-                                       (":", [0.05, 1.0], [1.2, 0.75])])
+    segments = [
+        (line.get_linestyle(), list(line.get_xdata()), list(line.get_ydata()))
+        for line in ax.lines
+        if len(line.get_xdata()) == 2 and line.get_marker() in ("None", None, "")
+    ]
+    assert sorted(segments) == sorted(
+        [
+            ("-", [0.05, 0.1], [1.4, 1.1]),
+            ("-", [0.1, 1.0], [1.1, 0.95]),
+            (":", [0.05, 1.0], [1.2, 0.75]),
+        ]
+    )
     means = [line for line in ax.lines if line.get_marker() == "o"]
-    assert len(means) == 2 and all(line.get_linestyle() == "None" for line in means)  # no line under the dots
+    # no line under the dots
+    assert len(means) == 2 and all(line.get_linestyle() == "None" for line in means)
     assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "dotted: no result in between"
     complete = drawn_sweep(monkeypatch, tmp_path, rows[:3], axis=("ts/t", "ts/t"), log_x=True)
     assert [t.get_text() for t in complete.get_legend().get_texts()] == ["DDSE"]

@@ -1,4 +1,5 @@
 """Property-based tests: damaged IDX files and checkpoints end in DDSEError, never another error."""
+
 import gzip
 import struct
 
@@ -13,8 +14,12 @@ from ddse_np.files.checkpoint import load, save
 from ddse_np.nn.models import DDSE
 
 # no deadline and no too_slow check: hypothesis would judge the machine's speed, not the code
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,  # the same draws on every run
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same draws on every run
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 GOOD_IDX = struct.pack(">BBBB3I", 0, 0, 8, 3, 4, 28, 28) + bytes(range(256)) * 12 + bytes(64)
 
 
@@ -37,9 +42,11 @@ def test_idx_random_bytes(tmp_path, data, gz):
 
 
 @FUZZ
-@given(cut=st.integers(0, len(GOOD_IDX)), flips=st.lists(st.tuples(st.integers(0, len(GOOD_IDX) - 1),
-                                                                    st.integers(0, 7)), max_size=4),
-       gz=st.booleans())
+@given(
+    cut=st.integers(0, len(GOOD_IDX)),
+    flips=st.lists(st.tuples(st.integers(0, len(GOOD_IDX) - 1), st.integers(0, 7)), max_size=4),
+    gz=st.booleans(),
+)
 def test_idx_truncated_and_bit_flipped(tmp_path, cut, flips, gz):
     data = bytearray(GOOD_IDX)
     for position, bit in flips:
@@ -65,7 +72,13 @@ def checkpoint_bytes(tmp_path_factory):
     model = DDSE.create(12, 16, 1, 3, seed=1)
     model.set_pca(np.zeros(12), np.eye(12))
     path = tmp_path_factory.mktemp("ck") / "small.h5"
-    save(path, model, dict(epoch=[1]), dict(progress=dict(epoch=1)), {"velocity/V": np.zeros((10, 16))})
+    save(
+        path,
+        model,
+        dict(epoch=[1]),
+        dict(progress=dict(epoch=1)),
+        {"velocity/V": np.zeros((10, 16))},
+    )
     return path.read_bytes()
 
 

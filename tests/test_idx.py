@@ -1,4 +1,5 @@
 """The IDX reader on good and malformed files, raw and gzipped."""
+
 import gzip
 import struct
 
@@ -10,7 +11,9 @@ from ddse_np.errors import DDSEError
 
 
 def idx_bytes(array, code=0x08):
-    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 
@@ -26,16 +29,19 @@ def test_reads_raw_and_gzip(tmp_path, rng, gz):
     assert out.dtype == np.uint8 and np.array_equal(out, images)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "bad magic"),
-    (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x05\x00\x00\x00", "type code"),
-    (b"\x00\x00\x08\x03\x00\x00\x00\x01", "expected 1"),
-    (b"\x00\x00\x08\x01\x00\x00", "truncated IDX header"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "truncated"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x01\x01\x02", "longer than"),
-    (b"\x00\x00\x08\x00", "expected 1"),
-    (b"", "bad magic"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "bad magic"),
+        (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x05\x00\x00\x00", "type code"),
+        (b"\x00\x00\x08\x03\x00\x00\x00\x01", "expected 1"),
+        (b"\x00\x00\x08\x01\x00\x00", "truncated IDX header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "truncated"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x01\x01\x02", "longer than"),
+        (b"\x00\x00\x08\x00", "expected 1"),
+        (b"", "bad magic"),
+    ],
+)
 def test_malformed_files(tmp_path, payload, message):
     with pytest.raises(DDSEError, match=message):
         read_idx(write(tmp_path / "bad", payload), ndim=1)

@@ -1,4 +1,5 @@
 """Float64 finite-difference checks of every primitive, away from the shrinkage kink."""
+
 import numpy as np
 import pytest
 
@@ -30,8 +31,10 @@ def test_linear_gradients(rng):
     Y, cache = linear_forward(X, W)
     assert np.allclose(Y, X @ W.T)
     dX, dW = linear_backward(G, cache)
+
     def f():
         return (G * linear_forward(X, W)[0]).sum()
+
     assert relative_error(dX, numerical_grad(f, X)) < TOL
     assert relative_error(dW, numerical_grad(f, W)) < TOL
     assert linear_backward(G, cache, need_dX=False)[0] is None
@@ -39,7 +42,8 @@ def test_linear_gradients(rng):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_linear_backward_adds_into_the_gradient_buffer(rng, dtype):
-    """dW= adds dY^T X into the given buffer in place; a zero buffer gets the product written into it."""
+    """dW= adds dY^T X into the given buffer in place; a zero buffer gets the product written into
+    it."""
     X, W = rng.standard_normal((6, 5)).astype(dtype), rng.standard_normal((4, 5)).astype(dtype)
     G = rng.standard_normal((6, 4)).astype(dtype)
     _, cache = linear_forward(X, W)
@@ -88,8 +92,10 @@ def test_shrink_gradients(rng):
     Z, cache = shrink_forward(V, theta)
     assert 0 < np.count_nonzero(Z) < Z.size  # both branches are exercised
     dV, dtheta = shrink_backward(G, cache)
+
     def f():
         return (G * shrink_forward(V, theta)[0]).sum()
+
     assert relative_error(dV, numerical_grad(f, V)) < TOL
     assert relative_error(dtheta, numerical_grad(f, theta)) < TOL
 
@@ -108,8 +114,10 @@ def test_softmax_xent_value_and_gradient(rng):
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert np.isclose(loss, -np.log(p[np.arange(6), y]).mean())
     dlogits = softmax_xent_backward(cache)
+
     def f():
         return softmax_xent_forward(logits, y)[0]
+
     assert relative_error(dlogits, numerical_grad(f, logits)) < TOL
 
 

@@ -1,5 +1,6 @@
 """The package's layers (docs/design.md, "Layout of the repository"): a module imports only its
 own layer and the layers below it, and no two modules import each other, directly or around."""
+
 import ast
 from pathlib import Path
 
@@ -32,11 +33,13 @@ def imports(name, path, is_pkg, known):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = package[: len(package) - node.level + 1] if node.level > 1 else package
             target = ".".join([*base, *([node.module] if node.module else [])])
-            candidates = [f"{target}.{a.name}".lstrip(".") for a in node.names] if not node.module else []
+            candidates = (
+                [f"{target}.{a.name}".lstrip(".") for a in node.names] if not node.module else []
+            )
             hits = [c for c in candidates if c in known] or [target]
             yield from (h for h in hits if h in known)
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ddse_np"):
-            yield node.module[len("ddse_np."):] if node.module != "ddse_np" else ""
+            yield node.module[len("ddse_np.") :] if node.module != "ddse_np" else ""
 
 
 def test_each_module_imports_only_its_layer_and_those_below():
@@ -51,7 +54,10 @@ def test_each_module_imports_only_its_layer_and_those_below():
 
 def test_no_import_cycle():
     known = modules()
-    graph = {name: set(imports(name, path, is_pkg, known)) - {name} for name, (path, is_pkg) in known.items()}
+    graph = {
+        name: set(imports(name, path, is_pkg, known)) - {name}
+        for name, (path, is_pkg) in known.items()
+    }
     for name in graph:  # a package imports its own modules (its __init__): not a cycle of concepts
         graph[name] = {t for t in graph[name] if not t.startswith(name + ".") or name == ""}
     state = {}

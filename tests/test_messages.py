@@ -1,4 +1,5 @@
 """Messages that point at the real fix, and notes where a command would otherwise say nothing."""
+
 import warnings
 
 import pytest
@@ -16,9 +17,13 @@ def test_version_flag(flag):
 
 def test_too_large_a_validation_split_names_the_option_that_can_change(tmp_path):
     line = one_line_error(run("train", "--val-size", "59999", "--out", tmp_path / "a.h5"), 1)
-    assert line == ("error: only 1 training example(s) left: lower --val-size (59999 of the 60000 images are "
-                    "held out for validation)")
-    line = one_line_error(run("train", "--train-fraction", "0.00001", "--out", tmp_path / "a.h5"), 1)
+    assert line == (
+        "error: only 1 training example(s) left: lower --val-size (59999 of the 60000 images are "
+        "held out for validation)"
+    )
+    line = one_line_error(
+        run("train", "--train-fraction", "0.00001", "--out", tmp_path / "a.h5"), 1
+    )
     assert line.endswith("raise --train-fraction")
 
 
@@ -34,7 +39,17 @@ def test_export_onto_an_existing_file_names_its_own_argument(trained, tmp_path):
 def test_augment_preview_without_augmentation_says_so(tmp_path):
     result = run("augment-preview", "--out", tmp_path / "a.png", "--count", "2", "--rows", "1")
     assert result.exit_code == 0 and "note: every augmentation strength is 0" in result.output
-    result = run("augment-preview", "--out", tmp_path / "b.png", "--count", "2", "--rows", "1", "--aug-noise", "0.1")
+    result = run(
+        "augment-preview",
+        "--out",
+        tmp_path / "b.png",
+        "--count",
+        "2",
+        "--rows",
+        "1",
+        "--aug-noise",
+        "0.1",
+    )
     assert result.exit_code == 0 and "note:" not in result.output
 
 
@@ -52,11 +67,26 @@ def test_a_ctrl_c_before_training_says_nothing_was_saved(tmp_path, monkeypatch):
 
 
 def test_an_epoch_of_one_step_is_said(tmp_path):
-    args = ["train", "--m", "12", "--k", "1", "--train-fraction", "0.01", "--val-size", "500", "--epochs", "1",
-            "--quiet"]
+    args = [
+        "train",
+        "--m",
+        "12",
+        "--k",
+        "1",
+        "--train-fraction",
+        "0.01",
+        "--val-size",
+        "500",
+        "--epochs",
+        "1",
+        "--quiet",
+    ]
     result = run(*args, "--batch-size", "5000", "--out", tmp_path / "a.h5")
     assert result.exit_code == 0, result.output
-    assert "note: an epoch is 1 step: --batch-size 5000 covers all 595 training images" in result.output
+    assert (
+        "note: an epoch is 1 step: --batch-size 5000 covers all 595 training images"
+        in result.output
+    )
     result = run(*args, "--batch-size", "128", "--out", tmp_path / "b.h5")
     assert result.exit_code == 0 and "note:" not in result.output
 
@@ -77,11 +107,19 @@ def test_figures_titled_in_scripts_the_font_lacks_warn_of_nothing(tmp_path):
         plt.close(figure)
     assert (tmp_path / "曲線.png").exists()
     missing = [w for w in caught if "missing from" in str(w.message)]
-    assert missing and all(w.filename.endswith("test_messages.py") for w in missing), [str(w.message) for w in caught]
+    assert missing and all(w.filename.endswith("test_messages.py") for w in missing), [
+        str(w.message) for w in caught
+    ]
 
 
 @pytest.mark.parametrize("fraction", ["0.5", "0.9", "1"])
-def test_a_validation_split_that_leaves_nothing_names_val_size_at_any_train_fraction(tmp_path, fraction):
-    line = one_line_error(run("train", "--val-size", "59999", "--train-fraction", fraction,
-                              "--out", tmp_path / "a.h5"), 1)
+def test_a_validation_split_that_leaves_nothing_names_val_size_at_any_train_fraction(
+    tmp_path, fraction
+):
+    line = one_line_error(
+        run(
+            "train", "--val-size", "59999", "--train-fraction", fraction, "--out", tmp_path / "a.h5"
+        ),
+        1,
+    )
     assert line.startswith("error: only 1 training example(s) left: lower --val-size"), line

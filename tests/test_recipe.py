@@ -1,4 +1,5 @@
 """Recipe files: TOML settings for ddse train --config, command line first, refused in one line."""
+
 import json
 from pathlib import Path
 
@@ -21,15 +22,27 @@ def write(tmp_path, text, name="r.toml"):
 
 
 def test_recipe_round_trip_and_command_line_precedence(tmp_path):
-    recipe = write(tmp_path, 'm = 16\nk = 1\nlr = 0.05\naug_rotate = 5\nmomentum = 0.8\n'
-                             'project-every = 7\ninit = "random"\n[fc]\nlr = 0.02\n')
-    result = run("train", "--config", recipe, *TINY, "--lr", "0.03", "--json", "--out", tmp_path / "a.h5")
+    recipe = write(
+        tmp_path,
+        "m = 16\nk = 1\nlr = 0.05\naug_rotate = 5\nmomentum = 0.8\n"
+        'project-every = 7\ninit = "random"\n[fc]\nlr = 0.02\n',
+    )
+    result = run(
+        "train", "--config", recipe, *TINY, "--lr", "0.03", "--json", "--out", tmp_path / "a.h5"
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     config = summary["config"]
-    assert (config["m"], config["k"], config["momentum"], config["project_every"], config["init"]) == (16, 1, 0.8, 7, "random")
+    assert (
+        config["m"],
+        config["k"],
+        config["momentum"],
+        config["project_every"],
+        config["init"],
+    ) == (16, 1, 0.8, 7, "random")
     assert config["aug_rotate"] == 5.0 and config["lr"] == 0.03  # the command line wins
-    assert config["epochs"] == 1 and config["batch_size"] == TrainConfig.batch_size  # untouched: defaults
+    # untouched: defaults
+    assert config["epochs"] == 1 and config["batch_size"] == TrainConfig.batch_size
     assert summary["recipe"] == dict(name="r.toml", text=recipe.read_text())
     model, extras = load(tmp_path / "a.h5")
     assert extras["train"]["recipe"]["text"] == recipe.read_text()
@@ -37,10 +50,20 @@ def test_recipe_round_trip_and_command_line_precedence(tmp_path):
 
 
 def test_a_model_table_reaches_only_its_model(tmp_path):
-    recipe = write(tmp_path, 'm = 16\nlr = 0.05\n[fc]\nlr = 0.02\n[lista]\nlr = 0.01\n')
+    recipe = write(tmp_path, "m = 16\nlr = 0.05\n[fc]\nlr = 0.02\n[lista]\nlr = 0.01\n")
     lrs = {}
     for model in ("ddse", "fc", "lista"):
-        result = run("train", "--config", recipe, "--model", model, *TINY, "--json", "--out", tmp_path / f"{model}.h5")
+        result = run(
+            "train",
+            "--config",
+            recipe,
+            "--model",
+            model,
+            *TINY,
+            "--json",
+            "--out",
+            tmp_path / f"{model}.h5",
+        )
         assert result.exit_code == 0, result.output
         lrs[model] = json.loads(result.output)["config"]["lr"]
     assert lrs == {"ddse": 0.05, "fc": 0.02, "lista": 0.01}
@@ -49,16 +72,19 @@ def test_a_model_table_reaches_only_its_model(tmp_path):
     assert json.loads(result.output)["config"]["lr"] == 0.02
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("lrr = 0.1\n", "unknown key 'lrr'"),
-    ("m = 1.5\n", "key 'm' must be an integer (got 1.5)"),
-    ("m = true\n", "key 'm' must be an integer (got True)"),
-    ('lr = "fast"\n', "key 'lr' must be a number"),
-    ('model = "cnn"\n', "key 'model' must be one of ddse"),
-    ("[lista]\nlrr = 0.1\n", "unknown key 'lista.lrr'"),
-    ('[lista]\nmodel = "fc"\n', "a model's table cannot change the model"),
-    ("lr = \n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("lrr = 0.1\n", "unknown key 'lrr'"),
+        ("m = 1.5\n", "key 'm' must be an integer (got 1.5)"),
+        ("m = true\n", "key 'm' must be an integer (got True)"),
+        ('lr = "fast"\n', "key 'lr' must be a number"),
+        ('model = "cnn"\n', "key 'model' must be one of ddse"),
+        ("[lista]\nlrr = 0.1\n", "unknown key 'lista.lrr'"),
+        ('[lista]\nmodel = "fc"\n', "a model's table cannot change the model"),
+        ("lr = \n", "not valid TOML"),
+    ],
+)
 def test_bad_recipes_are_refused_in_one_line_naming_the_key(tmp_path, text, fragment):
     recipe = write(tmp_path, text)
     result = run("train", "--config", recipe, *TINY, "--out", tmp_path / "a.h5")
@@ -86,8 +112,15 @@ def test_every_shipped_recipe_is_valid(path):
 
 def test_the_paper_recipe_is_the_paper(tmp_path):
     config = TrainConfig(**read_recipe(RECIPES / "paper.toml").settings)
-    assert (config.m, config.k, config.sparsity, config.lr, config.momentum, config.batch_size,
-            config.project_every) == (1024, 2, 0.25, 0.01, 0.9, 128, 15)
+    assert (
+        config.m,
+        config.k,
+        config.sparsity,
+        config.lr,
+        config.momentum,
+        config.batch_size,
+        config.project_every,
+    ) == (1024, 2, 0.25, 0.01, 0.9, 128, 15)
     aug = config.augment_config()
     assert all(getattr(aug, t) > 0 for t in ("noise", "blur", "flip", "rotate", "scale"))
 
@@ -99,21 +132,32 @@ def test_check_names_the_file():
         check_setting("x.toml", "zz", "zz", 1)
 
 
-def test_the_study_recipe_is_the_config_of_every_committed_defaults_run():
+@pytest.mark.parametrize(
+    "recipe_name, directory_name, method_count",
+    [("study-plateau.toml", "defaults-patience6", 6), ("study-step.toml", "step-E150", 2)],
+)
+def test_a_study_recipe_is_the_config_of_every_committed_run(
+    recipe_name, directory_name, method_count
+):
     """recipes/study-plateau.toml trains each method of results/reproduction/defaults-patience6
-    exactly as that sweep planned it (the README's result table): one command per row."""
+    exactly as that sweep planned it (the plateau-schedule result table), and study-step.toml each
+    of step-E150 (the fixed-schedule comparison): one command per row.  ``method_count``: at least
+    as many methods as had finished a row when the test was written."""
     import json
 
     from ddse_np.experiments.sweep import _job_config
     from ddse_np.training.config import TrainConfig
     from ddse_np.training.recipe import read_recipe
 
-    directory = RECIPES.parent / "results" / "reproduction" / "defaults-patience6"
+    directory = RECIPES.parent / "results" / "reproduction" / directory_name
     settings = json.loads((directory / "sweep.json").read_text())
-    recipe = read_recipe(RECIPES / "study-plateau.toml")
-    methods = {json.loads(line)["method"] for line in (directory / "results.jsonl").read_text().splitlines()}
-    assert len(methods) == 6
-    for method in methods:
+    recipe = read_recipe(RECIPES / recipe_name)
+    methods = {
+        json.loads(line)["method"]
+        for line in (directory / "results.jsonl").read_text().splitlines()
+    }
+    assert len(methods) >= method_count
+    for method in set(methods) | set(settings["method_settings"]):
         planned = TrainConfig.from_dict({**_job_config("depth", settings, method, 2)[0], "seed": 0})
         made = TrainConfig(**{**recipe.for_model(method), "model": method, "seed": 0})
         assert made.recorded() == planned.recorded(), method

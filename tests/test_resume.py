@@ -35,19 +35,29 @@ def interrupted_then_resumed(tmp_path, train_split, config, steps):
     return resumed
 
 
-@pytest.mark.parametrize("model, extra, steps", [
-    ("ddse", {}, 17),                                  # mid-epoch, between projections
-    ("ddse", {}, 12),                                  # exactly at an epoch boundary (12 batches)
-    ("fc-dropout", dict(aug_rotate=10, aug_noise=0.05), 23),  # masks and augmentation
-    ("fc-dropconnect", {}, 17),                        # weight masks
-    ("lista", {}, 17),                                 # dropout on shrinkage layers
-    ("ddse", dict(schedule="step", lr_drops="0.34,0.67"), 17),  # the fixed step schedule, across its drop
-])
+@pytest.mark.parametrize(
+    "model, extra, steps",
+    [
+        ("ddse", {}, 17),  # mid-epoch, between projections
+        ("ddse", {}, 12),  # exactly at an epoch boundary (12 batches)
+        ("fc-dropout", dict(aug_rotate=10, aug_noise=0.05), 23),  # masks and augmentation
+        ("fc-dropconnect", {}, 17),  # weight masks
+        ("lista", {}, 17),  # dropout on shrinkage layers
+        # the fixed step schedule, across its drop
+        (
+            "ddse",
+            dict(schedule="step", lr_drops="0.34,0.67"),
+            17,
+        ),
+    ],
+)
 def test_stopped_and_resumed_equals_unbroken(tmp_path, mnist_small, model, extra, steps):
     config = TrainConfig(**SMALL, model=model, seed=4, **extra)
     unbroken = Trainer.start(mnist_small, config)
     unbroken.run()
-    resumed = interrupted_then_resumed(tmp_path, mnist_small, TrainConfig(**SMALL, model=model, seed=4, **extra), steps)
+    resumed = interrupted_then_resumed(
+        tmp_path, mnist_small, TrainConfig(**SMALL, model=model, seed=4, **extra), steps
+    )
     for name, value in unbroken.model.params.items():
         assert np.array_equal(value, resumed.model.params[name]), name
     for name in unbroken.optimizer.velocity:
@@ -58,7 +68,10 @@ def test_stopped_and_resumed_equals_unbroken(tmp_path, mnist_small, model, extra
 
 
 def assert_same_kept_model(a, b):
-    assert a.progress.best_epoch == b.progress.best_epoch and a.progress.best_val_error == b.progress.best_val_error
+    assert (
+        a.progress.best_epoch == b.progress.best_epoch
+        and a.progress.best_val_error == b.progress.best_val_error
+    )
     for name, value in a.kept_model().params.items():
         assert np.array_equal(value, b.kept_model().params[name]), name
 
@@ -75,10 +88,12 @@ def scripted_val_errors(monkeypatch):
     return script
 
 
-@pytest.mark.parametrize("steps", [17, 29, 36])  # stopped in epoch 2 (best so far), in epoch 3 (after a
-# worse one), and at the end of epoch 3 (the worse one: the saved model is epoch 2's, not the current one)
-def test_keep_best_resumes_bit_exact_when_the_best_epoch_is_not_the_last(tmp_path, mnist_small,
-                                                                          scripted_val_errors, steps):
+# stopped in epoch 2 (best so far), in epoch 3 (after a worse one), and at the end of epoch 3 (the
+# worse one: the saved model is epoch 2's, not the current one)
+@pytest.mark.parametrize("steps", [17, 29, 36])
+def test_keep_best_resumes_bit_exact_when_the_best_epoch_is_not_the_last(
+    tmp_path, mnist_small, scripted_val_errors, steps
+):
     config = dict(SMALL, epochs=4, patience=5, seed=2)
     scripted_val_errors([4.0, 3.0, 5.0, 3.5])
     unbroken = Trainer.start(mnist_small, TrainConfig(**config))
@@ -93,8 +108,10 @@ def test_keep_best_resumes_bit_exact_when_the_best_epoch_is_not_the_last(tmp_pat
 
 def test_cli_resume_extends_a_finished_run(tmp_path):
     args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--quiet", "--seed", "2"]
+
     def run(*a):
         return CliRunner().invoke(cli, [str(x) for x in a])
+
     assert run("train", *args, "--epochs", "2", "--out", tmp_path / "straight.h5").exit_code == 0
     assert run("train", *args, "--epochs", "1", "--out", tmp_path / "part.h5").exit_code == 0
     result = run("train", "--resume", tmp_path / "part.h5", "--epochs", "2", "--quiet")
@@ -108,7 +125,18 @@ def test_cli_resume_extends_a_finished_run(tmp_path):
 def test_cli_resume_refuses_changed_settings(tmp_path):
     def run(*a):
         return CliRunner().invoke(cli, [str(x) for x in a])
-    args = ["--m", "16", "--train-fraction", "0.02", "--val-size", "300", "--quiet", "--epochs", "1"]
+
+    args = [
+        "--m",
+        "16",
+        "--train-fraction",
+        "0.02",
+        "--val-size",
+        "300",
+        "--quiet",
+        "--epochs",
+        "1",
+    ]
     assert run("train", *args, "--out", tmp_path / "a.h5").exit_code == 0
     result = run("train", "--resume", tmp_path / "a.h5", "--lr", "0.5")
     assert result.exit_code == 1 and "--lr cannot change when resuming" in result.output
@@ -152,8 +180,23 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_cli_diverging_lr_is_one_line_and_writes_nothing(tmp_path):
-    result = CliRunner().invoke(cli, ["train", "--m", "16", "--train-fraction", "0.02", "--val-size", "300",
-                                      "--quiet", "--lr", "1e12", "--out", str(tmp_path / "x.h5")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--m",
+            "16",
+            "--train-fraction",
+            "0.02",
+            "--val-size",
+            "300",
+            "--quiet",
+            "--lr",
+            "1e12",
+            "--out",
+            str(tmp_path / "x.h5"),
+        ],
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "became" in lines[0] and "at step" in lines[0]
@@ -161,7 +204,9 @@ def test_cli_diverging_lr_is_one_line_and_writes_nothing(tmp_path):
     assert not (tmp_path / "x.h5").exists()
 
 
-def test_a_pre_release_training_state_is_refused_in_one_line_and_its_model_still_loads(tmp_path, mnist_small):
+def test_a_pre_release_training_state_is_refused_in_one_line_and_its_model_still_loads(
+    tmp_path, mnist_small
+):
     """Pre-releases of 0.1.0 stored the lr at the top of /train and had no --keep; their training
     state is not resumed (no committed file needs it), with one line saying so."""
     import json
@@ -191,12 +236,25 @@ def test_resume_continues_on_the_data_it_started_on(tmp_path, monkeypatch):
 
     data = write_mnist_dir(tmp_path / "mine", n_train=600, n_test=100)
     other = write_mnist_dir(tmp_path / "other", n_train=600, n_test=100, seed=9)
+
     def run(*a):
         return CliRunner().invoke(cli, [str(x) for x in a])
+
     args = ["--m", "16", "--val-size", "100", "--quiet", "--seed", "2", "--batch-size", "50"]
-    assert run("train", *args, "--data", data, "--epochs", "2", "--out", tmp_path / "straight.h5").exit_code == 0
-    assert run("train", *args, "--data", data, "--epochs", "1", "--out", tmp_path / "part.h5").exit_code == 0
-    monkeypatch.setenv("DDSE_DATA", str(other))  # neither the environment nor the bundled data may take over
+    assert (
+        run(
+            "train", *args, "--data", data, "--epochs", "2", "--out", tmp_path / "straight.h5"
+        ).exit_code
+        == 0
+    )
+    assert (
+        run(
+            "train", *args, "--data", data, "--epochs", "1", "--out", tmp_path / "part.h5"
+        ).exit_code
+        == 0
+    )
+    # neither the environment nor the bundled data may take over
+    monkeypatch.setenv("DDSE_DATA", str(other))
     result = run("train", "--resume", tmp_path / "part.h5", "--epochs", "2", "--quiet")
     assert result.exit_code == 0, result.output
     (a, _), (b, extras) = load(tmp_path / "straight.h5"), load(tmp_path / "part.h5")
@@ -204,5 +262,9 @@ def test_resume_continues_on_the_data_it_started_on(tmp_path, monkeypatch):
         assert np.array_equal(a.params[name], b.params[name]), name
     assert extras["train"]["data"]["directory"] == str(data.resolve())
     refused = run("train", "--resume", tmp_path / "part.h5", "--epochs", "3", "--data", other)
-    assert refused.exit_code == 1 and "are not the ones" in refused.output and "sha256" in refused.output
+    assert (
+        refused.exit_code == 1
+        and "are not the ones" in refused.output
+        and "sha256" in refused.output
+    )
     assert str(data.resolve()) in refused.output

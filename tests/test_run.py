@@ -1,5 +1,6 @@
-"""The one training path (ddse_np.training.run): saves as its policy says, reports faults and stops as
-results, tests the kept model."""
+"""The one training path (ddse_np.training.run): saves as its policy says, reports faults and stops
+as results, tests the kept model."""
+
 import numpy as np
 import pytest
 
@@ -12,28 +13,42 @@ SMALL = dict(m=16, k=1, val_size=300, batch_size=100, project_every=4)
 
 def test_a_run_saves_by_epochs_and_at_the_end_and_tests_the_kept_model(tmp_path, mnist_small):
     trainer = Trainer.start(mnist_small, TrainConfig(**SMALL, epochs=5))
-    result = run_training(trainer, mnist_small.take(slice(0, 200)), SavePolicy(tmp_path / "r.h5", every_epochs=2))
+    result = run_training(
+        trainer, mnist_small.take(slice(0, 200)), SavePolicy(tmp_path / "r.h5", every_epochs=2)
+    )
     assert result.finished and result.fault is None and result.saved == [2, 4, 5]
     assert load(tmp_path / "r.h5")[1]["train"]["progress"]["epoch"] == 5
     assert result.test["count"] == 200 and result.kept == "best"
     best = trainer.history["val_error"].index(min(trainer.history["val_error"])) + 1
-    assert trainer.progress.best_epoch == best and np.array_equal(result.model.params["W1"],
-                                                                  trainer.kept_model().params["W1"])
+    assert trainer.progress.best_epoch == best and np.array_equal(
+        result.model.params["W1"], trainer.kept_model().params["W1"]
+    )
 
 
 def test_a_stopped_run_saves_where_it_stopped_and_a_failed_save_can_be_noted(tmp_path, mnist_small):
     trainer = Trainer.start(mnist_small, TrainConfig(**SMALL, epochs=5))
-    result = run_training(trainer, None, SavePolicy(tmp_path / "r.h5"),
-                          should_stop=lambda: trainer.progress.step >= 15)
+    result = run_training(
+        trainer,
+        None,
+        SavePolicy(tmp_path / "r.h5"),
+        should_stop=lambda: trainer.progress.step >= 15,
+    )
     assert not result.finished and result.stop_saved and result.test is None
     assert load(tmp_path / "r.h5")[1]["train"]["progress"]["step"] == 15
     trainer = Trainer.start(mnist_small, TrainConfig(**SMALL, epochs=2))
     blocked = tmp_path / "file"
     blocked.write_text("")  # a file where the checkpoint's directory should be
-    result = run_training(trainer, None, SavePolicy(blocked / "r.h5", every_epochs=1, keep_going=True))
-    assert result.finished and result.saved == [] and len(result.notes) == 1  # tried once, then not again
+    result = run_training(
+        trainer, None, SavePolicy(blocked / "r.h5", every_epochs=1, keep_going=True)
+    )
+    # tried once, then not again
+    assert result.finished and result.saved == [] and len(result.notes) == 1
     with pytest.raises(OSError):
-        run_training(Trainer.start(mnist_small, TrainConfig(**SMALL, epochs=1)), None, SavePolicy(blocked / "r.h5"))
+        run_training(
+            Trainer.start(mnist_small, TrainConfig(**SMALL, epochs=1)),
+            None,
+            SavePolicy(blocked / "r.h5"),
+        )
 
 
 def test_a_numerical_fault_is_a_result(mnist_small):

@@ -25,9 +25,18 @@ def test_step_schedule_drops_after_the_given_fractions_of_the_run():
     assert drop_epochs((0.5, 0.75), 3) == [2, 2]  # a short run: both drops after epoch 2
 
 
-@pytest.mark.parametrize("text, why", [("", "no fractions"), ("0.5,x", "not a comma-separated"),
-                                       ("0.5,1", "in (0, 1)"), ("0,0.5", "in (0, 1)"),
-                                       ("0.75,0.5", "increase"), ("0.5,0.5", "increase"), ("nan", "(0, 1)")])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("", "no fractions"),
+        ("0.5,x", "not a comma-separated"),
+        ("0.5,1", "in (0, 1)"),
+        ("0,0.5", "in (0, 1)"),
+        ("0.75,0.5", "increase"),
+        ("0.5,0.5", "increase"),
+        ("nan", "(0, 1)"),
+    ],
+)
 def test_bad_drop_fractions_are_refused_in_words(text, why):
     with pytest.raises(ValueError, match=why.replace("(", r"\(").replace(")", r"\)")):
         parse_drops(text)
@@ -36,8 +45,11 @@ def test_bad_drop_fractions_are_refused_in_words(text, why):
 
 
 def test_a_step_schedule_run_trains_every_epoch_at_the_scheduled_rates(mnist_small):
-    # patience 1 and a min_lr above the second drop would end a plateau run early: the step schedule ignores both
-    config = TrainConfig(**SMALL, epochs=4, lr=0.05, schedule="step", lr_drops="0.5,0.75", patience=1, min_lr=1e-3)
+    # patience 1 and a min_lr above the second drop would end a plateau run early: the step
+    # schedule ignores both
+    config = TrainConfig(
+        **SMALL, epochs=4, lr=0.05, schedule="step", lr_drops="0.5,0.75", patience=1, min_lr=1e-3
+    )
     trainer = Trainer.start(mnist_small, config)
     assert trainer.run() is True
     assert trainer.history["epoch"] == [1, 2, 3, 4] and not trainer.progress.schedule_ended
@@ -49,7 +61,9 @@ def test_resuming_a_step_schedule_run_keeps_its_epochs(tmp_path, mnist_small):
     trainer = Trainer.start(mnist_small, config)
     trainer.run()
     trainer.save(tmp_path / "run.h5")
-    with pytest.raises(DDSEError, match="--epochs cannot change when resuming a run on the step schedule"):
+    with pytest.raises(
+        DDSEError, match="--epochs cannot change when resuming a run on the step schedule"
+    ):
         resume_run(tmp_path / "run.h5", mnist_small, {"epochs": 4})
     assert resume_run(tmp_path / "run.h5", mnist_small, {"epochs": 2}).finished
 
@@ -58,9 +72,31 @@ def test_cli_records_the_schedule_in_the_checkpoint_and_json(tmp_path, tiny_mnis
     from ddse_np.files.checkpoint import load
 
     out = tmp_path / "step.h5"
-    result = CliRunner().invoke(cli, ["train", "--data", str(tiny_mnist), "--out", str(out), "--m", "16",
-                                      "--k", "1", "--epochs", "2", "--val-size", "100", "--schedule", "step",
-                                      "--lr-drops", "0.5", "--lr", "0.02", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(tiny_mnist),
+            "--out",
+            str(out),
+            "--m",
+            "16",
+            "--k",
+            "1",
+            "--epochs",
+            "2",
+            "--val-size",
+            "100",
+            "--schedule",
+            "step",
+            "--lr-drops",
+            "0.5",
+            "--lr",
+            "0.02",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["config"]["schedule"] == "step" and summary["config"]["lr_drops"] == "0.5"
@@ -68,7 +104,19 @@ def test_cli_records_the_schedule_in_the_checkpoint_and_json(tmp_path, tiny_mnis
     _, extras = load(out)
     assert extras["train"]["config"]["schedule"] == "step"
     assert extras["train"]["schedule"]["drop_epochs"] == [1]
-    bad = CliRunner().invoke(cli, ["train", "--data", str(tiny_mnist), "--out", str(tmp_path / "b.h5"),
-                                   "--schedule", "step", "--lr-drops", "0.8,0.2"])
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(tiny_mnist),
+            "--out",
+            str(tmp_path / "b.h5"),
+            "--schedule",
+            "step",
+            "--lr-drops",
+            "0.8,0.2",
+        ],
+    )
     assert bad.exit_code != 0 and "--lr-drops" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "b.h5").exists()

@@ -1,5 +1,6 @@
 """Interrupts with real processes: SIGINT/SIGTERM save a resumable checkpoint; SIGKILL mid-save
 never leaves a corrupt file at the target."""
+
 import os
 import signal
 import subprocess
@@ -32,22 +33,42 @@ def test_signal_saves_a_resumable_checkpoint(tmp_path, signum, code):
     out = tmp_path / "run.h5"
     # a million epochs, and a plateau schedule that cannot end before 4 x 100,000 validations:
     # the run is still training when the signal comes, on any machine
-    cmd = [sys.executable, str(ROOT / "cli.py"), "train", "--m", "32", "--train-fraction", "0.1",
-           "--val-size", "500", "--epochs", "1000000", "--patience", "100000", "--quiet", "--checkpoint-every",
-           "1", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "train",
+        "--m",
+        "32",
+        "--train-fraction",
+        "0.1",
+        "--val-size",
+        "500",
+        "--epochs",
+        "1000000",
+        "--patience",
+        "100000",
+        "--quiet",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(out, proc)
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == code, stderr
     lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: stopped by {signal.Signals(signum).name}")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: stopped by {signal.Signals(signum).name}"
+    )
     assert "ddse train --resume" in lines[0]
     model, extras = load(out)
     progress = extras["train"]["progress"]
     assert progress["step"] > 0 and "velocity" in extras["resume"]
-    result = CliRunner().invoke(cli, ["train", "--resume", str(out), "--epochs", str(progress["epoch"] + 1),
-                                      "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["train", "--resume", str(out), "--epochs", str(progress["epoch"] + 1), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     _, after = load(out)
     assert after["train"]["progress"]["epoch"] == progress["epoch"] + 1
@@ -76,8 +97,12 @@ def test_sigkill_while_saving_never_corrupts_the_target(tmp_path):
     save(target, model)
     rng = np.random.default_rng(0)
     for _ in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(source), str(target)],
-                                stdout=subprocess.PIPE, text=True, env=dict(ENV, PYTHONPATH=str(ROOT)))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(source), str(target)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(ENV, PYTHONPATH=str(ROOT)),
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 0.6))
         proc.send_signal(signal.SIGKILL)
@@ -92,7 +117,8 @@ import sys
 multiprocessing.set_start_method("fork")  # the workers inherit the patched save interval below
 from ddse_np.experiments import jobs as sweep_jobs
 from ddse_np.cli import cli
-sweep_jobs.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees when both jobs train
+sweep_jobs.PARTIAL_EVERY_SECONDS = 0.0  # a partial run at every epoch's end: the test sees \
+when both jobs train
 cli.main(sys.argv[1:], prog_name="ddse")
 """
 
@@ -114,17 +140,51 @@ def pool_workers(pid: int) -> list:
 def error_lines(stderr: str) -> list:
     """The sweep's lines but the note that 2 workers outnumber the cores (on a 1-core machine, or
     under taskset -c 0, the sweep rightly says so)."""
-    return [line for line in stderr.strip().splitlines() if not line.startswith("note: --workers 2 starts 2")]
+    return [
+        line
+        for line in stderr.strip().splitlines()
+        if not line.startswith("note: --workers 2 starts 2")
+    ]
 
 
 def sweep_with_two_jobs_running(out):
-    """A sweep of 3 tiny jobs on 2 workers, returned once both running jobs have saved a partial run.
-    The jobs cannot finish on any machine: a million epochs on the step schedule (no early end)."""
-    args = ["sweep", "depth", "--methods", "ddse", "--values", "1", "--seeds", "3", "--workers", "2",
-            "--set", "epochs=1000000", "--set", "lr=0.01", "--set", "m=12", "--set", "train_fraction=0.05",
-            "--set", "val_size=200", "--set", "schedule=step", "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-c", SWEEP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(ENV, PYTHONPATH=str(ROOT)), start_new_session=True)
+    """A sweep of 3 tiny jobs on 2 workers, returned once both running jobs have saved a partial
+    run.  The jobs cannot finish on any machine: a million epochs on the step schedule (no early
+    end)."""
+    args = [
+        "sweep",
+        "depth",
+        "--methods",
+        "ddse",
+        "--values",
+        "1",
+        "--seeds",
+        "3",
+        "--workers",
+        "2",
+        "--set",
+        "epochs=1000000",
+        "--set",
+        "lr=0.01",
+        "--set",
+        "m=12",
+        "--set",
+        "train_fraction=0.05",
+        "--set",
+        "val_size=200",
+        "--set",
+        "schedule=step",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SWEEP, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(ENV, PYTHONPATH=str(ROOT)),
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while len(list((out / "partial").glob("*-seed?.h5"))) < 2:  # saved, not a temporary file
         assert proc.poll() is None, proc.communicate()
@@ -133,8 +193,10 @@ def sweep_with_two_jobs_running(out):
     return proc
 
 
-@pytest.mark.parametrize("signum, target", [(signal.SIGTERM, "sweep"), (signal.SIGINT, "group"),
-                                            (signal.SIGTERM, "worker")])
+@pytest.mark.parametrize(
+    "signum, target",
+    [(signal.SIGTERM, "sweep"), (signal.SIGINT, "group"), (signal.SIGTERM, "worker")],
+)
 def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, target):
     """SIGTERM to the sweep, a Ctrl-C (which reaches its workers too), or a signal to one worker
     only: the two running jobs save their partial runs at once, the queued one never starts, and
@@ -154,15 +216,24 @@ def test_a_signal_stops_a_sweep_saving_its_running_jobs(tmp_path, signum, target
     by = "a signal to a job" if target == "worker" else signal.Signals(signum).name
     assert lines[0].startswith(f"error: stopped by {by}: 0 job(s) recorded, 3 not finished (")
     assert lines[0].count(": partial run saved") == 2 and "3 not finished" in lines[0]
-    assert "seed2" not in lines[0]  # queued (or handed to a worker, which did not start it): only counted
-    assert lines[0].endswith(f"partial runs in {out.resolve() / 'partial'}; run the same command again to continue")
+    # queued (or handed to a worker, which did not start it): only counted
+    assert "seed2" not in lines[0]
+    assert lines[0].endswith(
+        f"partial runs in {out.resolve() / 'partial'}; run the same command again to continue"
+    )
     partial = sorted(p.name for p in (out / "partial").iterdir())
-    assert partial == ["ddse-1-seed0.h5", "ddse-1-seed1.h5"]  # seed 2 was queued: cancelled, never started
+    # seed 2 was queued: cancelled, never started
+    assert partial == [
+        "ddse-1-seed0.h5",
+        "ddse-1-seed1.h5",
+    ]
     for name in partial:
         assert load(out / "partial" / name)[1]["train"]["progress"]["step"] > 0
 
 
-def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_saves_its_run(tmp_path):
+def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_saves_its_run(
+    tmp_path,
+):
     """SIGKILL to one pool worker (as the out-of-memory killer does): the pool is broken, so the
     sweep stops its other worker (SIGTERM: its job saves its partial run mid-epoch) and exits 1
     with one line saying what happened and how to continue; no traceback."""
@@ -175,7 +246,8 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
     assert proc.returncode == 1, stderr
     assert error_lines(stderr) == [
         f"error: stopped by {WORKER_LOST}: 0 job(s) recorded, 3 not finished; "
-        f"partial runs in {out.resolve() / 'partial'}; run the same command again to continue"]
+        f"partial runs in {out.resolve() / 'partial'}; run the same command again to continue"
+    ]
     partial = sorted((out / "partial").glob("*-seed?.h5"))  # not what a save killed midway left
     assert [p.name for p in partial] == ["ddse-1-seed0.h5", "ddse-1-seed1.h5"]
     # the killed job's last save was at an epoch's end; the other saved where SIGTERM stopped it:
@@ -195,7 +267,8 @@ def test_signals_held_while_a_pool_starts_are_delivered_after(tmp_path):
 
     with stop_on_signals() as stop:
         with signals_held():
-            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # to this thread, which holds it
+            # to this thread, which holds it
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
             time.sleep(0.05)
             assert not stop()
         assert stop() and stop.name == "SIGINT"
@@ -217,11 +290,17 @@ entry.main()
 
 
 def test_ctrl_c_while_the_command_loads_is_one_line_and_130(tmp_path):
-    # SIGINT at its default in the child, as in a terminal: a shell's background job (`pytest &` in a
-    # script) would hand it down ignored, and an ignored Ctrl-C rightly stays ignored (next test)
-    proc = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True,
-                          env=ENV, timeout=120, cwd=tmp_path,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # SIGINT at its default in the child, as in a terminal: a shell's background job (`pytest &` in
+    # a script) would hand it down ignored, and an ignored Ctrl-C rightly stays ignored (next test)
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     # without the entry point's handler: a traceback, and Python re-raises the SIGINT (status -2)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr == "error: interrupted\n" and proc.stdout == ""
@@ -232,9 +311,13 @@ def test_after_loading_sigint_is_as_before(before):
     """The entry point hands SIGINT back: once loaded, a Ctrl-C raises KeyboardInterrupt as usual
     (which the commands turn into a saved checkpoint or one line); one ignored by the caller
     (``ddse ... &`` in a script) stays ignored throughout."""
-    code = ("import signal, ddse_np.__main__ as entry, ddse_np.cli as cli\n"
-            f"signal.signal(signal.SIGINT, {before})\n"
-            f"cli.main = lambda: print(signal.getsignal(signal.SIGINT) is {before})\n"
-            "entry.main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    code = (
+        "import signal, ddse_np.__main__ as entry, ddse_np.cli as cli\n"
+        f"signal.signal(signal.SIGINT, {before})\n"
+        f"cli.main = lambda: print(signal.getsignal(signal.SIGINT) is {before})\n"
+        "entry.main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120
+    )
     assert proc.returncode == 0 and proc.stdout == "True\n", proc.stderr

@@ -1,4 +1,5 @@
 """The projection P: exactly the top s per row/column, ties, idempotence; sparse storage."""
+
 import numpy as np
 import pytest
 
@@ -57,7 +58,11 @@ def test_s_at_least_line_length_is_identity(rng):
 
 
 def test_project_params_only_touches_constrained(rng):
-    params = {"A": rng.standard_normal((4, 6)), "B": rng.standard_normal((6, 4)), "c": rng.standard_normal(4)}
+    params = {
+        "A": rng.standard_normal((4, 6)),
+        "B": rng.standard_normal((6, 4)),
+        "c": rng.standard_normal(4),
+    }
     before = params["c"].copy()
     project_params(params, {"A": "row", "B": "col"}, 2)
     assert count_nonzeros(params["A"], "row").max() == 2
@@ -85,7 +90,11 @@ def test_sparse_storage_round_trip(rng, axis):
     W[0] = 0.0 if axis == "row" else W[0]  # a line with fewer than s nonzeros
     mask, values = to_sparse(W, 3, axis)
     lines, length = (7, 11) if axis == "row" else (11, 7)
-    assert values.shape == (lines, 3) and mask.shape == (lines, -(-length // 8)) and mask.dtype == np.uint8
+    assert (
+        values.shape == (lines, 3)
+        and mask.shape == (lines, -(-length // 8))
+        and mask.dtype == np.uint8
+    )
     assert np.array_equal(np.unpackbits(mask, axis=1, count=length).sum(axis=1), np.full(lines, 3))
     assert np.array_equal(from_sparse(mask, values, W.shape, axis), W)
 
@@ -102,15 +111,18 @@ def test_a_feasible_matrix_skips_the_tie_path_and_is_unchanged(axis, monkeypatch
     rng = np.random.default_rng(3)
     W = project(rng.standard_normal((40, 30)), 6, axis)
     lines = W if axis == "row" else W.T
-    lines[:5] *= (rng.random(lines[:5].shape) < 0.1)  # some lines with fewer than s nonzeros
+    lines[:5] *= rng.random(lines[:5].shape) < 0.1  # some lines with fewer than s nonzeros
     lines[5, :] = 0.0
     lines[6, :] = 0.0
-    lines[6, :3] = np.nextafter(0.0, 1.0)  # tied, but the smallest subnormal still counts as a nonzero
+    # tied, but the smallest subnormal still counts as a nonzero
+    lines[6, :3] = np.nextafter(0.0, 1.0)
     before = W.copy()
     monkeypatch.setattr(np, "argpartition", lambda *a, **k: pytest.fail("tie path taken"))
     project(W, 6, axis)
     assert np.array_equal(W, before)
-    lines[7] = rng.standard_normal(lines.shape[1])  # one infeasible line: the selection runs for all
+    # one infeasible line: the selection runs for all
+    lines[7] = rng.standard_normal(lines.shape[1])
     project(W, 6, axis)
-    assert np.count_nonzero(lines[7]) == 6 and np.array_equal(np.delete(W, 7, 0 if axis == "row" else 1),
-                                                               np.delete(before, 7, 0 if axis == "row" else 1))
+    assert np.count_nonzero(lines[7]) == 6 and np.array_equal(
+        np.delete(W, 7, 0 if axis == "row" else 1), np.delete(before, 7, 0 if axis == "row" else 1)
+    )

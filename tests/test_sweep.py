@@ -1,5 +1,7 @@
 """Sweeps on tiny settings: plans, results written at once, resume skips done cells, tables and
-figures, learning-rate picks, runs of another sweep drawn beside (running the jobs: test_jobs.py)."""
+figures, learning-rate picks, runs of another sweep drawn beside (running the jobs:
+test_jobs.py)."""
+
 import json
 
 import pytest
@@ -34,9 +36,13 @@ def test_sweep_writes_results_resumes_and_plots(tmp_path):
     assert (out / "depth.png").read_bytes()[:4] == b"\x89PNG"
     table = (out / "depth.md").read_text()
     for r in done:  # every run on its own line; one epoch given, one taken: ended by the epoch cap
-        assert (f"| {sw.PAPER_NAMES[r['method']]} | {r['value']} | 0 | {r['lr']} | {r['val_error']:.2f} | "
-                f"{r['test_error']:.2f} | 1 | {r['steps']} | epoch cap (1) | {r['seconds'] / 60:.1f} |  |") in table
-    assert "every run:" in table and "every run:" not in first.output  # the file has it, the terminal not
+        assert (
+            f"| {sw.PAPER_NAMES[r['method']]} | {r['value']} | 0 | {r['lr']} | "
+            f"{r['val_error']:.2f} | {r['test_error']:.2f} | 1 | {r['steps']} | epoch cap (1) | "
+            f"{r['seconds'] / 60:.1f} |  |"
+        ) in table
+    # the file has it, the terminal not
+    assert "every run:" in table and "every run:" not in first.output
     again = run(*args)
     assert again.exit_code == 0 and "0 job(s) run, 4 already done" in again.output
     assert rows(out) == done
@@ -56,10 +62,16 @@ def test_a_cut_last_line_is_run_again(tmp_path):
 
 def test_another_sweeps_directory_is_refused(tmp_path):
     out = tmp_path / "s"
-    assert run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", out).exit_code == 0
+    assert (
+        run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--out", out).exit_code
+        == 0
+    )
     before = (out / "results.jsonl").read_text()
     result = run("sweep", "width", "--methods", "fc", "--values", "8", *TINY_WIDTH, "--out", out)
-    assert result.exit_code == 1 and "other settings (sweep: 'depth' there, 'width' now)" in result.output
+    assert (
+        result.exit_code == 1
+        and "other settings (sweep: 'depth' there, 'width' now)" in result.output
+    )
     assert (out / "results.jsonl").read_text() == before
 
 
@@ -69,22 +81,41 @@ def test_a_directory_of_the_older_sweep_format_is_refused_saying_so(tmp_path):
     out = tmp_path / "s"
     out.mkdir()
     (out / "sweep.json").write_text(json.dumps(dict(sweep="depth", budget="quick", settings={})))
-    row = dict(sweep="depth", method="fc", value=1, seed=0, lr=0.05, epochs=1, test_error=9.0, seconds=1.0)
+    row = dict(
+        sweep="depth", method="fc", value=1, seed=0, lr=0.05, epochs=1, test_error=9.0, seconds=1.0
+    )
     (out / "results.jsonl").write_text(json.dumps(row) + "\n")
     result = run("sweep", "depth", "--methods", "fc", "--values", "1", "--out", out)
     assert result.exit_code == 1 and result.output.strip().splitlines() == [
-        f"error: {out} holds results of an older format (1; this version writes {sw.FORMAT}): choose another "
-        f"--out (--plot-only still redraws them)"]
+        f"error: {out} holds results of an older format (1; this version writes {sw.FORMAT}): "
+        f"choose another --out (--plot-only still redraws them)"
+    ]
     assert run("sweep", "depth", "--plot-only", "--out", out).exit_code == 0
 
 
 def test_table_lists_every_method_and_value(tmp_path):
     results = sw.ResultsFile(tmp_path / "t", {})
-    for method, value, error in [("ddse", 0.1, 2.0), ("ddse", 0.5, 3.0), ("fc", None, 4.0), ("lista", None, None)]:
-        results.append(dict(sweep="sparsity", method=method, value=value, seed=0, test_error=error,
-                            epochs=1, seconds=1.0, checkpoint=None))
+    for method, value, error in [
+        ("ddse", 0.1, 2.0),
+        ("ddse", 0.5, 3.0),
+        ("fc", None, 4.0),
+        ("lista", None, None),
+    ]:
+        results.append(
+            dict(
+                sweep="sparsity",
+                method=method,
+                value=value,
+                seed=0,
+                test_error=error,
+                epochs=1,
+                seconds=1.0,
+                checkpoint=None,
+            )
+        )
     text = sw.table(results, "sparsity")
-    assert "| DDSE | 2.00 | 3.00 |" in text and "| Baseline I | 4.00 | 4.00 |" in text  # one seed: no ±
+    # one seed: no ±
+    assert "| DDSE | 2.00 | 3.00 |" in text and "| Baseline I | 4.00 | 4.00 |" in text
     assert "| Baseline IV | diverged | diverged |" in text and "over 1 seed(s)" in text
 
 
@@ -92,25 +123,67 @@ def test_table_gives_mean_std_and_seed_counts(tmp_path):
     results = sw.ResultsFile(tmp_path / "t", {})
     for seed, (a, b) in enumerate([(1.0, 5.0), (2.0, None), (3.0, 6.0)]):
         for value, error in ((8, a), (16, b)):
-            results.append(dict(sweep="width", method="ddse", value=value, seed=seed, test_error=error))
+            results.append(
+                dict(sweep="width", method="ddse", value=value, seed=seed, test_error=error)
+            )
     results.append(dict(sweep="width", method="fc", value=8, seed=0, test_error=9.0))
     text = sw.table(results, "width")
     assert "over 3 seed(s)" in text
-    assert "| DDSE | 2.00 ± 1.00 | 5.50 ± 0.71 (n=2), 1 diverged |" in text  # sample standard deviation
+    # sample standard deviation
+    assert "| DDSE | 2.00 ± 1.00 | 5.50 ± 0.71 (n=2), 1 diverged |" in text
     assert "| Baseline I | 9.00 (n=1) |  |" in text
 
 
 def test_runs_table_gives_errors_epochs_steps_and_minutes_per_cell(tmp_path):
     results = sw.ResultsFile(tmp_path / "t", {})
-    for seed, (val, test, epochs, seconds) in enumerate([(1.0, 1.5, 20, 600.0), (2.0, 2.5, 30, 1200.0)]):
-        results.append(dict(sweep="depth", method="ddse", value=2, seed=seed, val_error=val, test_error=test,
-                            epochs=epochs, steps=epochs * 10, seconds=seconds))
-    results.append(dict(sweep="depth", method="ddse", value=2, seed=2, val_error=None, test_error=None,
-                        epochs=1, steps=3, seconds=5.0, note="diverged"))
-    results.append(dict(sweep="depth", method="fc", value=2, seed=0, val_error=0.5, test_error=0.75,
-                        epochs=12, steps=120, seconds=90.0))
+    for seed, (val, test, epochs, seconds) in enumerate(
+        [(1.0, 1.5, 20, 600.0), (2.0, 2.5, 30, 1200.0)]
+    ):
+        results.append(
+            dict(
+                sweep="depth",
+                method="ddse",
+                value=2,
+                seed=seed,
+                val_error=val,
+                test_error=test,
+                epochs=epochs,
+                steps=epochs * 10,
+                seconds=seconds,
+            )
+        )
+    results.append(
+        dict(
+            sweep="depth",
+            method="ddse",
+            value=2,
+            seed=2,
+            val_error=None,
+            test_error=None,
+            epochs=1,
+            steps=3,
+            seconds=5.0,
+            note="diverged",
+        )
+    )
+    results.append(
+        dict(
+            sweep="depth",
+            method="fc",
+            value=2,
+            seed=0,
+            val_error=0.5,
+            test_error=0.75,
+            epochs=12,
+            steps=120,
+            seconds=90.0,
+        )
+    )
     text = sw.table(results, "depth")
-    assert "| DDSE | 2 | 2 | 1 | 1.50 ± 0.71 | 2.00 ± 0.71 | 25.0 ± 7.1 | 250 ± 71 | 15.0 ± 7.1 | 30.1 |" in text
+    assert (
+        "| DDSE | 2 | 2 | 1 | 1.50 ± 0.71 | 2.00 ± 0.71 | 25.0 ± 7.1 | 250 ± 71 | 15.0 ± 7.1 | "
+        "30.1 |" in text
+    )
     assert "| Baseline I | 2 | 1 | 0 | 0.50 | 0.75 | 12.0 | 120 | 1.5 | 1.5 |" in text
 
 
@@ -118,25 +191,43 @@ def test_every_run_table_says_what_ended_each_run():
     from ddse_np.experiments.report import every_run_table
 
     base = dict(method="ddse", value=0.5, lr=0.05, val_error=1.0, test_error=1.25, seconds=90.0)
-    runs = [dict(base, seed=1, epochs=120, steps=25800), dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
-            dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
-            dict(base, seed=3, epochs=121), dict(base, method="fc", value=None, seed=0, epochs=120)]
+    runs = [
+        dict(base, seed=1, epochs=120, steps=25800),
+        dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
+        dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
+        dict(base, seed=3, epochs=121),
+        dict(base, method="fc", value=None, seed=0, epochs=120),
+    ]
     planned = {("ddse", 0.5): dict(epochs=120), ("fc", None): dict(epochs=130, schedule="plateau")}
-    lines = every_run_table(runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES,
-                            lambda m, v: planned[(m, v)]).splitlines()[4:]
-    assert lines == ["| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 |  | schedule | 1.5 | resumed at epoch 86 |",
-                     "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 | epoch cap (120) | 1.5 |  |",
-                     "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 |  | diverged | 1.5 | loss became nan |",
-                     "| DDSE | 0.5 | 3 | 0.05 | 1.00 | 1.25 | 121 |  |  | 1.5 |  |",  # more than planned: not guessed
-                     "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 |  | schedule | 1.5 |  |"]
+    lines = every_run_table(
+        runs, "train_fraction", ("ddse", "fc"), sw.PAPER_NAMES, lambda m, v: planned[(m, v)]
+    ).splitlines()[4:]
+    expected = [
+        "| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.25 | 100 |  | schedule | 1.5 | resumed at epoch 86 |",
+        "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 | epoch cap (120) | 1.5 |  |",
+        "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 |  | diverged | 1.5 | loss became nan |",
+        # more than planned: not guessed
+        "| DDSE | 0.5 | 3 | 0.05 | 1.00 | 1.25 | 121 |  |  | 1.5 |  |",
+        "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 |  | schedule | 1.5 |  |",
+    ]
+    assert lines == expected
     step = {("ddse", 0.5): dict(epochs=120, schedule="step")}
-    fixed = every_run_table(runs[:2], "train_fraction", ("ddse",), None, lambda m, v: step[(m, v)]).splitlines()[4:]
-    assert [line.split(" | ")[8] for line in fixed] == ["", "fixed schedule (120)"]  # 100 of 120: not guessed
-    unknown = every_run_table(runs[:1], "train_fraction").splitlines()[4]  # no planned epochs: not guessed
+    fixed = every_run_table(
+        runs[:2], "train_fraction", ("ddse",), None, lambda m, v: step[(m, v)]
+    ).splitlines()[4:]
+    # 100 of 120: not guessed
+    assert [line.split(" | ")[8] for line in fixed] == [
+        "",
+        "fixed schedule (120)",
+    ]
+    # no planned epochs: not guessed
+    unknown = every_run_table(runs[:1], "train_fraction").splitlines()[4]
     assert unknown == "| ddse | 0.5 | 1 | 0.05 | 1.00 | 1.25 | 120 | 25800 |  | 1.5 |  |"
     lr_sweep = every_run_table([dict(base, value=0.02, seed=0, epochs=3)], "lr").splitlines()
-    assert lr_sweep[2] == ("| method | lr | seed | validation error | test error | epochs | steps | ended by | minutes "
-                           "| note |")
+    assert lr_sweep[2] == (
+        "| method | lr | seed | validation error | test error | epochs | steps | ended by | "
+        "minutes | note |"
+    )
     assert lr_sweep[4] == "| ddse | 0.02 | 0 | 1.00 | 1.25 | 3 |  |  | 1.5 |  |"  # the lr once
 
 
@@ -148,37 +239,77 @@ def _samples_dir(tmp_path, settings):
     (out / "sweep.json").write_text(json.dumps(settings))
     with open(out / "results.jsonl", "w") as f:
         for seed, epochs in enumerate((120, 100)):
-            f.write(json.dumps(dict(sweep="samples", method="ddse", value=0.5, seed=seed, lr=0.05, epochs=epochs,
-                                    steps=epochs * 215, val_error=1.0, test_error=1.1, seconds=60.0)) + "\n")
+            f.write(
+                json.dumps(
+                    dict(
+                        sweep="samples",
+                        method="ddse",
+                        value=0.5,
+                        seed=seed,
+                        lr=0.05,
+                        epochs=epochs,
+                        steps=epochs * 215,
+                        val_error=1.0,
+                        test_error=1.1,
+                        seconds=60.0,
+                    )
+                )
+                + "\n"
+            )
     return out
 
 
 def test_plot_only_tables_every_run_with_its_step_matched_cap(tmp_path):
-    out = _samples_dir(tmp_path, dict(sweep="samples", budget="paper", settings={"epochs": 60}, format=sw.FORMAT))
+    out = _samples_dir(
+        tmp_path, dict(sweep="samples", budget="paper", settings={"epochs": 60}, format=sw.FORMAT)
+    )
     result = run("sweep", "samples", "--plot-only", "--out", out)
     assert result.exit_code == 0, result.output
     table = (out / "samples.md").read_text()
-    assert "| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.10 | 120 | 25800 | epoch cap (120) | 1.0 |  |" in table
+    assert (
+        "| DDSE | 0.5 | 0 | 0.05 | 1.00 | 1.10 | 120 | 25800 | epoch cap (120) | 1.0 |  |" in table
+    )
     assert "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 | 21500 | schedule | 1.0 |  |" in table
-    assert "every run:" in table and "every run:" not in result.output  # the file has it, the terminal not
+    # the file has it, the terminal not
+    assert "every run:" in table and "every run:" not in result.output
 
 
-@pytest.mark.parametrize("settings", [
-    dict(sweep="samples", budget="paper", settings={"epochs": 60}),  # format 1: epochs not yet step-matched
-    dict(sweep="samples", budget=["paper"], settings={"epochs": 60}, format=sw.FORMAT),
-    dict(sweep="samples", budget="paper", settings=[1], format=sw.FORMAT),
-    dict(sweep="samples", budget="paper", settings={"epochs": "60"}, format=sw.FORMAT),
-    dict(sweep="samples", budget="paper", settings={}, method_settings=[1], format=sw.FORMAT)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # format 1: epochs not yet step-matched
+        dict(sweep="samples", budget="paper", settings={"epochs": 60}),
+        dict(sweep="samples", budget=["paper"], settings={"epochs": 60}, format=sw.FORMAT),
+        dict(sweep="samples", budget="paper", settings=[1], format=sw.FORMAT),
+        dict(sweep="samples", budget="paper", settings={"epochs": "60"}, format=sw.FORMAT),
+        dict(sweep="samples", budget="paper", settings={}, method_settings=[1], format=sw.FORMAT),
+    ],
+)
 def test_plot_only_leaves_what_ended_a_run_empty_when_the_settings_plan_no_job(tmp_path, settings):
     out = _samples_dir(tmp_path, settings)
     result = run("sweep", "samples", "--plot-only", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 | 21500 |  | 1.0 |  |" in (out / "samples.md").read_text()
+    assert (
+        "| DDSE | 0.5 | 1 | 0.05 | 1.00 | 1.10 | 100 | 21500 |  | 1.0 |  |"
+        in (out / "samples.md").read_text()
+    )
 
 
 def test_a_diverging_job_is_recorded_not_fatal(tmp_path):
     out = tmp_path / "s"
-    result = run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--set", "lr=1e12", "--out", out)
+    result = run(
+        "sweep",
+        "depth",
+        "--methods",
+        "fc",
+        "--values",
+        "1",
+        *TINY,
+        "--set",
+        "lr=1e12",
+        "--out",
+        out,
+    )
     assert result.exit_code == 1 and "no results to plot" in result.output  # nothing finite to draw
     row = rows(out)[0]
     assert row["test_error"] is None and "became" in row["note"]
@@ -195,7 +326,15 @@ def test_cupy_sweep_without_gpu_writes_nothing(tmp_path):
 
 
 def test_a_per_method_setting_reaches_only_its_method():
-    jobs = sw.plan("depth", "quick", 1, ("ddse", "fc", "lista"), [1], {"lr": 0.05, "m": 64}, {"fc": {"lr": 0.02}})
+    jobs = sw.plan(
+        "depth",
+        "quick",
+        1,
+        ("ddse", "fc", "lista"),
+        [1],
+        {"lr": 0.05, "m": 64},
+        {"fc": {"lr": 0.02}},
+    )
     lrs = {j["method"]: j["config"]["lr"] for j in jobs}
     assert lrs == {"ddse": 0.05, "fc": 0.02, "lista": 0.01}  # lista: the budget's own per-method lr
     assert all(j["config"]["m"] == 64 for j in jobs)
@@ -203,7 +342,9 @@ def test_a_per_method_setting_reaches_only_its_method():
     assert jobs[0]["config"]["lr"] == 0.003  # --set lista:lr wins over the budget
 
 
-@pytest.mark.parametrize("overrides, per_method", [({"seed": 3}, {}), ({"model": "fc"}, {}), ({}, {"fc": {"k": 2}})])
+@pytest.mark.parametrize(
+    "overrides, per_method", [({"seed": 3}, {}), ({"model": "fc"}, {}), ({}, {"fc": {"k": 2}})]
+)
 def test_settings_the_sweep_owns_are_refused(overrides, per_method):
     with pytest.raises(DDSEError, match="the sweep sets"):
         sw.plan("depth", "quick", 1, ("ddse", "fc"), None, overrides, per_method)
@@ -211,18 +352,40 @@ def test_settings_the_sweep_owns_are_refused(overrides, per_method):
 
 def test_set_with_a_method_prefix_on_the_command_line(tmp_path):
     out = tmp_path / "s"
-    result = run("sweep", "depth", "--methods", "ddse,fc", "--values", "1", *TINY, "--set", "fc:lr=.02", "--out", out)
+    result = run(
+        "sweep",
+        "depth",
+        "--methods",
+        "ddse,fc",
+        "--values",
+        "1",
+        *TINY,
+        "--set",
+        "fc:lr=.02",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     lrs = {r["method"]: r["lr"] for r in rows(out)}
     assert lrs == {"ddse": 0.05, "fc": 0.02}
     assert json.loads((out / "sweep.json").read_text())["method_settings"] == {"fc": {"lr": 0.02}}
-    assert (out / "depth.md").read_text().startswith("test error (%), mean ± sample standard deviation over 1 seed(s)")
+    assert (
+        (out / "depth.md")
+        .read_text()
+        .startswith("test error (%), mean ± sample standard deviation over 1 seed(s)")
+    )
     bad = run("sweep", "depth", "--set", "cnn:lr=0.1", "--out", tmp_path / "t")
-    assert bad.exit_code == 1 and "unknown method 'cnn'" in bad.output and not (tmp_path / "t").exists()
+    assert (
+        bad.exit_code == 1
+        and "unknown method 'cnn'" in bad.output
+        and not (tmp_path / "t").exists()
+    )
 
 
 def test_samples_sweep_matches_steps():
-    jobs = sw.plan("samples", "quick", 1, ("ddse",), [0.05, 0.25, 0.5, 1.0], {"epochs": 6, "patience": 3})
+    jobs = sw.plan(
+        "samples", "quick", 1, ("ddse",), [0.05, 0.25, 0.5, 1.0], {"epochs": 6, "patience": 3}
+    )
     assert [j["config"]["epochs"] for j in jobs] == [120, 24, 12, 6]
     # validations (and the schedule's patience, counted in validations) come after the same steps
     assert [j["config"]["val_every"] for j in jobs] == [20, 4, 2, 1]
@@ -235,23 +398,48 @@ def test_samples_sweep_matches_steps():
 
 def test_samples_sweep_records_steps(tmp_path):
     out = tmp_path / "s"
-    args = ["sweep", "samples", "--methods", "fc", "--values", "0.05,0.1", "--set", "epochs=1", "--set", "m=8",
-            "--set", "val_size=200", "--set", "batch_size=100", "--set", "patience=99", "--out", out]
+    args = [
+        "sweep",
+        "samples",
+        "--methods",
+        "fc",
+        "--values",
+        "0.05,0.1",
+        "--set",
+        "epochs=1",
+        "--set",
+        "m=8",
+        "--set",
+        "val_size=200",
+        "--set",
+        "batch_size=100",
+        "--set",
+        "patience=99",
+        "--out",
+        out,
+    ]
     assert run(*args).exit_code == 0
     done = {r["value"]: r for r in rows(out)}
-    # 2,990 and 5,980 of 59,800 images at 100 a batch: 30 and 60 steps an epoch, for 20 and 10 epochs:
-    # the 600 steps of one epoch on all the data (598 steps)
-    assert (done[0.05]["epochs"], done[0.05]["steps"]) == (20, 600) and (done[0.1]["epochs"], done[0.1]["steps"]) == (10, 600)
+    # 2,990 and 5,980 of 59,800 images at 100 a batch: 30 and 60 steps an epoch, for 20 and 10
+    # epochs: the 600 steps of one epoch on all the data (598 steps)
+    assert (done[0.05]["epochs"], done[0.05]["steps"]) == (20, 600) and (
+        done[0.1]["epochs"],
+        done[0.1]["steps"],
+    ) == (10, 600)
     assert done[0.05]["val_error"] is not None  # validated once, after epoch 20 (the last)
     recorded = json.loads((out / "sweep.json").read_text())
-    assert recorded["epochs"].startswith("step-matched") and recorded["val_every"].startswith("step-matched")
+    assert recorded["epochs"].startswith("step-matched") and recorded["val_every"].startswith(
+        "step-matched"
+    )
 
 
 def test_pick_lr_uses_validation_error_only():
     rows_ = []
     for seed in (0, 1):
         for lr, val, test in ((0.01, 3.0, 1.0), (0.05, 2.0, 9.0), (0.1, 1.0, 0.5)):
-            rows_.append(dict(method="ddse", value=lr, seed=seed, val_error=val + seed, test_error=test))
+            rows_.append(
+                dict(method="ddse", value=lr, seed=seed, val_error=val + seed, test_error=test)
+            )
     rows_[-1]["val_error"] = None  # 0.1 diverged for seed 1: not eligible
     rows_ += [dict(method="fc", value=0.1, seed=0, val_error=None, test_error=None)]
     assert sw.pick_lr(rows_) == {"ddse": 0.05}  # lowest validation error; test error plays no part
@@ -259,7 +447,9 @@ def test_pick_lr_uses_validation_error_only():
 
 def test_lr_sweep_marks_its_picks_and_feeds_a_later_sweep(tmp_path):
     lr_dir = tmp_path / "lr"
-    result = run("sweep", "lr", "--methods", "ddse,fc", "--values", "0.001,0.05", *TINY, "--out", lr_dir)
+    result = run(
+        "sweep", "lr", "--methods", "ddse,fc", "--values", "0.001,0.05", *TINY, "--out", lr_dir
+    )
     assert result.exit_code == 0, result.output
     done = rows(lr_dir)
     assert all(r["val_error"] is not None and r["test_error"] is not None for r in done)
@@ -268,9 +458,22 @@ def test_lr_sweep_marks_its_picks_and_feeds_a_later_sweep(tmp_path):
         best = min((r for r in done if r["method"] == method), key=lambda r: r["val_error"])
         assert picks[method] == best["value"]
     table = (lr_dir / "lr.md").read_text()
-    assert table.startswith("validation error (%)") and table.count("| **") == 2  # one pick per method
+    # one pick per method
+    assert table.startswith("validation error (%)") and table.count("| **") == 2
     out = tmp_path / "depth"
-    result = run("sweep", "depth", "--methods", "ddse,fc", "--values", "1", *TINY, "--lr-from", lr_dir, "--out", out)
+    result = run(
+        "sweep",
+        "depth",
+        "--methods",
+        "ddse,fc",
+        "--values",
+        "1",
+        *TINY,
+        "--lr-from",
+        lr_dir,
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert {r["method"]: r["lr"] for r in rows(out)} == picks
     missing = run("sweep", "depth", "--lr-from", tmp_path / "depth", "--out", tmp_path / "x")
@@ -284,8 +487,9 @@ def test_plot_only_writes_nothing_but_the_figure_and_table(tmp_path):
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "nosuchproto://where"])
-def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_writes_nothing(tmp_path, address,
-                                                                                    monkeypatch):
+def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_writes_nothing(
+    tmp_path, address, monkeypatch
+):
     distributed = pytest.importorskip("distributed")
     timeouts, client = [], distributed.Client
 
@@ -294,20 +498,54 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_writes_noth
         return client(*args, **kwargs)
 
     monkeypatch.setattr(distributed, "Client", recording_client)
-    result = run("sweep", "depth", "--methods", "fc", "--values", "1", *TINY, "--scheduler", address,
-                 "--connect-timeout", "2", "--keep-checkpoints", "--out", tmp_path / "s")
+    result = run(
+        "sweep",
+        "depth",
+        "--methods",
+        "fc",
+        "--values",
+        "1",
+        *TINY,
+        "--scheduler",
+        address,
+        "--connect-timeout",
+        "2",
+        "--keep-checkpoints",
+        "--out",
+        tmp_path / "s",
+    )
     assert timeouts == [2.0]  # the wait is distributed's, bounded by --connect-timeout
     lines = result.output.strip().splitlines()
-    assert result.exit_code == 1 and len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.output
+    assert (
+        result.exit_code == 1 and len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
+    ), result.output
     assert not (tmp_path / "s").exists()
 
 
 def test_beside_adds_another_sweeps_runs_of_the_same_config_at_this_sweeps_value(tmp_path):
     depth, sparsity = tmp_path / "d", tmp_path / "s"
-    assert run("sweep", "depth", "--methods", "ddse,fc", "--values", "1,2", *TINY, "--out", depth).exit_code == 0
+    assert (
+        run(
+            "sweep", "depth", "--methods", "ddse,fc", "--values", "1,2", *TINY, "--out", depth
+        ).exit_code
+        == 0
+    )
     k2 = {r["method"]: r for r in rows(depth) if r["value"] == 2}
-    result = run("sweep", "sparsity", "--methods", "ddse,fc", "--values", "0.5", "--seeds", "1", *TINY,
-                 "--out", sparsity, "--beside", depth)
+    result = run(
+        "sweep",
+        "sparsity",
+        "--methods",
+        "ddse,fc",
+        "--values",
+        "0.5",
+        "--seeds",
+        "1",
+        *TINY,
+        "--out",
+        sparsity,
+        "--beside",
+        depth,
+    )
     assert result.exit_code == 0, result.output
     table = (sparsity / "sparsity.md").read_text()
     # DDSE's k = 2 run (the default k) is the s/n 0.25 run of this sweep; its k = 1 run is not;
@@ -315,50 +553,114 @@ def test_beside_adds_another_sweeps_runs_of_the_same_config_at_this_sweeps_value
     assert "| DDSE | 0.25 | 1 | 0 |" in table and f"{k2['ddse']['test_error']:.2f}" in table
     assert "| Baseline I | (all) | 1 | 0 |" in table and "| Baseline I | 0.25" not in table
     assert f"includes 1 run(s) of {depth}: DDSE at sparsity 0.25, seed(s) 0" in table
-    assert [r["method"] for r in rows(sparsity)] == ["ddse", "fc"]  # drawn, never written into results.jsonl
+    # drawn, never written into results.jsonl
+    assert [r["method"] for r in rows(sparsity)] == [
+        "ddse",
+        "fc",
+    ]
     import shutil
 
-    shutil.copytree(depth, tmp_path / "d2")  # the same runs again, in a second directory given beside
-    twice = run("sweep", "sparsity", "--plot-only", "--out", sparsity, "--beside", depth, "--beside", tmp_path / "d2")
+    # the same runs again, in a second directory given beside
+    shutil.copytree(depth, tmp_path / "d2")
+    twice = run(
+        "sweep",
+        "sparsity",
+        "--plot-only",
+        "--out",
+        sparsity,
+        "--beside",
+        depth,
+        "--beside",
+        tmp_path / "d2",
+    )
     assert twice.exit_code == 0, twice.output
     table = (sparsity / "sparsity.md").read_text()
     assert "| DDSE | 0.25 | 1 | 0 |" in table and "over 1 seed(s)" in table  # one run, once
 
 
-@pytest.mark.parametrize("setting, differs", [(["--set", "epochs=2"], "epochs: 1 there, 2 here"),
-                                               (["--set", "epochs=1", "--set", "ddse:lr=0.02"], "lr: 0.05 there, 0.02 here")])
+@pytest.mark.parametrize(
+    "setting, differs",
+    [
+        (["--set", "epochs=2"], "epochs: 1 there, 2 here"),
+        (["--set", "epochs=1", "--set", "ddse:lr=0.02"], "lr: 0.05 there, 0.02 here"),
+    ],
+)
 def test_beside_refuses_runs_made_otherwise_before_running(tmp_path, setting, differs):
     depth = tmp_path / "d"
-    assert run("sweep", "depth", "--methods", "ddse", "--values", "1,2", *TINY, "--out", depth).exit_code == 0
-    other = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY[2:], *setting,
-                "--out", tmp_path / "s", "--beside", depth)
-    assert other.exit_code == 1 and f"none of its runs of ddse is a run of this sweep ({differs})" in other.output
+    assert (
+        run(
+            "sweep", "depth", "--methods", "ddse", "--values", "1,2", *TINY, "--out", depth
+        ).exit_code
+        == 0
+    )
+    other = run(
+        "sweep",
+        "sparsity",
+        "--methods",
+        "ddse",
+        "--values",
+        "0.5",
+        *TINY[2:],
+        *setting,
+        "--out",
+        tmp_path / "s",
+        "--beside",
+        depth,
+    )
+    assert (
+        other.exit_code == 1
+        and f"none of its runs of ddse is a run of this sweep ({differs})" in other.output
+    )
     assert not (tmp_path / "s").exists()  # refused before any run
 
 
 @pytest.mark.parametrize("start, kept", [("0.25", True), ("0.1", False)])
-def test_beside_counts_a_start_at_the_constraints_own_sparsity_as_the_default_start(tmp_path, start, kept):
+def test_beside_counts_a_start_at_the_constraints_own_sparsity_as_the_default_start(
+    tmp_path, start, kept
+):
     # study 4's "no weight constraint" sweep (--sparsity 1 --init-sparsity 0.25): at s/n = 0.25 its
     # start is the default one, so a default DDSE run is its 0.25 point; a start at 0.1 is not
     depth = tmp_path / "d"
-    assert run("sweep", "depth", "--methods", "ddse", "--values", "2", *TINY, "--out", depth).exit_code == 0
-    result = run("sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY, "--set",
-                 f"init_sparsity={start}", "--out", tmp_path / "s", "--beside", depth)
+    assert (
+        run("sweep", "depth", "--methods", "ddse", "--values", "2", *TINY, "--out", depth).exit_code
+        == 0
+    )
+    result = run(
+        "sweep",
+        "sparsity",
+        "--methods",
+        "ddse",
+        "--values",
+        "0.5",
+        *TINY,
+        "--set",
+        f"init_sparsity={start}",
+        "--out",
+        tmp_path / "s",
+        "--beside",
+        depth,
+    )
     if kept:
         assert result.exit_code == 0, result.output
         assert "| DDSE | 0.25 | 1 | 0 |" in (tmp_path / "s" / "sparsity.md").read_text()
     else:
-        assert result.exit_code == 1 and "(init_sparsity: 0.0 there, 0.1 here)" in result.output, result.output
+        assert result.exit_code == 1 and "(init_sparsity: 0.0 there, 0.1 here)" in result.output, (
+            result.output
+        )
 
 
 @pytest.mark.parametrize("values", ["0.25,0.25", "0.25,.25", "0.5,0.25,2.5e-1"])
 def test_a_value_given_twice_is_refused_before_anything_runs(tmp_path, values):
-    result = run("sweep", "sparsity", "--values", values, "--methods", "ddse", *TINY, "--out", tmp_path / "s")
+    result = run(
+        "sweep", "sparsity", "--values", values, "--methods", "ddse", *TINY, "--out", tmp_path / "s"
+    )
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.output
     assert lines[0].startswith("error: --values names 0.25 more than once")
     assert not (tmp_path / "s").exists()
-    twice = run("sweep", "depth", "--values", "1", "--methods", "fc,fc", *TINY, "--out", tmp_path / "m")
+    twice = run(
+        "sweep", "depth", "--values", "1", "--methods", "fc,fc", *TINY, "--out", tmp_path / "m"
+    )
     assert twice.exit_code == 1 and "--methods names fc more than once" in twice.output
 
 
@@ -367,11 +669,14 @@ def test_a_results_file_holding_a_cell_twice_is_reported_not_averaged(tmp_path):
     result = run("sweep", "depth", "--values", "1", "--methods", "fc", *TINY, "--out", out)
     assert result.exit_code == 0, result.output
     (first,) = rows(out)
-    with open(out / "results.jsonl", "a") as f:  # the same cell again, as a hand-merged file would hold it
+    # the same cell again, as a hand-merged file would hold it
+    with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(dict(first, test_error=first["test_error"] + 40.0)) + "\n")
     redrawn = run("sweep", "depth", "--plot-only", "--out", out)
     assert redrawn.exit_code == 0, redrawn.output
-    assert "holds 1 more row(s) for cells it already has (first: fc depth=1 seed 0)" in redrawn.output
+    assert (
+        "holds 1 more row(s) for cells it already has (first: fc depth=1 seed 0)" in redrawn.output
+    )
     table = (out / "depth.md").read_text()
     assert f"| Baseline I | {first['test_error']:.2f} |\n" in table and "over 1 seed(s)" in table
     assert "| Baseline I | 1 | 1 | 0 |" in table  # one seed, not two
@@ -388,17 +693,56 @@ def test_never_more_worker_processes_than_jobs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", recording_pool)
     monkeypatch.setattr("ddse_np.cli.sweeps.host_cores", lambda: 2)
-    result = run("sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "2", "--workers", "1000", *TINY,
-                 "--out", tmp_path / "s")
+    result = run(
+        "sweep",
+        "depth",
+        "--values",
+        "1",
+        "--methods",
+        "fc",
+        "--seeds",
+        "2",
+        "--workers",
+        "1000",
+        *TINY,
+        "--out",
+        tmp_path / "s",
+    )
     assert result.exit_code == 0, result.output
     assert started == [2] and len(rows(tmp_path / "s")) == 2
     assert "note: --workers" not in result.output  # 2 processes on 2 cores
     monkeypatch.setattr("ddse_np.cli.sweeps.host_cores", lambda: 1)
-    again = run("sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "3", "--workers", "1000", *TINY,
-                "--out", tmp_path / "s")
+    again = run(
+        "sweep",
+        "depth",
+        "--values",
+        "1",
+        "--methods",
+        "fc",
+        "--seeds",
+        "3",
+        "--workers",
+        "1000",
+        *TINY,
+        "--out",
+        tmp_path / "s",
+    )
     assert again.exit_code == 0, again.output
     assert started == [2] and len(rows(tmp_path / "s")) == 3  # one job left: run in this process
-    three = run("sweep", "depth", "--values", "2", "--methods", "fc", "--seeds", "2", "--workers", "3", *TINY,
-                "--out", tmp_path / "t")
+    three = run(
+        "sweep",
+        "depth",
+        "--values",
+        "2",
+        "--methods",
+        "fc",
+        "--seeds",
+        "2",
+        "--workers",
+        "3",
+        *TINY,
+        "--out",
+        tmp_path / "t",
+    )
     assert three.exit_code == 0 and started == [2, 2]
     assert "note: --workers 3 starts 2 processes on 1 core(s)" in three.output

@@ -1,4 +1,5 @@
 """The training loop, optimizer and schedule."""
+
 import json
 
 import numpy as np
@@ -26,17 +27,21 @@ def test_momentum_sgd_update():
 
 def test_blocked_momentum_update_is_bit_identical_to_whole_arrays(monkeypatch):
     """The cache-blocked update (numpy) gives the whole-array arithmetic bit for bit, also for a
-    parameter whose size is not a multiple of the block, and a non-contiguous one takes whole arrays."""
+    parameter whose size is not a multiple of the block, and a non-contiguous one takes whole
+    arrays."""
     rng = np.random.default_rng(3)
     shapes = {"W": (37, 11), "theta": (5,), "F": (6, 4)}
     params = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
     params["F"] = np.asfortranarray(params["F"])
     reference = {name: value.copy() for name, value in params.items()}
     velocity = {}
-    monkeypatch.setattr(MomentumSGD, "BLOCK_BYTES", 256)  # 64 float32: W's 407 = 6 full blocks and a part
+    # 64 float32: W's 407 = 6 full blocks and a part
+    monkeypatch.setattr(MomentumSGD, "BLOCK_BYTES", 256)
     opt = MomentumSGD(lr=0.05, momentum=0.9)
     for _ in range(3):
-        grads = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+        grads = {
+            name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()
+        }
         for name, p in reference.items():  # the update written out on whole arrays
             g = grads[name] * np.float32(-0.05)
             velocity[name] = g if name not in velocity else velocity[name] * np.float32(0.9) + g
@@ -114,7 +119,9 @@ def test_float64_training(mnist_small):
 
 
 def test_lr_drops_when_validation_stalls(mnist_small):
-    _, history = train(mnist_small, TrainConfig(**dict(SMALL, epochs=4, m=8), patience=1, lr=1e-9, min_lr=0))
+    _, history = train(
+        mnist_small, TrainConfig(**dict(SMALL, epochs=4, m=8), patience=1, lr=1e-9, min_lr=0)
+    )
     assert history["epoch"] == [1, 2, 3, 4]
     assert history["lr"][0] == 1e-9 and history["lr"][-1] < 1e-9
 
@@ -136,14 +143,20 @@ def test_validation_every_n_epochs_drives_the_schedule(mnist_small):
     trainer = Trainer.start(mnist_small, config)
     trainer.run()
     history = trainer.history
-    assert [e for e, v in zip(history["epoch"], history["val_error"]) if np.isfinite(v)] == [3, 6, 7]
+    assert [e for e, v in zip(history["epoch"], history["val_error"]) if np.isfinite(v)] == [
+        3,
+        6,
+        7,
+    ]
     assert history["lr"] == [1e-9] * 6 + [pytest.approx(1e-10)]
     assert trainer.optimizer.lr == pytest.approx(1e-11)  # dropped again after epoch 7's validation
     assert trainer.progress.best_epoch == 3
 
 
 def test_training_with_augmentation(mnist_small):
-    config = TrainConfig(**SMALL, aug_noise=0.05, aug_rotate=10, aug_scale=0.1, aug_blur=0.5, seed=3)
+    config = TrainConfig(
+        **SMALL, aug_noise=0.05, aug_rotate=10, aug_scale=0.1, aug_blur=0.5, seed=3
+    )
     model, history = train(mnist_small, config)
     assert history["train_loss"][-1] < history["train_loss"][0]
     again, _ = train(mnist_small, config)
@@ -155,16 +168,27 @@ def test_no_validation_split_keeps_lr(mnist_small):
     assert history["lr"] == [0.01, 0.01] and all(np.isnan(history["val_error"]))
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(sparsity=1.5), "sparsity"), (dict(sparsity=0.0), "sparsity"), (dict(k=0), "--k"),
-    (dict(m=0), "--m"), (dict(train_fraction=0.0), "train-fraction"), (dict(train_fraction=1.2), "train-fraction"),
-    (dict(lr=-1.0), "--lr"), (dict(batch_size=0), "--batch-size"), (dict(model="nope"), "unknown model"),
-    (dict(val_size=1500), "val-size"), (dict(val_every=0), "val-every"),
-    (dict(init_sparsity=1.5), "init-sparsity"), (dict(init_sparsity=-0.1), "init-sparsity"),
-    (dict(init_sparsity=1e-4), "init-sparsity 0.0001 leaves s = 0"),
-    (dict(model="fc", init_sparsity=0.25), "init-sparsity applies to .* not fc"),
-    (dict(sparsity=0.1, init_sparsity=0.25), "init-sparsity 0.25 exceeds --sparsity 0.1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(sparsity=1.5), "sparsity"),
+        (dict(sparsity=0.0), "sparsity"),
+        (dict(k=0), "--k"),
+        (dict(m=0), "--m"),
+        (dict(train_fraction=0.0), "train-fraction"),
+        (dict(train_fraction=1.2), "train-fraction"),
+        (dict(lr=-1.0), "--lr"),
+        (dict(batch_size=0), "--batch-size"),
+        (dict(model="nope"), "unknown model"),
+        (dict(val_size=1500), "val-size"),
+        (dict(val_every=0), "val-every"),
+        (dict(init_sparsity=1.5), "init-sparsity"),
+        (dict(init_sparsity=-0.1), "init-sparsity"),
+        (dict(init_sparsity=1e-4), "init-sparsity 0.0001 leaves s = 0"),
+        (dict(model="fc", init_sparsity=0.25), "init-sparsity applies to .* not fc"),
+        (dict(sparsity=0.1, init_sparsity=0.25), "init-sparsity 0.25 exceeds --sparsity 0.1"),
+    ],
+)
 def test_impossible_settings_are_refused(mnist_small, change, message):
     with pytest.raises(DDSEError, match=message):
         train(mnist_small, TrainConfig(**{**SMALL, **change}))
@@ -179,9 +203,13 @@ def test_preprocess_applies_the_training_pca(mnist_small):
     assert np.allclose(model.basis.T @ model.basis, np.eye(784), atol=1e-8)
 
 
-@pytest.mark.parametrize("errors, best", [([5.0, 3.0, 4.0, 6.0], 2), ([5.0, 4.0, 4.0, 3.0], 4), ([2.0, 2.0, 2.5, 9.0], 1)])
-def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last(mnist_small, monkeypatch,
-                                                                                 errors, best):
+@pytest.mark.parametrize(
+    "errors, best",
+    [([5.0, 3.0, 4.0, 6.0], 2), ([5.0, 4.0, 4.0, 3.0], 4), ([2.0, 2.0, 2.5, 9.0], 1)],
+)
+def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last(
+    mnist_small, monkeypatch, errors, best
+):
     import ddse_np.training.trainer as train_module
     from ddse_np.training.trainer import Trainer
 
@@ -189,7 +217,9 @@ def test_best_and_last_models_differ_exactly_when_the_best_epoch_is_not_the_last
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
     snapshots = []
     trainer = Trainer.start(mnist_small, TrainConfig(**dict(SMALL, epochs=4, patience=9)))
-    trainer.run(on_epoch_end=lambda t: snapshots.append({n: v.copy() for n, v in t.model.params.items()}))
+    trainer.run(
+        on_epoch_end=lambda t: snapshots.append({n: v.copy() for n, v in t.model.params.items()})
+    )
     assert trainer.progress.best_epoch == best and trainer.progress.best_val_error == min(errors)
     kept = trainer.kept_model().params
     for name in kept:
@@ -213,7 +243,8 @@ def test_keep_best_without_validation_keeps_the_last(mnist_small):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_update_rounds_like_the_plain_numpy_form(dtype):
-    """The optimizer gives bit for bit the plain in-place numpy update (a guard for any faster form)."""
+    """The optimizer gives bit for bit the plain in-place numpy update (a guard for any faster
+    form)."""
     rng = np.random.default_rng(5)
     shape = (300, 400)
     p, v = rng.standard_normal(shape).astype(dtype), np.zeros(shape, dtype)
@@ -245,7 +276,8 @@ def test_prefetching_augmented_batches_changes_nothing(mnist_small, monkeypatch)
 
 def test_no_weight_constraint_from_the_default_start(mnist_small):
     """--sparsity 1 --init-sparsity 0.25: the start of the default DDSE (s = n/4 per line), then
-    no constraint (s = n): training fills the zeros; at --sparsity 1 alone the paper's S is all ones."""
+    no constraint (s = n): training fills the zeros; at --sparsity 1 alone the paper's S is all
+    ones."""
     from ddse_np.backend import Backend
     from ddse_np.training.trainer import build_model
 
@@ -256,9 +288,12 @@ def test_no_weight_constraint_from_the_default_start(mnist_small):
     assert start.s == n and default.s == 196
     for name in start.constraints:
         assert np.array_equal(start.params[name], default.params[name])
-    assert np.linalg.matrix_rank(dense.params["W1"]) == 1  # every atom the same: why the ablation needs it
+    # every atom the same: why the ablation needs it
+    assert np.linalg.matrix_rank(dense.params["W1"]) == 1
 
-    model, _ = train(mnist_small, TrainConfig(**dict(SMALL, epochs=1, sparsity=1.0, init_sparsity=0.25)))
+    model, _ = train(
+        mnist_small, TrainConfig(**dict(SMALL, epochs=1, sparsity=1.0, init_sparsity=0.25))
+    )
     assert model.s == n
     assert count_nonzeros(model.params["W1"], "row").min() > 196  # the zeros of the start filled in
 
@@ -276,8 +311,13 @@ def test_the_training_call_returns_the_model_the_command_saves(mnist_small, monk
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"error": next(it)})
     snapshots = []
     trainer = train_module.Trainer.start(mnist_small, TrainConfig(**config))
-    trainer.run(on_epoch_end=lambda t: snapshots.append({n: v.copy() for n, v in t.model.params.items()}))
-    for call in (lambda: train(mnist_small, TrainConfig(**config)), lambda: ddse_np.train(mnist_small, **config)):
+    trainer.run(
+        on_epoch_end=lambda t: snapshots.append({n: v.copy() for n, v in t.model.params.items()})
+    )
+    for call in (
+        lambda: train(mnist_small, TrainConfig(**config)),
+        lambda: ddse_np.train(mnist_small, **config),
+    ):
         it = scripted()
         model, history = call()
         assert history["val_error"] == [3.0, 1.0, 2.0]

@@ -7,6 +7,7 @@ so their defaults, help and choices live there only.  The installed ``ddse``
 script, ``python -m ddse_np`` and ``python cli.py ...`` run :func:`main` through
 :mod:`ddse_np.__main__`, which first keeps a Ctrl-C during these imports to one line.
 """
+
 from __future__ import annotations
 
 import sys
@@ -63,7 +64,9 @@ class DDSEGroup(click.Group):
 
 
 @click.group(cls=DDSEGroup, context_settings=dict(help_option_names=["-h", "--help"]))
-@click.version_option(__version__, "-V", "--version", prog_name="ddse", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "-V", "--version", prog_name="ddse", message="%(prog)s %(version)s"
+)
 def cli():
     """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST.
 
@@ -79,20 +82,41 @@ def cli():
 
 @cli.command()
 @data_option
-@click.option("--out", type=PathOption(), default=Path("ddse.h5"), show_default=True,
-              help="Checkpoint to write.")
+@click.option(
+    "--out",
+    type=PathOption(),
+    default=Path("ddse.h5"),
+    show_default=True,
+    help="Checkpoint to write.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--config", "recipe_path", type=PathOption(), default=None,
-              help="A recipe: training settings in a TOML file (keys are these options' long names; "
-                   "a [MODEL] table applies to that model only). Options given here win.")
+@click.option(
+    "--config",
+    "recipe_path",
+    type=PathOption(),
+    default=None,
+    help="A recipe: training settings in a TOML file (keys are these options' long names; "
+    "a [MODEL] table applies to that model only). Options given here win.",
+)
 @config_options(*SETTINGS)
 @json_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--resume", type=PathOption(), default=None,
-              help="Continue the run saved in this checkpoint (its settings; --epochs may raise the total).")
-@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Also save a resumable checkpoint to --out every N epochs (0: only at the end).")
-def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpoint_every, **options):
+@click.option(
+    "--resume",
+    type=PathOption(),
+    default=None,
+    help="Continue the run saved in this checkpoint (its settings; --epochs may raise the total).",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also save a resumable checkpoint to --out every N epochs (0: only at the end).",
+)
+def train(
+    data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpoint_every, **options
+):
     """Train a model on MNIST and save a checkpoint.
 
     Ctrl-C or SIGTERM stops after the current batch and saves a resumable
@@ -103,17 +127,24 @@ def train(data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpo
     from .progress import RichReporter
 
     ctx = click.get_current_context()
-    given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    given = {
+        name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    }
     recipe = _apply_recipe(recipe_path, resume, options, given)
     if resume is not None and ctx.get_parameter_source("out") != ParameterSource.COMMANDLINE:
         out = resume  # a resumed run goes on in its own checkpoint
     trainer, test_split = _start_or_resume(resume, out, overwrite, options, given, data_dir, recipe)
     if trainer.batches.steps_per_epoch == 1:  # a batch as large as the training set: say so
-        click.echo(f"note: an epoch is 1 step: --batch-size {trainer.config.batch_size} covers all "
-                   f"{trainer.batches.count} training images", err=True)
+        click.echo(
+            f"note: an epoch is 1 step: --batch-size {trainer.config.batch_size} covers all "
+            f"{trainer.batches.count} training images",
+            err=True,
+        )
     reporter = None if (quiet or as_json) else RichReporter()
     with stop_on_signals() as stop:
-        result = run_training(trainer, test_split, SavePolicy(out, every_epochs=checkpoint_every), stop, reporter)
+        result = run_training(
+            trainer, test_split, SavePolicy(out, every_epochs=checkpoint_every), stop, reporter
+        )
     _report_run(result, out, stop, as_json)
 
 
@@ -124,12 +155,16 @@ def _apply_recipe(recipe_path, resume, options: dict, given: set):
     from ..training.recipe import read_recipe
 
     if resume is not None:
-        raise DDSEError("--config cannot be combined with --resume: a resumed run keeps its settings")
+        raise DDSEError(
+            "--config cannot be combined with --resume: a resumed run keeps its settings"
+        )
     recipe = read_recipe(recipe_path)
     model = options["model"] if "model" in given else recipe.settings.get("model", options["model"])
     options.update({k: v for k, v in recipe.for_model(model).items() if k not in given})
     # a recipe's shared table may set what only some models use; its table for this model may not
-    TrainConfig(**options).refuse_unused(set(recipe.per_model.get(model, {})), f"{recipe_path} [{model}]")
+    TrainConfig(**options).refuse_unused(
+        set(recipe.per_model.get(model, {})), f"{recipe_path} [{model}]"
+    )
     return recipe
 
 
@@ -149,15 +184,19 @@ def _start_or_resume(resume, out, overwrite, options: dict, given: set, data_dir
             config.refuse_unused(given)
             config.validate()
             check_target(out, overwrite)
-            backend = Backend(config.backend, config.dtype)  # no GPU: refused before the data is read
+            # no GPU: refused before the data is read
+            backend = Backend(config.backend, config.dtype)
             data_dir = data_dir or default_data_dir()
             trainer = Trainer.start(load_split(data_dir, "train"), config, backend, data_dir)
             trainer.recipe = recipe.record() if recipe else None
         return trainer, load_split(data_dir, "test")
     except KeyboardInterrupt:
         kept = f"{resume} is unchanged" if resume is not None else "nothing was saved yet"
-        raise Interrupted(f"interrupted before training began: {kept} (once it trains, a Ctrl-C saves a "
-                          f"resumable checkpoint)", 130) from None
+        raise Interrupted(
+            f"interrupted before training began: {kept} "
+            "(once it trains, a Ctrl-C saves a resumable checkpoint)",
+            130,
+        ) from None
 
 
 def _report_run(result, out, stop, as_json: bool):
@@ -167,27 +206,53 @@ def _report_run(result, out, stop, as_json: bool):
     trainer = result.trainer
     p, history, test, config = trainer.progress, trainer.history, result.test, trainer.config
     if result.fault is not None:
-        kept = (f"{out} keeps the last good checkpoint (epoch {result.saved[-1]})" if result.saved
-                else "no checkpoint was written")
+        kept = (
+            f"{out} keeps the last good checkpoint (epoch {result.saved[-1]})"
+            if result.saved
+            else "no checkpoint was written"
+        )
         raise NumericalFault(f"{result.fault}; training stopped, {kept}") from None
     if not result.finished:
-        raise Interrupted(f"stopped by {stop.name} at epoch {p.epoch + 1}, batch {p.batch}: saved a "
-                          f"resumable checkpoint to {out}; continue with: ddse train --resume {out}",
-                          stop.exit_code)
+        raise Interrupted(
+            f"stopped by {stop.name} at epoch {p.epoch + 1}, batch {p.batch}: saved a "
+            f"resumable checkpoint to {out}; continue with: ddse train --resume {out}",
+            stop.exit_code,
+        )
     if config.keep == "best" and result.kept == "last":
-        click.echo("note: --val-size 0 leaves no validation error: the last epoch's model is kept", err=True)
-    summary = dict(checkpoint=str(out), model=config.model, epochs=len(history["epoch"]), steps=p.step,
-                   schedule_ended=p.schedule_ended, kept=result.kept,
-                   best_epoch=p.best_epoch or None, best_val_error=p.best_val_error,
-                   final_val_error=history["val_error"][-1], test_error=test["error"],
-                   test_loss=test["loss"], seconds=sum(history["seconds"]), history=history,
-                   config=config.recorded(), recipe=trainer.recipe)
+        click.echo(
+            "note: --val-size 0 leaves no validation error: the last epoch's model is kept",
+            err=True,
+        )
+    summary = dict(
+        checkpoint=str(out),
+        model=config.model,
+        epochs=len(history["epoch"]),
+        steps=p.step,
+        schedule_ended=p.schedule_ended,
+        kept=result.kept,
+        best_epoch=p.best_epoch or None,
+        best_val_error=p.best_val_error,
+        final_val_error=history["val_error"][-1],
+        test_error=test["error"],
+        test_loss=test["loss"],
+        seconds=sum(history["seconds"]),
+        history=history,
+        config=config.recorded(),
+        recipe=trainer.recipe,
+    )
     if as_json:
         click.echo(strict_json(summary))
         return
-    which = (f"epoch {p.best_epoch} of {summary['epochs']} (best validation error {p.best_val_error:.2f}%)"
-             if result.kept == "best" else f"the last of {summary['epochs']} epochs")
-    click.echo(f"saved {out}: test error {test['error']:.2f}% of the model of {which} ({summary['seconds']:.0f} s)")
+    which = (
+        f"epoch {p.best_epoch} of {summary['epochs']} "
+        f"(best validation error {p.best_val_error:.2f}%)"
+        if result.kept == "best"
+        else f"the last of {summary['epochs']} epochs"
+    )
+    click.echo(
+        f"saved {out}: test error {test['error']:.2f}% of the model of {which} "
+        f"({summary['seconds']:.0f} s)"
+    )
 
 
 def _load(checkpoint, backend="numpy", dtype=None):
@@ -200,12 +265,27 @@ def _load(checkpoint, backend="numpy", dtype=None):
 @click.argument("checkpoint", type=PathOption())
 @data_option
 @config_options("backend")
-@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Float type [default: the checkpoint's].")
-@click.option("--sparse", type=click.Choice(MODES), default=MODES[0], show_default=True,
-              help="Constrained products as CSR sparse products (on), dense (off), or whichever was "
-                   "measured faster for this s/n and batch size (auto).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=EVAL_BATCH, show_default=True,
-              help="Images per forward pass.")
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default=None,
+    help="Float type [default: the checkpoint's].",
+)
+@click.option(
+    "--sparse",
+    type=click.Choice(MODES),
+    default=MODES[0],
+    show_default=True,
+    help="Constrained products as CSR sparse products (on), dense (off), or whichever was "
+    "measured faster for this s/n and batch size (auto).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=EVAL_BATCH,
+    show_default=True,
+    help="Images per forward pass.",
+)
 @json_option
 def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     """Test error (%), loss and per-class error of CHECKPOINT on the test images."""
@@ -222,8 +302,10 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
         click.echo(strict_json(dict(checkpoint=str(checkpoint), **result)))
         return
     console = Console()
-    console.print(f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
-                  f"({result['count']} images), loss {result['loss']:.4f}")
+    console.print(
+        f"{checkpoint}: test error [bold]{result['error']:.2f}%[/] "
+        f"({result['count']} images), loss {result['loss']:.4f}"
+    )
     table = wrapping_table("class", "error %")
     for c, err in enumerate(result["per_class_error"]):
         table.add_row(str(c), f"{err:.2f}")
@@ -262,30 +344,49 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
     models = [_load(path)[0] for path in (checkpoint_a, checkpoint_b)]
     test = load_split(data_dir or default_data_dir(), "test")
     correct = [predict(model, model.preprocess(test.images)) == test.labels for model in models]
-    result = dict(a=str(checkpoint_a), b=str(checkpoint_b), count=int(len(test)),
-                  error_a=100.0 * float(1 - correct[0].mean()), error_b=100.0 * float(1 - correct[1].mean()),
-                  **mcnemar(*correct))
+    result = dict(
+        a=str(checkpoint_a),
+        b=str(checkpoint_b),
+        count=int(len(test)),
+        error_a=100.0 * float(1 - correct[0].mean()),
+        error_b=100.0 * float(1 - correct[1].mean()),
+        **mcnemar(*correct),
+    )
     if as_json:
         click.echo(strict_json(result))
         return
     console = Console()
     table = wrapping_table("", "checkpoint", "model", "test error %", "right only here")
-    for label, path, model, error, only in (("A", checkpoint_a, models[0], result["error_a"], result["only_a"]),
-                                            ("B", checkpoint_b, models[1], result["error_b"], result["only_b"])):
+    for label, path, model, error, only in (
+        ("A", checkpoint_a, models[0], result["error_a"], result["only_a"]),
+        ("B", checkpoint_b, models[1], result["error_b"], result["only_b"]),
+    ):
         name = model.config["model"]
         table.add_row(label, str(path), PAPER_NAMES.get(name, name), f"{error:.2f}", str(only))
     console.print(table)
-    p_value = f"= {result['p_value']:.4g}" if result["p_value"] > 0 else "< 1e-300"  # below float range
-    console.print(f"{result['count']} test images; both right {result['both']}, both wrong {result['neither']}")
-    console.print(f"exact McNemar test: p {p_value}")  # its own line: never wrapped inside "p = ..."
+    # a p-value below the float range prints as "< 1e-300"
+    p_value = f"= {result['p_value']:.4g}" if result["p_value"] > 0 else "< 1e-300"
+    console.print(
+        f"{result['count']} test images; both right {result['both']}, "
+        f"both wrong {result['neither']}"
+    )
+    # its own line: never wrapped inside "p = ..."
+    console.print(f"exact McNemar test: p {p_value}")
 
 
 @cli.command("augment-preview")
 @data_option
 @click.option("--out", type=PathOption(), default=Path("augment.png"), show_default=True)
-@click.option("--count", type=click.IntRange(1, 32), default=10, show_default=True, help="Digits per row.")
-@click.option("--rows", type=click.IntRange(1, 10), default=4, show_default=True,
-              help="Rows of augmented versions under the originals.")
+@click.option(
+    "--count", type=click.IntRange(1, 32), default=10, show_default=True, help="Digits per row."
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(1, 10),
+    default=4,
+    show_default=True,
+    help="Rows of augmented versions under the originals.",
+)
 @config_options(*AUGMENT_SETTINGS, "seed")
 def augment_preview(data_dir, out, count, rows, seed, **strengths):
     """Write a PNG grid of training digits and augmented versions of them."""
@@ -296,9 +397,14 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
     config.validate()
     check_target(out)
     if not config.enabled:
-        click.echo("note: every augmentation strength is 0: the augmented rows show the digits unchanged", err=True)
+        click.echo(
+            "note: every augmentation strength is 0: the augmented rows show the digits unchanged",
+            err=True,
+        )
     backend = Backend()
-    images = load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
+    images = (
+        load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
+    )
     rng = np.random.default_rng(seed)
     grid = [images] + [augment(images, config, rng, backend) for _ in range(rows)]
     image_grid(grid, out, ["original"] + ["augmented"] * rows)
@@ -309,18 +415,38 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
 @click.argument("checkpoint", type=PathOption())
 @data_option
 @json_option
-@click.option("--plot", "plot_path", type=PathOption(), default=None,
-              help="Also draw training loss and validation error per epoch to this PNG.")
-@click.option("--atoms", "atoms_path", type=PathOption(), default=None,
-              help="Also draw the learned dictionary atoms (first layer's rows through the PCA basis, "
-                   "most used first) to this PNG.")
-@click.option("--atom-count", type=click.IntRange(min=1), default=ATOMS_SHOWN, show_default=True,
-              help="Atoms drawn by --atoms.")
-@click.option("--codes", "codes_path", type=PathOption(), default=None,
-              help="Also draw, per stage, the zeros of the code and active units per test image to this PNG.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=PathOption(),
+    default=None,
+    help="Also draw training loss and validation error per epoch to this PNG.",
+)
+@click.option(
+    "--atoms",
+    "atoms_path",
+    type=PathOption(),
+    default=None,
+    help="Also draw the learned dictionary atoms (first layer's rows through the PCA basis, "
+    "most used first) to this PNG.",
+)
+@click.option(
+    "--atom-count",
+    type=click.IntRange(min=1),
+    default=ATOMS_SHOWN,
+    show_default=True,
+    help="Atoms drawn by --atoms.",
+)
+@click.option(
+    "--codes",
+    "codes_path",
+    type=PathOption(),
+    default=None,
+    help="Also draw, per stage, the zeros of the code and active units per test image to this PNG.",
+)
 def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, codes_path):
     """Sparsity, parameter counts, file size and learning curves of CHECKPOINT."""
-    from ..experiments.report import code_statistics, describe, dictionary_atoms
+    from ..experiments.report import describe
 
     for target in (plot_path, atoms_path, codes_path):
         if target is not None:
@@ -336,49 +462,85 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
     X = model.preprocess(test.images)
     report = describe(model, checkpoint, X)
     progress = extras["train"].get("progress", {})
-    report.update(epochs=len(extras["history"].get("epoch", [])), best_epoch=progress.get("best_epoch") or None,
-                  best_val_error=progress.get("best_val_error"),
-                  kept=extras["train"].get("config", {}).get("keep"))
+    report.update(
+        epochs=len(extras["history"].get("epoch", [])),
+        best_epoch=progress.get("best_epoch") or None,
+        best_val_error=progress.get("best_val_error"),
+        kept=extras["train"].get("config", {}).get("keep"),
+    )
     if atoms_path is not None or codes_path is not None:
-        from ..experiments.plots import atoms_figure, codes_figure
-
-        stages = code_statistics(model, X)
-        letter = model.code_letter
-        if atoms_path is not None:
-            stage = len(stages) - 1 if model.atom_stage == -1 else model.atom_stage
-            use = stages[stage]["unit_use"]
-            order = np.argsort(-use, kind="stable")[:atom_count]
-            atoms_figure(dictionary_atoms(model)[order], use[order], atoms_path,
-                         f"{label}: the {len(order)} most used of {len(use)} atoms D0 w_j ({model.first_layer} "
-                         f"rows in pixel space); % = test images where unit j of {letter}{stage} is nonzero")
-            click.echo(f"wrote {atoms_path}", err=True)
-        if codes_path is not None:
-            codes_figure(stages, codes_path, f"{label}: codes on {len(X)} test images", letter)
-            click.echo(f"wrote {codes_path}", err=True)
+        _code_figures(model, X, label, atoms_path, atom_count, codes_path)
     if as_json:
         click.echo(strict_json(report))
-        return
+    else:
+        _print_inspection(checkpoint, report)
+
+
+def _code_figures(model, X, label: str, atoms_path, atom_count: int, codes_path):
+    """``inspect --atoms`` (the most used atoms) and ``--codes`` (the codes' sparsity) on X."""
+    from ..experiments.plots import atoms_figure, codes_figure
+    from ..experiments.report import code_statistics, dictionary_atoms
+
+    stages = code_statistics(model, X)
+    letter = model.code_letter
+    if atoms_path is not None:
+        stage = len(stages) - 1 if model.atom_stage == -1 else model.atom_stage
+        use = stages[stage]["unit_use"]
+        order = np.argsort(-use, kind="stable")[:atom_count]
+        atoms_figure(
+            dictionary_atoms(model)[order],
+            use[order],
+            atoms_path,
+            f"{label}: the {len(order)} most used of {len(use)} atoms D0 w_j "
+            f"({model.first_layer} rows in pixel space); % = test images where unit j of "
+            f"{letter}{stage} is nonzero",
+        )
+        click.echo(f"wrote {atoms_path}", err=True)
+    if codes_path is not None:
+        codes_figure(stages, codes_path, f"{label}: codes on {len(X)} test images", letter)
+        click.echo(f"wrote {codes_path}", err=True)
+
+
+def _print_inspection(checkpoint, report: dict):
+    """``inspect``'s report (:func:`~ddse_np.experiments.report.describe`) as tables and lines."""
     console = Console()
     counts = report["counts"]
     if report["matrices"]:
-        table = wrapping_table("matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint))
+        table = wrapping_table(
+            "matrix", "shape", "nonzeros", "max per line", "s", title=str(checkpoint)
+        )
         for row in report["matrices"]:
-            table.add_row(row["name"], "x".join(map(str, row["shape"])), str(row["nonzeros"]),
-                          f"{row['max_per_line']} per {row['axis']}", str(row["s"]))
+            table.add_row(
+                row["name"],
+                "x".join(map(str, row["shape"])),
+                str(row["nonzeros"]),
+                f"{row['max_per_line']} per {row['axis']}",
+                str(row["s"]),
+            )
         console.print(table)
-        console.print(f"constrained weights (2k+1)*s*m = {counts['paper_constrained']}, "
-                      f"stored nonzeros {counts['stored_nonzeros']}, "
-                      f"dense mn + km^2 = {counts['dense_lista']} "
-                      f"(ratio {counts['paper_constrained'] / counts['dense_lista']:.3f})")
+        console.print(
+            f"constrained weights (2k+1)*s*m = {counts['paper_constrained']}, "
+            f"stored nonzeros {counts['stored_nonzeros']}, "
+            f"dense mn + km^2 = {counts['dense_lista']} "
+            f"(ratio {counts['paper_constrained'] / counts['dense_lista']:.3f})"
+        )
     else:
-        console.print(f"{checkpoint}: dense model {report['config']['model']}, no sparsity constraint")
-    console.print(f"all parameters (dense count) {counts['total_parameters']}; "
-                  f"file {report['file_bytes']} bytes")
-    console.print(f"exact zeros in Z_k on {report['code_images']} test images: "
-                  f"{100 * report['code_zero_fraction']:.1f}%")
+        console.print(
+            f"{checkpoint}: dense model {report['config']['model']}, no sparsity constraint"
+        )
+    console.print(
+        f"all parameters (dense count) {counts['total_parameters']}; "
+        f"file {report['file_bytes']} bytes"
+    )
+    console.print(
+        f"exact zeros in Z_k on {report['code_images']} test images: "
+        f"{100 * report['code_zero_fraction']:.1f}%"
+    )
     if report["kept"] == "best" and report["best_epoch"]:
-        console.print(f"saved model: epoch {report['best_epoch']} of {report['epochs']} "
-                      f"(best validation error {report['best_val_error']:.2f}%)")
+        console.print(
+            f"saved model: epoch {report['best_epoch']} of {report['epochs']} "
+            f"(best validation error {report['best_val_error']:.2f}%)"
+        )
     elif report["epochs"]:
         console.print(f"saved model: the last of {report['epochs']} epochs")
 

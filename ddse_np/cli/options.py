@@ -1,5 +1,6 @@
 """The pieces every ``ddse`` command's options are made of: paths, --data, --json, the training
 settings (from :class:`~ddse_np.training.config.TrainConfig`), strict JSON and tables that wrap."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,20 @@ from ..training.config import TrainConfig
 
 
 def data_option(f):
-    return click.option("--data", "data_dir", type=PathOption(), default=None,
-                        help="Directory with the four MNIST IDX files (raw or .gz). "
-                             "Default: $DDSE_DATA or the MNIST that comes with ddse-np.")(f)
+    return click.option(
+        "--data",
+        "data_dir",
+        type=PathOption(),
+        default=None,
+        help="Directory with the four MNIST IDX files (raw or .gz). "
+        "Default: $DDSE_DATA or the MNIST that comes with ddse-np.",
+    )(f)
 
 
 def json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(f)
+    return click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")(
+        f
+    )
 
 
 def wrapping_table(*headers, **options) -> Table:
@@ -33,6 +41,7 @@ def wrapping_table(*headers, **options) -> Table:
 def strict_json(value) -> str:
     """JSON that every parser accepts: a NaN or infinite number (no validation split, a class
     absent from the test data) becomes null."""
+
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
             return None
@@ -60,13 +69,19 @@ class PathOption(click.Path):
 
 def config_options(*names):
     """One click option --NAME per TrainConfig field, with the field's default, help and choices."""
+
     def decorate(f):
         fields = TrainConfig.fields()
         for name in reversed(names):
             field, choices = fields[name], fields[name].metadata["choices"]
-            f = click.option(f"--{name.replace('_', '-')}", name,
-                             type=click.Choice(choices) if choices else type(field.default),
-                             default=field.default, show_default=True, help=field.metadata["help"])(f)
+            f = click.option(
+                f"--{name.replace('_', '-')}",
+                name,
+                type=click.Choice(choices) if choices else type(field.default),
+                default=field.default,
+                show_default=True,
+                help=field.metadata["help"],
+            )(f)
         return f
 
     return decorate

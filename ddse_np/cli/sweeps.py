@@ -1,5 +1,6 @@
 """``ddse sweep``: the grids behind the paper's figures and the learning-rate sweep, from the
 command line (the machinery is :mod:`ddse_np.experiments.sweep`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,32 +21,93 @@ from .options import PathOption, config_options, data_option
 
 @click.command()
 @click.argument("name", type=click.Choice(list(SWEEPS)))
-@click.option("--budget", type=click.Choice(list(BUDGETS)), default=DEFAULT_BUDGET, show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 0..N-1 per cell.")
-@click.option("--methods", default=None, help=f"Comma-separated subset of {', '.join(METHODS)} (default: all).")
+@click.option(
+    "--budget", type=click.Choice(list(BUDGETS)), default=DEFAULT_BUDGET, show_default=True
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Seeds 0..N-1 per cell.",
+)
+@click.option(
+    "--methods",
+    default=None,
+    help=f"Comma-separated subset of {', '.join(METHODS)} (default: all).",
+)
 @click.option("--values", default=None, help="Comma-separated values instead of the budget's grid.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Local processes running jobs at once.")
-@click.option("--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to.")
-@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Seconds to wait for the Dask scheduler before giving up.")
-@click.option("--out", type=PathOption(), default=None,
-              help="Sweep directory (default: results/sweeps/NAME-BUDGET).")
-@click.option("--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory.")
-@click.option("--plot-only", is_flag=True, help="Only redraw the figure and table from the existing results.")
-@click.option("--set", "overrides", multiple=True, metavar="[METHOD:]KEY=VALUE",
-              help="Override a training setting of every job, or with METHOD: of that method's jobs only "
-                   "(e.g. --set epochs=1 --set lista:lr=0.01).")
-@click.option("--lr-from", type=PathOption(), default=None,
-              help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
-                   "by validation error.")
-@click.option("--beside", type=PathOption(), multiple=True,
-              help="Also draw and tabulate the runs of another sweep directory made at this sweep's default "
-                   "value (e.g. the defaults' runs as ts/t = 1 in a samples sweep); same budget and settings.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local processes running jobs at once.",
+)
+@click.option(
+    "--scheduler", default=None, help="Address of a Dask distributed scheduler to send jobs to."
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the Dask scheduler before giving up.",
+)
+@click.option(
+    "--out",
+    type=PathOption(),
+    default=None,
+    help="Sweep directory (default: results/sweeps/NAME-BUDGET).",
+)
+@click.option(
+    "--keep-checkpoints", is_flag=True, help="Save every job's checkpoint in the sweep directory."
+)
+@click.option(
+    "--plot-only", is_flag=True, help="Only redraw the figure and table from the existing results."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="[METHOD:]KEY=VALUE",
+    help="Override a training setting of every job, or with METHOD: of that method's jobs only "
+    "(e.g. --set epochs=1 --set lista:lr=0.01).",
+)
+@click.option(
+    "--lr-from",
+    type=PathOption(),
+    default=None,
+    help="Run each method at the learning rate an earlier 'ddse sweep lr' in this directory picked "
+    "by validation error.",
+)
+@click.option(
+    "--beside",
+    type=PathOption(),
+    multiple=True,
+    help="Also draw and tabulate the runs of another sweep directory made at this sweep's default "
+    "value (e.g. the defaults' runs as ts/t = 1 in a samples sweep); same budget and settings.",
+)
 @config_options("backend")
 @data_option
-def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_timeout, out, keep_checkpoints,
-          plot_only, overrides, lr_from, beside, backend, data_dir):
+def sweep(
+    name,
+    budget,
+    seeds,
+    methods,
+    values,
+    workers,
+    scheduler,
+    connect_timeout,
+    out,
+    keep_checkpoints,
+    plot_only,
+    overrides,
+    lr_from,
+    beside,
+    backend,
+    data_dir,
+):
     """Run the grid of methods x values x seeds behind one of the paper's Figures 3-6, or (lr)
     the learning rates to pick each method's from."""
     from ..experiments import sweep as sw
@@ -64,9 +126,19 @@ def sweep(name, budget, seeds, methods, values, workers, scheduler, connect_time
         jobs, settings = _plan(name, budget, seeds, methods, values, overrides, lr_from, backend)
         results = sw.ResultsFile(out, settings)
         for directory in beside:  # refused now, not after the runs
-            sw.beside_rows(directory, name, settings, sorted({job["method"] for job in jobs}), results.rows())
-        _run(name, jobs, results, workers, scheduler, str(out) if keep_checkpoints else None, connect_timeout,
-             data_dir)
+            sw.beside_rows(
+                directory, name, settings, sorted({job["method"] for job in jobs}), results.rows()
+            )
+        _run(
+            name,
+            jobs,
+            results,
+            workers,
+            scheduler,
+            str(out) if keep_checkpoints else None,
+            connect_timeout,
+            data_dir,
+        )
     _draw(name, results, beside, out)
 
 
@@ -81,13 +153,18 @@ def _plan(name, budget, seeds, methods, values, overrides, lr_from, backend):
         raise DDSEError(f"unknown method {unknown[0]!r}: choose from {', '.join(METHODS)}")
     unpicked = [m for m in method_list if lr_from is not None and "lr" not in per_method.get(m, {})]
     if unpicked:
-        raise DDSEError(f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
-                        f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=...")
+        raise DDSEError(
+            f"--lr-from {lr_from}: no learning rate was picked for {unpicked[0]} there (not in "
+            f"that sweep, or it diverged at every rate); give one with --set {unpicked[0]}:lr=..."
+        )
     field = SWEEPS[name][0]
-    value_list = [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
+    value_list = (
+        [TrainConfig.parse(field, v.strip()) for v in values.split(",")] if values else None
+    )
     jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
     schedule_keys = {key for keys in SCHEDULE_SETTINGS.values() for key in keys}
-    for job in jobs:  # a --set METHOD:KEY (or a schedule's KEY) that does nothing to its jobs is refused
+    # a --set METHOD:KEY (or a schedule's KEY) that does nothing to its jobs is refused
+    for job in jobs:
         config = TrainConfig.from_dict(job["config"])
         named = set(_set_for(overrides, job["method"])) | (set(shared) & schedule_keys)
         config.refuse_unused(named, f"--set {job['method']}" if named - schedule_keys else "--set")
@@ -106,23 +183,47 @@ def _run(name, jobs, results, workers, scheduler, checkpoints, connect_timeout, 
     todo = len([job for job in jobs if cell(job) not in results.done()])
     cores = host_cores()
     if scheduler is None and min(workers, todo) > cores:
-        click.echo(f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} core(s): they "
-                   f"share the cores, so each job runs slower (at most one process per core is faster)", err=True)
+        click.echo(
+            f"note: --workers {workers} starts {min(workers, todo)} processes on {cores} "
+            "core(s): they share the cores, so each job runs slower "
+            "(at most one process per core is faster)",
+            err=True,
+        )
 
     def report(row):
-        error = f"{row['test_error']:.2f}%" if row["test_error"] is not None else f"diverged ({row['note']})"
+        error = (
+            f"{row['test_error']:.2f}%"
+            if row["test_error"] is not None
+            else f"diverged ({row['note']})"
+        )
         value = "(every value)" if row["value"] is None else f"{name}={row['value']}"
         note = f" [{row['note']}]" if row["note"] and row["test_error"] is not None else ""
-        click.echo(f"{row['method']:15} {value} seed {row['seed']}: {error} "
-                   f"({row['seconds']:.0f} s, {row['steps']} steps){note}", err=True)
+        click.echo(
+            f"{row['method']:15} {value} seed {row['seed']}: {error} "
+            f"({row['seconds']:.0f} s, {row['steps']} steps){note}",
+            err=True,
+        )
 
-    with stop_on_signals() as stop:  # SIGINT / SIGTERM: running jobs save their partial runs, then exit
+    # SIGINT / SIGTERM: running jobs save their partial runs, then exit
+    with stop_on_signals() as stop:
         try:
-            ran = run_sweep(jobs, results, data_dir or default_data_dir(), workers, scheduler, checkpoints,
-                            on_result=report, connect_timeout=connect_timeout, should_stop=stop)
-        except SweepStopped as exc:  # signalled here, or only a worker was (kill PID, or -9): status 1
-            raise Interrupted(f"stopped by {stop.name or exc.cause or 'a signal to a job'}: {exc}",
-                              stop.exit_code if stop() else 1) from None
+            ran = run_sweep(
+                jobs,
+                results,
+                data_dir or default_data_dir(),
+                workers,
+                scheduler,
+                checkpoints,
+                on_result=report,
+                connect_timeout=connect_timeout,
+                should_stop=stop,
+            )
+        # signalled here, or only a worker was (kill PID, or -9): status 1
+        except SweepStopped as exc:
+            raise Interrupted(
+                f"stopped by {stop.name or exc.cause or 'a signal to a job'}: {exc}",
+                stop.exit_code if stop() else 1,
+            ) from None
     click.echo(f"{ran} job(s) run, {len(jobs) - ran} already done; results in {results.path}")
 
 
@@ -134,13 +235,18 @@ def _draw(name, results, beside, out):
     duplicates = results.duplicates()
     if duplicates:
         first = duplicates[0]
-        click.echo(f"note: {results.path} holds {len(duplicates)} more row(s) for cells it already has (first: "
-                   f"{first.get('method')} {name}={first.get('value')} seed {first.get('seed')}): the first row "
-                   f"of each cell is used, the others are left out of the tables and figure; remove them", err=True)
+        click.echo(
+            f"note: {results.path} holds {len(duplicates)} more row(s) for cells it already "
+            f"has (first: {first.get('method')} {name}={first.get('value')} "
+            f"seed {first.get('seed')}): the first row of each cell is used, the others are left "
+            "out of the tables and figure; remove them",
+            err=True,
+        )
     settings = results.settings or results.recorded_settings()
     methods = sorted({row["method"] for row in results.rows()})
     extra, taken = {}, results.rows()
-    for directory in beside:  # a run already taken (here, or from an earlier --beside) is not taken again
+    # a run already taken (here, or from an earlier --beside) is not taken again
+    for directory in beside:
         extra[str(directory)] = sw.beside_rows(directory, name, settings, methods, taken)
         taken = taken + extra[str(directory)]
     rows = [row for added in extra.values() for row in added]
@@ -148,7 +254,8 @@ def _draw(name, results, beside, out):
     text = sw.table(results, name, rows)
     for directory, added in extra.items():
         text += "\n\n" + sw.beside_note(directory, SWEEPS[name][0], added)
-    write_text(table_path, text + "\n\n" + sw.every_run(results, name, rows) + "\n")  # the file: every run too
+    # the file: every run too
+    write_text(table_path, text + "\n\n" + sw.every_run(results, name, rows) + "\n")
     click.echo(text)
     click.echo(f"figure: {figure}; table: {table_path}")
 
@@ -170,7 +277,9 @@ def _sweep_settings(overrides, backend, lr_from):
         if not raw or not key:
             raise DDSEError(f"--set {item!r}: expected KEY=VALUE or METHOD:KEY=VALUE")
         if method and method not in METHODS:
-            raise DDSEError(f"--set {item!r}: unknown method {method!r}: choose from {', '.join(METHODS)}")
+            raise DDSEError(
+                f"--set {item!r}: unknown method {method!r}: choose from {', '.join(METHODS)}"
+            )
         value = TrainConfig.parse(key, raw)
         if key == "backend":
             Backend(value)

@@ -23,6 +23,7 @@ the centre, A the image's rotation and zoom, u its uniform field and G_sigma the
 Gaussian filter (scipy.ndimage's ``gaussian_filter``, done as two matrix products,
 see ``gaussian_matrix``).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -53,17 +54,25 @@ class AugmentConfig:
     def validate(self):
         for name, value in asdict(self).items():
             if value < 0:
-                raise DDSEError(f"--aug-{name.replace('_', '-')} must be non-negative (got {value})")
+                raise DDSEError(
+                    f"--aug-{name.replace('_', '-')} must be non-negative (got {value})"
+                )
         if self.flip > 1:
             raise DDSEError(f"--aug-flip is a probability in [0, 1] (got {self.flip})")
         if self.scale >= 1:
             raise DDSEError(f"--aug-scale must be below 1 (got {self.scale})")
         if self.elastic > 0 and self.elastic_sigma <= 0:
             raise DDSEError(f"--aug-elastic-sigma must be positive (got {self.elastic_sigma})")
-        for name in ("blur", "elastic_sigma"):  # a Gaussian wider than the image would only cost time
+        # a Gaussian wider than the image would only cost time
+        for name in (
+            "blur",
+            "elastic_sigma",
+        ):
             if getattr(self, name) > SIDE:
-                raise DDSEError(f"--aug-{name.replace('_', '-')} is a sigma in pixels of a {SIDE} x {SIDE} "
-                                f"image: at most {SIDE} (got {getattr(self, name)})")
+                raise DDSEError(
+                    f"--aug-{name.replace('_', '-')} is a sigma in pixels of a {SIDE} x {SIDE} "
+                    f"image: at most {SIDE} (got {getattr(self, name)})"
+                )
 
 
 def augment(images, config: AugmentConfig, rng: np.random.Generator, backend):

@@ -6,6 +6,7 @@ Every malformed file ends in :class:`DDSEError` with one line that names it;
 the declared size is checked against the bytes actually present before any
 large allocation.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -59,7 +60,9 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
             shape = struct.unpack(f">{dims}I", raw)
             nbytes = math.prod(shape)  # Python ints: no overflow
             if nbytes > MAX_BYTES:
-                raise DDSEError(f"{name}: header declares {nbytes} bytes, more than this reader accepts")
+                raise DDSEError(
+                    f"{name}: header declares {nbytes} bytes, more than this reader accepts"
+                )
             data = fh.read(nbytes + 1)
     except DDSEError:
         raise

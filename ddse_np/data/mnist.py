@@ -3,6 +3,7 @@
 Everything here is host-side numpy: images stay uint8 (N x 28 x 28) until
 they are scaled to [0, 1], flattened and projected by PCA.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,7 +77,9 @@ def _load_pair(directory: Path, which: str) -> Split:
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
     if images.shape[1:] != IMAGE_SHAPE:
-        raise DDSEError(f"{images_path.name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+        raise DDSEError(
+            f"{images_path.name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28"
+        )
     if len(images) != len(labels):
         raise DDSEError(f"{which} split: {len(images)} images but {len(labels)} labels")
     if len(labels) == 0:
@@ -98,7 +101,9 @@ def fingerprint(split: Split) -> dict:
     """What identifies a training set: image count and shape, and a SHA-256 of labels and pixels."""
     digest = hashlib.sha256(np.ascontiguousarray(split.images).tobytes())
     digest.update(np.asarray(split.labels, dtype="<i8").tobytes())
-    return dict(images=int(len(split)), shape=list(split.images.shape[1:]), sha256=digest.hexdigest())
+    return dict(
+        images=int(len(split)), shape=list(split.images.shape[1:]), sha256=digest.hexdigest()
+    )
 
 
 def stratified_split(labels: np.ndarray, size: int, rng: np.random.Generator):

@@ -5,6 +5,7 @@ eigenvectors of the training covariance, sorted by descending eigenvalue; each
 eigenvector's sign is fixed so that its largest-magnitude entry is positive,
 which makes the basis reproducible across LAPACK builds.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,6 +11,7 @@ training resumes exactly), so a sweep killed mid-job loses minutes, not the job.
 stop (:func:`run_sweep`'s ``should_stop``: a signal) has every running job save its partial run
 after the batch it is on.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,8 @@ from ..training.config import TrainConfig, differing
 from ..training.interrupt import init_worker, signals_held, worker_should_stop
 from .results_file import ResultsFile
 
-PARTIAL_EVERY_SECONDS = 300.0  # how often a running job saves its resumable state (at an epoch's end)
+# how often a running job saves its resumable state (at an epoch's end)
+PARTIAL_EVERY_SECONDS = 300.0
 PARTIAL_DIR = "partial"  # in the sweep directory: one resumable checkpoint per job in progress
 POLL_SECONDS = 0.5  # how often a sweep waiting for its jobs checks for a stop request
 
@@ -86,8 +88,13 @@ class JobStopped(DDSEError):
         self.started = started
 
 
-def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial_dir: str | None = None,
-            should_stop=None) -> dict:
+def run_job(
+    job: dict,
+    data_dir: str,
+    checkpoint_dir: str | None = None,
+    partial_dir: str | None = None,
+    should_stop=None,
+) -> dict:
     """Train and test one job; returns its result row.  Runs in any process.
 
     The model tested (and saved with ``checkpoint_dir``) is the one the config keeps
@@ -99,11 +106,10 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
     fails (a full disk) is noted and not tried again; the job goes on.  The partial file is left
     for the caller to remove once the result is recorded (:func:`run_sweep` does).
 
-    ``should_stop()`` (default: :func:`~ddse_np.training.interrupt.worker_should_stop`) is polled after
-    every batch; when it turns true the run's state is saved to ``partial_dir`` at once and
+    ``should_stop()`` (default: :func:`~ddse_np.training.interrupt.worker_should_stop`) is polled
+    after every batch; when it turns true the run's state is saved to ``partial_dir`` at once and
     :class:`JobStopped` is raised, saying where the run stood.
     """
-    from ..files.checkpoint import save
     from ..training.run import SavePolicy, run_training
 
     should_stop = should_stop or worker_should_stop
@@ -111,29 +117,62 @@ def run_job(job: dict, data_dir: str, checkpoint_dir: str | None = None, partial
         raise JobStopped(f"{job_file_name(job)} not started", started=False)
     started = time.perf_counter()
     config = TrainConfig.from_dict(job["config"])
-    partial = Path(partial_dir) / job_file_name(job) if partial_dir else None
-    if partial is not None and partial.parent.is_dir():  # what a save killed midway left (SIGKILL)
-        for leftover in partial.parent.glob(partial.name + ".tmp-*"):
-            leftover.unlink(missing_ok=True)
+    partial = _partial_path(partial_dir, job)
     trainer, spent, note = _start_or_resume(config, data_dir, partial)
     policy = SavePolicy(partial, every_seconds=PARTIAL_EVERY_SECONDS, at_end=False, keep_going=True)
     result = run_training(trainer, _split(data_dir, "test"), policy, should_stop)
-    row = dict(sweep=job["sweep"], method=job["method"], value=job["value"], seed=job["seed"], lr=config.lr,
-               epochs=len(trainer.history["epoch"]), steps=trainer.progress.step,
-               seconds=spent + time.perf_counter() - started)
-    notes = [note, *result.notes]
+    row = dict(
+        sweep=job["sweep"],
+        method=job["method"],
+        value=job["value"],
+        seed=job["seed"],
+        lr=config.lr,
+        epochs=len(trainer.history["epoch"]),
+        steps=trainer.progress.step,
+        seconds=spent + time.perf_counter() - started,
+    )
+    notes = _join(note, *result.notes)
     if result.fault is not None:  # a diverged run is a result too: recorded, not plotted
-        return dict(row, val_error=None, test_error=None, checkpoint=None, note=_join(str(result.fault), *notes))
+        failed = dict(val_error=None, test_error=None, checkpoint=None)
+        return dict(row, **failed, note=_join(str(result.fault), notes))
     if not result.finished:
-        kept = "partial run saved" if result.stop_saved else f"no partial run saved ({_join(*notes) or 'none kept'})"
+        kept = (
+            "partial run saved"
+            if result.stop_saved
+            else f"no partial run saved ({notes or 'none kept'})"
+        )
         raise JobStopped(f"{job_file_name(job)} stopped {where(trainer.progress)}: {kept}")
-    path = None
-    if checkpoint_dir:  # the kept model, no resume state
-        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        path = str(Path(checkpoint_dir) / job_file_name(job))
-        save(path, result.model, trainer.history, dict(config=config.recorded(), progress=asdict(trainer.progress)))
-    val_error = trainer.progress.best_val_error if trainer.keeps_best else _finite(trainer.history["val_error"][-1])
-    return dict(row, val_error=val_error, test_error=result.test["error"], checkpoint=path, note=_join(*notes))
+    path = _save_kept(result, Path(checkpoint_dir) / job_file_name(job)) if checkpoint_dir else None
+    val_error = (
+        trainer.progress.best_val_error
+        if trainer.keeps_best
+        else _finite(trainer.history["val_error"][-1])
+    )
+    return dict(
+        row, val_error=val_error, test_error=result.test["error"], checkpoint=path, note=notes
+    )
+
+
+def _partial_path(partial_dir, job: dict) -> Path | None:
+    """Where the job's partial run lives, with what a save killed midway (SIGKILL) left removed."""
+    if not partial_dir:
+        return None
+    partial = Path(partial_dir) / job_file_name(job)
+    if partial.parent.is_dir():
+        for leftover in partial.parent.glob(partial.name + ".tmp-*"):
+            leftover.unlink(missing_ok=True)
+    return partial
+
+
+def _save_kept(result, path: Path) -> str:
+    """Save the run's kept model (no resume state) at ``path``; returns the path as a string."""
+    from ..files.checkpoint import save
+
+    trainer = result.trainer
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = dict(config=trainer.config.recorded(), progress=asdict(trainer.progress))
+    save(str(path), result.model, trainer.history, extra)
+    return str(path)
 
 
 def _join(*notes) -> str | None:
@@ -153,7 +192,10 @@ class SweepStopped(DDSEError):
         self.cause = cause
 
 
-WORKER_LOST = "a worker process that died abruptly (killed by SIGKILL or the out-of-memory killer, or crashed)"
+WORKER_LOST = (
+    "a worker process that died abruptly "
+    "(killed by SIGKILL or the out-of-memory killer, or crashed)"
+)
 
 
 def _worker_lost(exc: BaseException) -> bool:
@@ -164,16 +206,28 @@ def _worker_lost(exc: BaseException) -> bool:
     from concurrent.futures.process import BrokenProcessPool
 
     distributed = sys.modules.get("distributed")  # only a Dask sweep has it loaded
-    return isinstance(exc, BrokenProcessPool) or (distributed is not None and isinstance(exc, distributed.KilledWorker))
+    return isinstance(exc, BrokenProcessPool) or (
+        distributed is not None and isinstance(exc, distributed.KilledWorker)
+    )
 
 
-def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler: str | None = None,
-              checkpoint_dir=None, on_result=None, connect_timeout: float = 10.0, should_stop=lambda: False):
+def run_sweep(
+    jobs,
+    results: ResultsFile,
+    data_dir,
+    workers: int = 1,
+    scheduler: str | None = None,
+    checkpoint_dir=None,
+    on_result=None,
+    connect_timeout: float = 10.0,
+    should_stop=lambda: False,
+):
     """Run the jobs not yet in ``results``, locally (``workers`` processes) or on a Dask cluster;
     returns how many were recorded.
 
     Jobs in progress keep their resumable state in ``PARTIAL_DIR`` of the results' directory
-    (:func:`run_job`), at its absolute path, which Dask workers must be able to write (a shared file system).
+    (:func:`run_job`), at its absolute path, which Dask workers must be able to write (a shared file
+    system).
 
     At most one local process per job is started, however many ``workers`` are asked for.
 
@@ -194,52 +248,68 @@ def run_sweep(jobs, results: ResultsFile, data_dir, workers: int = 1, scheduler:
     workers = max(1, min(workers, len(todo)))  # never more processes than jobs
     partial_dir = results.directory.resolve() / PARTIAL_DIR
     args = (str(data_dir), checkpoint_dir, str(partial_dir))
-    recorded, stopped, lost = [], [], []
-
-    def finished(row):
-        results.append(row)
-        (partial_dir / job_file_name(row)).unlink(missing_ok=True)  # only once its result is on disk
-        recorded.append(row)
-        if on_result:
-            on_result(row)
-
-    def collect(future) -> bool:
-        """Record a completed job; True when it stopped before its end."""
-        try:
-            finished(future.result())
-        except JobStopped as exc:
-            if exc.started:
-                stopped.append(str(exc))
-            return True
-        except Exception as exc:
-            if not _worker_lost(exc):
-                raise
-            lost.append(exc)
-            return True
-        return False
-
+    record = _Recorder(results, partial_dir, on_result)
     if scheduler:
-        _run_on_dask(scheduler, connect_timeout, todo, args, collect, should_stop)
+        _run_on_dask(scheduler, connect_timeout, todo, args, record.collect, should_stop)
     elif workers > 1:
-        _run_in_pool(workers, todo, args, collect, should_stop)
+        _run_in_pool(workers, todo, args, record.collect, should_stop)
     else:
         for job in todo:
             if should_stop():
                 break
             try:
-                finished(run_job(job, *args, should_stop=should_stop))
-            except JobStopped as exc:
-                stopped.append(str(exc))  # a job in this process is never stopped before it starts
+                record.finished(run_job(job, *args, should_stop=should_stop))
+            except JobStopped as exc:  # a job in this process is never stopped before it starts
+                record.stopped.append(str(exc))
                 break
     if partial_dir.is_dir() and not any(partial_dir.iterdir()):
         partial_dir.rmdir()
-    if len(recorded) < len(todo):  # only a stop leaves jobs undone without an exception
-        kept = f"; partial runs in {partial_dir}" if partial_dir.is_dir() else ""
-        raise SweepStopped(f"{len(recorded)} job(s) recorded{f' in {results.path}' if recorded else ''}, "
-                           f"{len(todo) - len(recorded)} not finished"
-                           + (f" ({'; '.join(sorted(stopped))})" if stopped else "")
-                           + f"{kept}; run the same command again to continue", WORKER_LOST if lost else None)
-    return len(recorded)
+    if len(record.rows) < len(todo):  # only a stop leaves jobs undone without an exception
+        raise record.stop_error(len(todo))
+    return len(record.rows)
+
+
+class _Recorder:
+    """The finished jobs of one :func:`run_sweep`, recorded as they complete."""
+
+    def __init__(self, results: ResultsFile, partial_dir: Path, on_result=None):
+        self.results, self.partial_dir, self.on_result = results, partial_dir, on_result
+        self.rows, self.stopped, self.lost = [], [], []
+
+    def finished(self, row: dict):
+        self.results.append(row)
+        # its partial run is removed only once its result is on disk
+        (self.partial_dir / job_file_name(row)).unlink(missing_ok=True)
+        self.rows.append(row)
+        if self.on_result:
+            self.on_result(row)
+
+    def collect(self, future) -> bool:
+        """Record a completed job; True when it stopped before its end."""
+        try:
+            self.finished(future.result())
+        except JobStopped as exc:
+            if exc.started:
+                self.stopped.append(str(exc))
+            return True
+        except Exception as exc:
+            if not _worker_lost(exc):
+                raise
+            self.lost.append(exc)
+            return True
+        return False
+
+    def stop_error(self, planned: int) -> SweepStopped:
+        """The error of a sweep stopped with ``planned`` jobs to run, of which some finished."""
+        done = len(self.rows)
+        where = f" in {self.results.path}" if done else ""
+        why = f" ({'; '.join(sorted(self.stopped))})" if self.stopped else ""
+        kept = f"; partial runs in {self.partial_dir}" if self.partial_dir.is_dir() else ""
+        return SweepStopped(
+            f"{done} job(s) recorded{where}, {planned - done} not finished{why}{kept}; "
+            f"run the same command again to continue",
+            WORKER_LOST if self.lost else None,
+        )
 
 
 def _wait_all(futures, wait, collect, should_stop, stop):
@@ -271,22 +341,30 @@ def _run_in_pool(workers: int, todo, args, collect, should_stop):
     context = multiprocessing.get_context()
 
     def stop():  # running jobs save their partial runs and stop; queued ones end "not started"
-        event.set()  # (not Future.cancel: a cancelled future of a pool that then breaks never completes)
+        # (not Future.cancel: a cancelled future of a pool that then breaks never completes)
+        event.set()
 
     event = context.Event()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
-                             initargs=(event,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(event,)
+    ) as pool:
         futures = []
-        with signals_held():  # the processes start with the first submits: a signal waits until they have
+        # the processes start with the first submits: a signal waits until they have
+        with signals_held():
             try:
                 for job in todo:
                     futures.append(pool.submit(run_job, job, *args))
-            except BrokenProcessPool as exc:  # a worker died already: the jobs not submitted end with it
+            except BrokenProcessPool as exc:  # a worker died already: the rest end with it
                 futures.append(Future())
                 futures[-1].set_exception(exc)
         try:
-            _wait_all(futures, lambda pending: wait(pending, POLL_SECONDS, FIRST_COMPLETED),
-                      collect, should_stop, stop)
+            _wait_all(
+                futures,
+                lambda pending: wait(pending, POLL_SECONDS, FIRST_COMPLETED),
+                collect,
+                should_stop,
+                stop,
+            )
         except BaseException:  # a second Ctrl-C, or a failed write: stop the workers, then end
             event.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -317,8 +395,10 @@ def _run_on_dask(scheduler: str, connect_timeout: float, todo, args, collect, sh
     try:
         import distributed
     except ImportError:
-        raise DDSEError("--scheduler needs dask.distributed: pip install 'dask[distributed]' (in a checkout: "
-                        "pip install -e '.[dask]')") from None
+        raise DDSEError(
+            "--scheduler needs dask.distributed: pip install 'dask[distributed]' (in a checkout: "
+            "pip install -e '.[dask]')"
+        ) from None
     try:
         client = distributed.Client(scheduler, timeout=connect_timeout)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -327,12 +407,17 @@ def _run_on_dask(scheduler: str, connect_timeout: float, todo, args, collect, sh
 
     def wait(pending):
         try:
-            return distributed.wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            return distributed.wait(
+                list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED"
+            )
         except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             return set(), pending
 
     with client:
         name = f"ddse-sweep-stop-{uuid.uuid4().hex}"
         event = distributed.Event(name, client=client)
-        futures = [client.submit(run_job, job, *args, should_stop=_DaskStop(name), pure=False) for job in todo]
+        futures = [
+            client.submit(run_job, job, *args, should_stop=_DaskStop(name), pure=False)
+            for job in todo
+        ]
         _wait_all(futures, wait, collect, should_stop, event.set)

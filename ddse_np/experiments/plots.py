@@ -4,6 +4,7 @@ sweeps, dictionary atoms and code statistics.
 Each function takes host data already computed (by :mod:`ddse_np.experiments.report` or the
 sweep's results) and writes one PNG atomically (:mod:`ddse_np.files.atomic`).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,7 +23,10 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise DDSEError("plotting needs matplotlib: pip install matplotlib (in a checkout: pip install -e '.[plot]')") from None
+        raise DDSEError(
+            "plotting needs matplotlib: pip install matplotlib "
+            "(in a checkout: pip install -e '.[plot]')"
+        ) from None
     return plt
 
 
@@ -32,7 +36,9 @@ def _no_glyph_warnings():
     matplotlib's warning would be the only line of the command not its own.  Silenced while this
     module lays out and draws its figures only."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph \d+ .* missing from", category=UserWarning
+        )
         yield
 
 
@@ -55,7 +61,9 @@ def image_grid(rows, path, row_titles):
     """rows: list of (count x 28 x 28) host arrays in [0, 1], one figure row each."""
     plt = _pyplot()
     count = rows[0].shape[0]
-    fig, axes = plt.subplots(len(rows), count, figsize=(count * 0.9, len(rows) * 0.95), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), count, figsize=(count * 0.9, len(rows) * 0.95), squeeze=False
+    )
     for r, (images, title) in enumerate(zip(rows, row_titles)):
         for c in range(count):
             ax = axes[r][c]
@@ -92,8 +100,17 @@ def learning_curves(history: dict, path, title: str = ""):
     _save(fig, path)
 
 
-def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None, metric: str = "test_error",
-                 axis: tuple | None = None, log_x: bool = False):
+def sweep_figure(
+    rows: list,
+    field: str,
+    title: str,
+    path,
+    order=(),
+    names=None,
+    metric: str = "test_error",
+    axis: tuple | None = None,
+    log_x: bool = False,
+):
     """``metric`` (%, test or validation error) against the varied value, one line per method,
     mean ± sample standard deviation over seeds as error bars and each seed of a varied method
     as a faint dot beside them; a dotted segment (explained in the legend) crosses a value where
@@ -110,8 +127,10 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None,
     methods = list(dict.fromkeys([*order, *sorted({r["method"] for r in rows} - set(order))]))
     methods = [m for m in methods if any(r["method"] == m for r in rows)]
     rows = [dict(r, error=r.get(metric)) for r in rows if r.get(metric) is not None]
-    label = {m: (names or {}).get(m, m) + ("" if any(r["method"] == m for r in rows) else " (diverged)")
-             for m in methods}
+    label = {
+        m: (names or {}).get(m, m) + ("" if any(r["method"] == m for r in rows) else " (diverged)")
+        for m in methods
+    }
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     if len(values) <= 1:
@@ -119,9 +138,15 @@ def sweep_figure(rows: list, field: str, title: str, path, order=(), names=None,
         if values:
             title = f"{title}: {symbol} = {values[0]:g}"
     else:
-        dot_shift = (lambda x: x * 1.04) if log_x else (lambda x: x + 0.012 * (values[-1] - values[0]))
-        gaps = [_method_line(ax, [r for r in rows if r["method"] == method], values, label[method], dot_shift)
-                for method in methods]
+        dot_shift = (
+            (lambda x: x * 1.04) if log_x else (lambda x: x + 0.012 * (values[-1] - values[0]))
+        )
+        gaps = [
+            _method_line(
+                ax, [r for r in rows if r["method"] == method], values, label[method], dot_shift
+            )
+            for method in methods
+        ]
         handles, labels = ax.get_legend_handles_labels()
         if any(gaps):  # explained last, after the methods
             handles.append(ax.plot([], [], ":", color="grey")[0])
@@ -148,24 +173,41 @@ def _method_line(ax, mine, values, label, dot_shift):
     diverged); flat for a method the value does not affect, only a legend entry for one whose
     runs all diverged.  Returns whether it drew a dotted segment."""
     if not mine:
-        ax.errorbar([], [], yerr=[], marker="o", label=label)  # an errorbar too: the legend keeps the order
+        # an errorbar too: the legend keeps the order
+        ax.errorbar([], [], yerr=[], marker="o", label=label)
         return False
     if all(r["value"] is None for r in mine):
         mean, std = _mean_std([r["error"] for r in mine])
-        ax.errorbar(values, [mean] * len(values), yerr=[std] * len(values), marker="o", capsize=3, label=label)
+        ax.errorbar(
+            values,
+            [mean] * len(values),
+            yerr=[std] * len(values),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
         return False
     xs = sorted({r["value"] for r in mine if r["value"] is not None})
     stats = [_mean_std([r["error"] for r in mine if r["value"] == x]) for x in xs]
     means = [m for m, _ in stats]
-    line = ax.errorbar(xs, means, yerr=[s for _, s in stats], marker="o", capsize=3, linestyle="none", label=label)
+    line = ax.errorbar(
+        xs, means, yerr=[s for _, s in stats], marker="o", capsize=3, linestyle="none", label=label
+    )
     gaps = False
     for a, b, mean_a, mean_b in zip(xs, xs[1:], means, means[1:]):
-        gap = any(a < v < b for v in values)  # a value this method has no result at: not a measurement
+        # a value this method has no result at: not a measurement
+        gap = any(a < v < b for v in values)
         ax.plot([a, b], [mean_a, mean_b], ":" if gap else "-", color=line[0].get_color())
         gaps |= gap
     seeds = [r for r in mine if r["value"] is not None]
-    ax.plot([dot_shift(r["value"]) for r in seeds], [r["error"] for r in seeds], ".",
-            color=line[0].get_color(), alpha=0.4, markersize=4)
+    ax.plot(
+        [dot_shift(r["value"]) for r in seeds],
+        [r["error"] for r in seeds],
+        ".",
+        color=line[0].get_color(),
+        alpha=0.4,
+        markersize=4,
+    )
     return gaps
 
 
@@ -179,7 +221,14 @@ def _side_by_side(ax, rows, methods, label):
             continue
         mean, std = _mean_std(errors)
         line = ax.errorbar([i], [mean], yerr=[std], marker="o", capsize=4)
-        ax.plot([i + 0.15] * len(errors), errors, ".", color=line[0].get_color(), alpha=0.5, markersize=5)
+        ax.plot(
+            [i + 0.15] * len(errors),
+            errors,
+            ".",
+            color=line[0].get_color(),
+            alpha=0.5,
+            markersize=5,
+        )
     ax.set_xticks(range(len(methods)), [label[m] for m in methods], rotation=20, fontsize=8)
     ax.set_xlim(-0.5, len(methods) - 0.5)
 
@@ -193,7 +242,9 @@ def atoms_figure(atoms: np.ndarray, usage: np.ndarray, path, title: str = "", co
     plt = _pyplot()
     count = len(atoms)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.75, rows * 0.85 + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(columns * 0.75, rows * 0.85 + 0.4), squeeze=False
+    )
     for index, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -209,7 +260,8 @@ def atoms_figure(atoms: np.ndarray, usage: np.ndarray, path, title: str = "", co
 
 
 def codes_figure(stages: list, path, title: str = "", stage_label: str = "Z"):
-    """Per stage i: the fraction of exact zeros of its code, and a histogram of active units per image.
+    """Per stage i: the fraction of exact zeros of its code, and a histogram of active units per
+    image.
 
     stages : one dict per stage, as :func:`ddse_np.experiments.report.code_statistics` returns them
     (``zero_fraction``, ``active_per_image`` : N ints, ``units`` : m).
@@ -225,8 +277,14 @@ def codes_figure(stages: list, path, title: str = "", stage_label: str = "Z"):
     units = stages[0]["units"]
     bins = np.linspace(0, units, min(units, 60) + 1)
     for i, stage in enumerate(stages):
-        right.hist(stage["active_per_image"], bins=bins, histtype="step", lw=1.4, color=f"C{i}",
-                   label=labels[i])
+        right.hist(
+            stage["active_per_image"],
+            bins=bins,
+            histtype="step",
+            lw=1.4,
+            color=f"C{i}",
+            label=labels[i],
+        )
     right.set_xlabel(f"active units per image (of {units})")
     right.set_ylabel("images")
     right.legend(fontsize=7)

@@ -1,6 +1,7 @@
 """What ``ddse inspect`` and ``ddse sweep`` report: sparsity per matrix, parameter counts, size,
 code statistics per stage, dictionary atoms in pixel space, and sweep tables (host values only;
 :mod:`ddse_np.experiments.plots` draws them)."""
+
 from __future__ import annotations
 
 import os
@@ -26,15 +27,29 @@ def describe(model, path, X) -> dict:
         W = to_host(model.params[name])
         per_line = count_nonzeros(W, axis)
         stored += int(per_line.sum())
-        matrices.append(dict(name=name, shape=list(W.shape), nonzeros=int(per_line.sum()),
-                             axis=axis, max_per_line=int(per_line.max()), s=s,
-                             within_constraint=bool(per_line.max() <= s)))
+        matrices.append(
+            dict(
+                name=name,
+                shape=list(W.shape),
+                nonzeros=int(per_line.sum()),
+                axis=axis,
+                max_per_line=int(per_line.max()),
+                s=s,
+                within_constraint=bool(per_line.max() <= s),
+            )
+        )
     counts = dict(total_parameters=model.parameter_count(), dense_lista=m * n + k * m * m)
     if matrices:
         counts.update(paper_constrained=(2 * k + 1) * s * m, stored_nonzeros=stored)
-    return dict(checkpoint=str(path), config=c, matrices=matrices, counts=counts,
-                file_bytes=os.path.getsize(path), code_images=int(len(X)),
-                code_zero_fraction=code_zero_fraction(model, X))
+    return dict(
+        checkpoint=str(path),
+        config=c,
+        matrices=matrices,
+        counts=counts,
+        file_bytes=os.path.getsize(path),
+        code_images=int(len(X)),
+        code_zero_fraction=code_zero_fraction(model, X),
+    )
 
 
 def code_statistics(model, X, batch_size: int = BATCH) -> list:
@@ -55,8 +70,15 @@ def code_statistics(model, X, batch_size: int = BATCH) -> list:
         active = counts if active is None else [np.concatenate(p) for p in zip(active, counts)]
         use = sums if use is None else [a + b for a, b in zip(use, sums)]
     units = int(use[0].shape[0])
-    return [dict(zero_fraction=1.0 - float(a.sum()) / (len(X) * units), active_per_image=a.astype(np.int64),
-                 unit_use=u / len(X), units=units) for a, u in zip(active, use)]
+    return [
+        dict(
+            zero_fraction=1.0 - float(a.sum()) / (len(X) * units),
+            active_per_image=a.astype(np.int64),
+            unit_use=u / len(X),
+            units=units,
+        )
+        for a, u in zip(active, use)
+    ]
 
 
 def dictionary_atoms(model) -> np.ndarray:
@@ -84,30 +106,49 @@ def _value_key(value):
     return (value is not None, value or 0)
 
 
-def sweep_table(rows: list, field: str, order=(), names=None, metric: str = "test_error",
-                picks: dict | None = None) -> str:
+def sweep_table(
+    rows: list,
+    field: str,
+    order=(),
+    names=None,
+    metric: str = "test_error",
+    picks: dict | None = None,
+) -> str:
     """A markdown table of ``metric`` (%, 'test_error' or 'val_error') per method (rows) and value
     (columns): mean ± sample standard deviation (ddof 1) over seeds, just the value for one
-    seed, with the number of seeds when a cell has fewer than the most.  A method run once for all values (value None) fills every column; a
-    cell whose runs all diverged reads 'diverged', one where some did says how many; ``picks``
-    (method -> value) puts a cell in bold.
+    seed, with the number of seeds when a cell has fewer than the most.  A method run once for all
+    values (value None) fills every column; a cell whose runs all diverged reads 'diverged', one
+    where some did says how many; ``picks`` (method -> value) puts a cell in bold.
     """
     values = sorted({r["value"] for r in rows if r["value"] is not None})
-    seeds = max([len({r["seed"] for r in rows if r["method"] == m and r["value"] == v})
-                 for m in {r["method"] for r in rows} for v in values + [None]] or [0])
+    seeds = max(
+        [
+            len({r["seed"] for r in rows if r["method"] == m and r["value"] == v})
+            for m in {r["method"] for r in rows}
+            for v in values + [None]
+        ]
+        or [0]
+    )
     what = "validation error" if metric == "val_error" else "test error"
-    lines = [f"{what} (%), mean ± sample standard deviation over {seeds} seed(s)"
-             + ("; **bold**: each method's pick (lowest mean validation error)" if picks else ""), "",
-             "| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
-             "|---|" + "---|" * len(values)]
+    lines = [
+        f"{what} (%), mean ± sample standard deviation over {seeds} seed(s)"
+        + ("; **bold**: each method's pick (lowest mean validation error)" if picks else ""),
+        "",
+        "| method | " + " | ".join(f"{field} {v}" for v in values) + " |",
+        "|---|" + "---|" * len(values),
+    ]
     for method in _methods(rows, order):
         mine = [r for r in rows if r["method"] == method]
         cells = []
         for v in values:
             errors = [r.get(metric) for r in mine if r["value"] in (v, None)]
             finite = [e for e in errors if e is not None]
-            text = (f"{np.mean(finite):.2f}" + (f" ± {np.std(finite, ddof=1):.2f}" if len(finite) > 1 else "")
-                    if finite else ("diverged" if errors else ""))
+            text = (
+                f"{np.mean(finite):.2f}"
+                + (f" ± {np.std(finite, ddof=1):.2f}" if len(finite) > 1 else "")
+                if finite
+                else ("diverged" if errors else "")
+            )
             if finite and len(finite) < seeds:
                 text += f" (n={len(finite)})"
             if finite and len(finite) < len(errors):
@@ -125,17 +166,22 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
     steps, and mean minutes per run; diverged runs count in ``diverged``, not in those means.  The
     last column sums the minutes of every run of the cell, diverged ones included (its full cost).
     """
+
     def mean_std(numbers, digits=2):
         if not numbers:
             return ""
         text = f"{np.mean(numbers):.{digits}f}"
         return text + (f" ± {np.std(numbers, ddof=1):.{digits}f}" if len(numbers) > 1 else "")
 
-    lines = ["per run: mean (± sample standard deviation) over the seeds that finished; minutes of wall time "
-             "(one BLAS thread per run); the last column: every run of the cell, diverged ones included", "",
-             f"| method | {field} | seeds | diverged | validation error | test error | epochs | steps | minutes "
-             "| minutes, all runs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "per run: mean (± sample standard deviation) over the seeds that finished; minutes of "
+        "wall time (one BLAS thread per run); the last column: every run of the cell, diverged "
+        "ones included",
+        "",
+        f"| method | {field} | seeds | diverged | validation error | test error | epochs "
+        "| steps | minutes | minutes, all runs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for method in _methods(rows, order):
         mine = [r for r in rows if r["method"] == method]
         for value in sorted({r["value"] for r in mine}, key=_value_key):
@@ -143,19 +189,21 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
             done = [r for r in cell if r.get("test_error") is not None]
             pick = lambda key: [float(r[key]) for r in done if r.get(key) is not None]  # noqa: E731
             minutes = [seconds / 60 for seconds in pick("seconds")]
-            lines.append(f"| {(names or {}).get(method, method)} | {'(all)' if value is None else value} | "
-                         f"{len(done)} | {len(cell) - len(done)} | {mean_std(pick('val_error'))} | "
-                         f"{mean_std(pick('test_error'))} | {mean_std(pick('epochs'), 1)} | "
-                         f"{mean_std(pick('steps'), 0)} | {mean_std(minutes, 1)} | "
-                         f"{sum(float(r.get('seconds') or 0) for r in cell) / 60:.1f} |")
+            lines.append(
+                f"| {(names or {}).get(method, method)} | {'(all)' if value is None else value} | "
+                f"{len(done)} | {len(cell) - len(done)} | {mean_std(pick('val_error'))} | "
+                f"{mean_std(pick('test_error'))} | {mean_std(pick('epochs'), 1)} | "
+                f"{mean_std(pick('steps'), 0)} | {mean_std(minutes, 1)} | "
+                f"{sum(float(r.get('seconds') or 0) for r in cell) / 60:.1f} |"
+            )
     return "\n".join(lines)
 
 
 def every_run_table(rows: list, field: str, order=(), names=None, planned=None) -> str:
     """A markdown table of every run, one line each (methods in ``order``, then by value and seed):
     its learning rate (unless ``field`` is the learning rate itself), validation and test error
-    (%), epochs, SGD steps, what ended it, minutes of wall time (``seconds`` / 60) and the row's ``note``
-    (e.g. "resumed from a partial run after epoch 86").
+    (%), epochs, SGD steps, what ended it, minutes of wall time (``seconds`` / 60) and the row's
+    ``note`` (e.g. "resumed from a partial run after epoch 86").
 
     ``planned`` (method, value) -> the settings the run was given (``epochs`` and ``schedule``), or
     None where unknown.  On the plateau schedule a finished run with fewer epochs was ended by
@@ -163,32 +211,52 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
     the step schedule a run of all its epochs ran its fixed schedule; otherwise the cell stays
     empty.  A run without a test error diverged.
     """
-    def ended(row):
-        if row.get("test_error") is None:
-            return "diverged"
-        given, epochs = planned(row["method"], row["value"]) if planned else None, row.get("epochs")
-        budget = given.get("epochs") if isinstance(given, dict) else None
-        if not isinstance(budget, int) or not isinstance(epochs, int):
-            return ""
-        if given.get("schedule") == "step":
-            return f"fixed schedule ({budget})" if epochs == budget else ""
-        return "schedule" if epochs < budget else f"epoch cap ({budget})" if epochs == budget else ""
 
     def text(x, digits=None):
         return "" if x is None else f"{float(x):.{digits}f}" if digits is not None else str(x)
 
     lr = [] if field == "lr" else ["lr"]
-    header = ["method", field, "seed", *lr, "validation error", "test error", "epochs", "steps", "ended by", "minutes",
-              "note"]
-    lines = ["every run: errors in %; ended by: its plateau schedule, the epoch cap it was given (in brackets), "
-             "all the epochs of its fixed step schedule, or divergence; minutes of wall time (one BLAS thread "
-             "per run)", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = ["method", field, "seed", *lr, "validation error", "test error"]
+    header += ["epochs", "steps", "ended by", "minutes", "note"]
+    lines = [
+        "every run: errors in %; ended by: its plateau schedule, the epoch cap it was given "
+        "(in brackets), all the epochs of its fixed step schedule, or divergence; minutes of "
+        "wall time (one BLAS thread per run)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for method in _methods(rows, order):
-        for r in sorted((r for r in rows if r["method"] == method), key=lambda r: (_value_key(r["value"]), r["seed"])):
+        for r in sorted(
+            (r for r in rows if r["method"] == method),
+            key=lambda r: (_value_key(r["value"]), r["seed"]),
+        ):
             minutes = None if r.get("seconds") is None else r["seconds"] / 60
-            cells = [(names or {}).get(method, method), "(all)" if r["value"] is None else r["value"], r["seed"],
-                     *(text(r.get("lr")) for _ in lr), text(r.get("val_error"), 2), text(r.get("test_error"), 2),
-                     text(r.get("epochs")), text(r.get("steps")), ended(r), text(minutes, 1), r.get("note") or ""]
+            cells = [
+                (names or {}).get(method, method),
+                "(all)" if r["value"] is None else r["value"],
+                r["seed"],
+                *(text(r.get("lr")) for _ in lr),
+                text(r.get("val_error"), 2),
+                text(r.get("test_error"), 2),
+                text(r.get("epochs")),
+                text(r.get("steps")),
+                _ended_by(r, planned),
+                text(minutes, 1),
+                r.get("note") or "",
+            ]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _ended_by(row: dict, planned=None) -> str:
+    """What ended a run (:func:`every_run_table`'s "ended by" column), '' where unknown."""
+    if row.get("test_error") is None:
+        return "diverged"
+    given, epochs = planned(row["method"], row["value"]) if planned else None, row.get("epochs")
+    budget = given.get("epochs") if isinstance(given, dict) else None
+    if not isinstance(budget, int) or not isinstance(epochs, int):
+        return ""
+    if given.get("schedule") == "step":
+        return f"fixed schedule ({budget})" if epochs == budget else ""
+    return "schedule" if epochs < budget else f"epoch cap ({budget})" if epochs == budget else ""

@@ -1,5 +1,7 @@
 """``results.jsonl`` of a sweep directory: one JSON line per finished job, appended and flushed at
-once, with the settings the sweep was made with in ``sweep.json`` (used by :mod:`ddse_np.experiments.sweep`)."""
+once, with the settings the sweep was made with in ``sweep.json`` (used by
+:mod:`ddse_np.experiments.sweep`)."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +11,20 @@ from pathlib import Path
 from ..errors import DDSEError
 from ..files.atomic import write_text
 
-RESULT_FIELDS = ("sweep", "method", "value", "seed", "lr", "epochs", "steps", "val_error", "test_error",
-                 "seconds", "checkpoint", "note")
+RESULT_FIELDS = (
+    "sweep",
+    "method",
+    "value",
+    "seed",
+    "lr",
+    "epochs",
+    "steps",
+    "val_error",
+    "test_error",
+    "seconds",
+    "checkpoint",
+    "note",
+)
 
 
 class ResultsFile:
@@ -53,20 +67,31 @@ class ResultsFile:
         existing = self._existing()
         if existing is None:
             if self.path.exists() and self.path.stat().st_size:
-                raise DDSEError(f"{self.directory} holds results without a sweep.json: choose another --out")
+                raise DDSEError(
+                    f"{self.directory} holds results without a sweep.json: choose another --out"
+                )
             return
-        keys = list(self.settings) + [k for k in existing if k not in self.settings]  # sweep and budget first
+        # sweep and budget first
+        keys = list(self.settings) + [k for k in existing if k not in self.settings]
         differ = [k for k in keys if existing.get(k) != self.settings.get(k)]
-        theirs, ours = existing.get("format", 1), self.settings.get("format", 1)  # format 1 wrote none
+        # format 1 wrote none
+        theirs, ours = (
+            existing.get("format", 1),
+            self.settings.get("format", 1),
+        )
         if theirs != ours:
             both = all(isinstance(f, int) for f in (theirs, ours))
             age = ("an older" if theirs < ours else "a newer") if both else "another"
-            raise DDSEError(f"{self.directory} holds results of {age} format ({theirs}; this version "
-                            f"writes {ours}): choose another --out (--plot-only still redraws them)")
+            raise DDSEError(
+                f"{self.directory} holds results of {age} format ({theirs}; this version "
+                f"writes {ours}): choose another --out (--plot-only still redraws them)"
+            )
         if differ:
-            raise DDSEError(f"{self.directory} holds results made with other settings ({differ[0]}: "
-                            f"{existing.get(differ[0])!r} there, {self.settings.get(differ[0])!r} now): "
-                            f"choose another --out")
+            raise DDSEError(
+                f"{self.directory} holds results made with other settings ({differ[0]}: "
+                f"{existing.get(differ[0])!r} there, {self.settings.get(differ[0])!r} now): "
+                f"choose another --out"
+            )
 
     def _all_rows(self) -> list:
         if not self.path.exists():
@@ -91,7 +116,7 @@ class ResultsFile:
         return rows
 
     def duplicates(self) -> list:
-        """The rows left out of :meth:`rows` because their cell was recorded before, in file order."""
+        """The rows left out of :meth:`rows`, their cell recorded before, in file order."""
         seen, extra = set(), []
         for row in self._all_rows():
             (extra.append(row) if _cell(row) in seen else seen.add(_cell(row)))
@@ -122,7 +147,8 @@ class ResultsFile:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except OSError as exc:  # a full disk: the cut line is ended by the next append, or run again
+        # a full disk: the cut line is ended by the next append, or run again
+        except OSError as exc:
             raise DDSEError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
 

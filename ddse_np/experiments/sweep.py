@@ -1,8 +1,8 @@
 """Sweeps behind the paper's Figures 3-6 (and the learning rate each method is run at): every
 method x every value x every seed, one job each.
 
-Each job is run by :mod:`ddse_np.experiments.jobs` (train, test, record; partial runs; local processes or
-Dask); a sweep directory holds its ``results.jsonl`` and ``sweep.json``.
+Each job is run by :mod:`ddse_np.experiments.jobs` (train, test, record; partial runs; local
+processes or Dask); a sweep directory holds its ``results.jsonl`` and ``sweep.json``.
 
 Budgets that compare like with like: in the ``samples`` sweep (ts/t) every point gets the
 SGD steps of the full-data run, its epochs scaled by 1/(ts/t) (at most
@@ -12,6 +12,7 @@ the full data; the schedule may still end a run sooner, and every result records
 it took.  ``lr`` sweeps pick each method's
 learning rate by validation error (:func:`pick_lr`), never by test error.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,8 @@ from ..training.config import TrainConfig, differing
 from .results_file import ResultsFile
 
 METHODS = tuple(MODELS)
-SPARSE_METHODS = tuple(name for name, cls in MODELS.items() if cls.sparse)  # the only ones s/n affects
+# the only ones s/n affects
+SPARSE_METHODS = tuple(name for name, cls in MODELS.items() if cls.sparse)
 
 # sweep name -> (TrainConfig field, paper grid, quick grid)   (docs/design.md, Experiments)
 SWEEPS = {
@@ -33,20 +35,26 @@ SWEEPS = {
     "depth": ("k", [1, 2, 3, 4, 5, 6], [1, 2, 4]),
     "lr": ("lr", [0.005, 0.01, 0.02, 0.05, 0.1], [0.01, 0.02, 0.05, 0.1]),
 }
-AXES = {  # a sweep figure's varied value: (the paper's symbol, the axis label), and whether on a log scale
+# a sweep figure's varied value: (the paper's symbol, the axis label), and whether on a log scale
+AXES = {
     "sparsity": (("s/n", "s/n (nonzeros kept per row of W1, W3_i, per column of W2_i)"), False),
     "width": (("m", "m (hidden units)"), False),
     "samples": (("ts/t", "ts/t (fraction of the training images)"), True),
     "depth": (("k", "k (unrolled stages)"), False),
     "lr": (("lr", "learning rate"), True),
 }
-STEP_MATCH_CAP = 20  # samples sweep: epochs = min(ceil(E / (ts/t)), 20 E): step-matched down to ts/t = 0.05
+# samples sweep: epochs = min(ceil(E / (ts/t)), 20 E): step-matched down to ts/t = 0.05
+STEP_MATCH_CAP = 20
 # settings every job of a budget shares (the rest are TrainConfig defaults): the paper budget is
 # the README's recipe; the quick one trains a half-width network for 15 epochs on a quarter of the
 # data, so that the four quick sweeps take about an hour of CPU time
 BUDGETS = {
-    "paper": dict(epochs=40, lr=0.05, patience=3, min_lr=5e-5, aug_rotate=10, aug_scale=0.1, aug_noise=0.05),
-    "quick": dict(epochs=15, lr=0.05, patience=3, min_lr=5e-5, m=512, train_fraction=0.25, val_size=2000),
+    "paper": dict(
+        epochs=40, lr=0.05, patience=3, min_lr=5e-5, aug_rotate=10, aug_scale=0.1, aug_noise=0.05
+    ),
+    "quick": dict(
+        epochs=15, lr=0.05, patience=3, min_lr=5e-5, m=512, train_fraction=0.25, val_size=2000
+    ),
 }
 DEFAULT_BUDGET = "quick"
 FORMAT = 2  # of a sweep directory; 2: best-validation models tested, val_error and steps recorded
@@ -54,8 +62,15 @@ FORMAT = 2  # of a sweep directory; 2: best-validation models tested, val_error 
 METHOD_SETTINGS = {"lista": dict(lr=0.01)}
 
 
-def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, overrides=None,
-         method_overrides=None):
+def plan(
+    sweep: str,
+    budget: str,
+    seeds: int,
+    methods=METHODS,
+    values=None,
+    overrides=None,
+    method_overrides=None,
+):
     """The jobs of a sweep: dicts with sweep, method, value, seed and the full training config.
 
     ``overrides`` (setting -> value) apply to every job, ``method_overrides`` (method ->
@@ -73,25 +88,41 @@ def plan(sweep: str, budget: str, seeds: int, methods=METHODS, values=None, over
     for what, given in (("--values", values), ("--methods", methods)):
         repeated = sorted({str(v) for i, v in enumerate(given) if v in given[:i]})
         if repeated:
-            raise DDSEError(f"{what} names {repeated[0]} more than once (perhaps spelled differently): "
-                            f"give each once, or one cell would run and be counted twice")
-    fixed = sorted({"model", "seed", field} & set(overrides or {}).union(*(method_overrides or {}).values()))
+            raise DDSEError(
+                f"{what} names {repeated[0]} more than once (perhaps spelled differently): "
+                f"give each once, or one cell would run and be counted twice"
+            )
+    fixed = sorted(
+        {"model", "seed", field} & set(overrides or {}).union(*(method_overrides or {}).values())
+    )
     if fixed:
-        raise DDSEError(f"--set {fixed[0]}: the sweep sets {fixed[0]} itself (the method, the seed and the "
-                        f"swept {field} of each job)")
+        raise DDSEError(
+            f"--set {fixed[0]}: the sweep sets {fixed[0]} itself (the method, the seed and the "
+            f"swept {field} of each job)"
+        )
     base = {**BUDGETS[budget], **(overrides or {})}
     jobs = []
     for method in methods:
         flat = sweep == "sparsity" and method not in SPARSE_METHODS
-        for value in ([None] if flat else values):
+        for value in [None] if flat else values:
             for seed in range(seeds):
-                config = {**base, **METHOD_SETTINGS.get(method, {}), **(method_overrides or {}).get(method, {}),
-                          "model": method, "seed": seed}
+                config = {
+                    **base,
+                    **METHOD_SETTINGS.get(method, {}),
+                    **(method_overrides or {}).get(method, {}),
+                    "model": method,
+                    "seed": seed,
+                }
                 if value is not None:
                     config[field] = value
-                if sweep == "samples" and value is not None:  # the steps and the schedule of a full-data run
-                    config["epochs"] = step_matched_epochs(config.get("epochs", TrainConfig.epochs), value)
-                    config["val_every"] = step_matched_epochs(config.get("val_every", TrainConfig.val_every), value)
+                # the steps and the schedule of a full-data run
+                if sweep == "samples" and value is not None:
+                    config["epochs"] = step_matched_epochs(
+                        config.get("epochs", TrainConfig.epochs), value
+                    )
+                    config["val_every"] = step_matched_epochs(
+                        config.get("val_every", TrainConfig.val_every), value
+                    )
                 jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
     return jobs
 
@@ -128,8 +159,15 @@ def _job_config(sweep: str, settings: dict, method: str, value):
     ``settings`` (as in its ``sweep.json``: budget, --set settings, per-method settings).
     Normalised: an ``init_sparsity`` equal to the job's ``sparsity`` is the default start (0), so
     e.g. the s/n = 0.25 point of ``--set init_sparsity=0.25`` matches a default run."""
-    job = plan(sweep, settings.get("budget"), 1, (method,), None if value is None else [value],
-               settings.get("settings") or {}, settings.get("method_settings") or {})[0]
+    job = plan(
+        sweep,
+        settings.get("budget"),
+        1,
+        (method,),
+        None if value is None else [value],
+        settings.get("settings") or {},
+        settings.get("method_settings") or {},
+    )[0]
     config = TrainConfig.from_dict(job["config"]).to_dict()
     if config["init_sparsity"] == config["sparsity"]:  # the start the constraint itself gives
         config["init_sparsity"] = 0.0
@@ -137,7 +175,8 @@ def _job_config(sweep: str, settings: dict, method: str, value):
 
 
 def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> list:
-    """Rows of another sweep's directory that are runs of this sweep, to draw and tabulate beside it.
+    """Rows of another sweep's directory that are runs of this sweep, to draw and tabulate beside
+    it.
 
     A run of the other sweep is kept when this sweep (``sweep`` made with ``settings``), at the
     value of its setting that run had, would train exactly that config: same budget, settings,
@@ -155,9 +194,13 @@ def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> 
     other = ResultsFile(directory, None)
     theirs = other.recorded_settings()
     if not theirs.get("sweep") or not other.rows():
-        raise DDSEError(f"--beside {directory}: no sweep results there (results.jsonl and sweep.json)")
+        raise DDSEError(
+            f"--beside {directory}: no sweep results there (results.jsonl and sweep.json)"
+        )
     if theirs["sweep"] == sweep:
-        raise DDSEError(f"--beside {directory}: a {sweep} sweep itself; give the directory of another sweep")
+        raise DDSEError(
+            f"--beside {directory}: a {sweep} sweep itself; give the directory of another sweep"
+        )
     field = SWEEPS[sweep][0]
     seen = {(r["method"], r["value"], r["seed"]) for r in own_rows}
     kept, matched, differ = [], False, None
@@ -178,8 +221,10 @@ def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> 
             seen.add((row["method"], value, row["seed"]))
             kept.append(dict(row, value=value))
     if not matched:
-        raise DDSEError(f"--beside {directory}: none of its runs of {', '.join(methods)} is a run of this sweep"
-                        + (f" ({differ[1]})" if differ else ""))
+        raise DDSEError(
+            f"--beside {directory}: none of its runs of {', '.join(methods)} is a run of this sweep"
+            + (f" ({differ[1]})" if differ else "")
+        )
     return kept
 
 
@@ -188,13 +233,19 @@ def beside_note(directory, field: str, rows: list) -> str:
     cells: dict = {}
     for row in rows:
         cells.setdefault((row["method"], row["value"]), []).append(row["seed"])
-    listed = "; ".join(f"{PAPER_NAMES.get(m, m)} at {'every value' if v is None else f'{field} {v}'}, seed(s) "
-                       f"{', '.join(str(x) for x in sorted(seeds))}" for (m, v), seeds in cells.items())
-    return f"includes {len(rows)} run(s) of {directory}" + (f": {listed}" if listed else " (all already here)")
+    listed = "; ".join(
+        f"{PAPER_NAMES.get(m, m)} at {'every value' if v is None else f'{field} {v}'}, seed(s) "
+        f"{', '.join(str(x) for x in sorted(seeds))}"
+        for (m, v), seeds in cells.items()
+    )
+    return f"includes {len(rows)} run(s) of {directory}" + (
+        f": {listed}" if listed else " (all already here)"
+    )
 
 
 def figure(results: ResultsFile, sweep: str, path, beside: list = ()):
-    """Draw the sweep's figure (:func:`ddse_np.experiments.plots.sweep_figure`) from its results (and the
+    """Draw the sweep's figure (:func:`ddse_np.experiments.plots.sweep_figure`) from its results
+    (and the
     rows of :func:`beside_rows`, if any)."""
     from .plots import sweep_figure
 
@@ -203,29 +254,34 @@ def figure(results: ResultsFile, sweep: str, path, beside: list = ()):
     if not any(r.get(metric) is not None for r in rows):
         raise DDSEError(f"{results.path}: no results to plot")
     axis, log_x = AXES[sweep]
-    sweep_figure(rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric, axis, log_x)
+    sweep_figure(
+        rows, SWEEPS[sweep][0], f"{sweep} sweep", path, METHODS, PAPER_NAMES, metric, axis, log_x
+    )
 
 
 def table(results: ResultsFile, sweep: str, beside: list = ()) -> str:
     """The sweep's markdown tables from its results (and the rows of :func:`beside_rows`): test
-    error (:func:`ddse_np.experiments.report.sweep_table`), or for an lr sweep validation error with each
-    method's pick (:func:`pick_lr`) marked; then what each cell reached and cost
+    error (:func:`ddse_np.experiments.report.sweep_table`), or for an lr sweep validation error with
+    each method's pick (:func:`pick_lr`) marked; then what each cell reached and cost
     (:func:`ddse_np.experiments.report.runs_table`)."""
     from .report import runs_table, sweep_table
 
     rows = results.rows() + list(beside)
     field = SWEEPS[sweep][0]
     if sweep == "lr":
-        main = sweep_table(rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows))
+        main = sweep_table(
+            rows, "lr", METHODS, PAPER_NAMES, metric="val_error", picks=pick_lr(rows)
+        )
     else:
         main = sweep_table(rows, field, METHODS, PAPER_NAMES)
     return main + "\n\n" + runs_table(rows, field, METHODS, PAPER_NAMES)
 
 
 def every_run(results: ResultsFile, sweep: str, beside: list = ()) -> str:
-    """One line per run of the sweep and of ``beside`` (:func:`ddse_np.experiments.report.every_run_table`),
-    with what ended each: the epochs each job was given are planned again from the settings in
-    ``sweep.json`` (the format check keeps a directory to one plan); a directory of format 1, or
+    """One line per run of the sweep and of ``beside``
+    (:func:`ddse_np.experiments.report.every_run_table`), with what ended each: the epochs each job
+    was given are planned again from the settings in ``sweep.json`` (the format check keeps a
+    directory to one plan); a directory of format 1, or
     settings that plan no job, leave that column empty."""
     from .report import every_run_table
 
@@ -236,10 +292,22 @@ def every_run(results: ResultsFile, sweep: str, beside: list = ()) -> str:
             return None  # format 1 (the samples sweep did not yet scale the epochs with ts/t)
         try:
             config = _job_config(sweep, settings, method, value)[0]
-        except (DDSEError, TypeError, ValueError, AttributeError, KeyError):  # a hand-edited sweep.json
+        # a hand-edited sweep.json
+        except (
+            DDSEError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            KeyError,
+        ):
             return None
         epochs = config.get("epochs")
-        return dict(epochs=epochs, schedule=config.get("schedule", TrainConfig.schedule)) \
-            if isinstance(epochs, int) else None
+        return (
+            dict(epochs=epochs, schedule=config.get("schedule", TrainConfig.schedule))
+            if isinstance(epochs, int)
+            else None
+        )
 
-    return every_run_table(results.rows() + list(beside), SWEEPS[sweep][0], METHODS, PAPER_NAMES, planned)
+    return every_run_table(
+        results.rows() + list(beside), SWEEPS[sweep][0], METHODS, PAPER_NAMES, planned
+    )

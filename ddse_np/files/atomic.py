@@ -6,6 +6,7 @@ the usual permissions, and renamed over the target.  If anything fails or the
 process is stopped, the temporary file is removed and the previous target is
 left as it was.  Checkpoints, figures and sweep files all go through here.
 """
+
 from __future__ import annotations
 
 import os
@@ -96,13 +97,17 @@ def check_replaceable(path, shown=None):
     flags = _inode_flags(path)
     for mask, what in ((_IMMUTABLE, "immutable"), (_APPEND_ONLY, "append-only")):
         if flags & mask:
-            raise DDSEError(f"cannot write {shown}: the existing file is {what} and cannot be replaced")
+            raise DDSEError(
+                f"cannot write {shown}: the existing file is {what} and cannot be replaced"
+            )
     euid = os.geteuid() if hasattr(os, "geteuid") else None
     if euid not in (None, 0):
         directory, file = os.stat(Path(path).parent), os.stat(path)
         if directory.st_mode & stat.S_ISVTX and euid not in (file.st_uid, directory.st_uid):
-            raise DDSEError(f"cannot write {shown}: the existing file belongs to another user in a "
-                            f"sticky directory and cannot be replaced")
+            raise DDSEError(
+                f"cannot write {shown}: the existing file belongs to another user in a "
+                f"sticky directory and cannot be replaced"
+            )
 
 
 _FS_IOC_GETFLAGS = 0x80086601  # Linux _IOR('f', 1, long); the kernel writes an int
@@ -120,6 +125,7 @@ def _inode_flags(path) -> int:
         return os.stat(path).st_flags
     try:
         import fcntl
+
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except (ImportError, OSError):
         return 0

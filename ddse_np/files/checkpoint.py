@@ -23,6 +23,7 @@ byte after the block.  Loading checks it before HDF5 reads anything: a damaged f
 one line, where the HDF5 library can loop forever on some damaged ones.  (Files written before
 the seal load without the check.)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,17 +43,24 @@ from .atomic import atomic_path, check_target
 FORMAT = "ddse-np checkpoint"
 USER_BLOCK = 512  # bytes before the HDF5 data: the seal
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # at the start of an HDF5 file's data (after any user block)
-SEAL = b"ddse-np checkpoint sha256 "  # then the 64 hex digits of the SHA-256 of the bytes after the block
+# the seal, then the 64 hex digits of the SHA-256 of the bytes after the block
+SEAL = b"ddse-np checkpoint sha256 "
 FORMAT_VERSION = 2  # 2: sparse matrices as bitmaps (1, of a pre-release, stored uint16 indices)
 MAX_SIZE = 1 << 20  # largest n, m or class count a checkpoint may declare
 MAX_EPOCHS = 1 << 20
 
 
-def save(path, model, history: dict | None = None, train_state: dict | None = None,
-         resume: dict | None = None):
+def save(
+    path,
+    model,
+    history: dict | None = None,
+    train_state: dict | None = None,
+    resume: dict | None = None,
+):
     """Write ``model`` (projected already), its history and training state to ``path`` atomically.
 
-    ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see :mod:`ddse_np.training.state`).
+    ``resume`` maps 'velocity/NAME' or 'params/NAME' to host arrays (see
+    :mod:`ddse_np.training.state`).
     """
     path = check_target(path)
     buffer = io.BytesIO()  # HDF5 is built in memory, so that a failing disk is a plain OSError
@@ -60,7 +68,7 @@ def save(path, model, history: dict | None = None, train_state: dict | None = No
         _write(f, model, history or {}, train_state or {}, resume or {})
     data = buffer.getbuffer()
     seal = SEAL + hashlib.sha256(data[USER_BLOCK:]).hexdigest().encode()
-    data[:len(seal)] = seal
+    data[: len(seal)] = seal
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -71,8 +79,9 @@ def _put(group, name, data):
     (the sparse values, bitmaps and the PCA basis shrink by about a sixth)."""
     data = np.asarray(data)
     if data.size >= 1024:
-        return group.create_dataset(name, data=data, compression="gzip", compression_opts=4,
-                                    shuffle=True, chunks=True)
+        return group.create_dataset(
+            name, data=data, compression="gzip", compression_opts=4, shuffle=True, chunks=True
+        )
     return group.create_dataset(name, data=data)
 
 
@@ -128,18 +137,23 @@ def load(path, backend: Backend | str = "numpy", dtype: str | None = None):
     except Exception as exc:  # h5py and numpy raise many types on damaged files
         text = str(exc)
         if "unable to lock file" in text:
-            if "temporarily unavailable" in text or "would block" in text:  # EAGAIN: another process holds it
-                raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
-                                f"finished writing, or, if you know nothing writes it, set "
-                                f"HDF5_USE_FILE_LOCKING=FALSE") from None
+            # EAGAIN: another process holds it
+            if "temporarily unavailable" in text or "would block" in text:
+                raise DDSEError(
+                    f"{path} is locked by another process (HDF5 file locking): wait until it has "
+                    f"finished writing, or, if you know nothing writes it, set "
+                    f"HDF5_USE_FILE_LOCKING=FALSE"
+                ) from None
             # e.g. errno 37: a file system without locks (some NFS mounts)
-            raise DDSEError(f"{path}: cannot lock it for reading ({_first_line(exc)}); on a file system "
-                            f"without file locks, set HDF5_USE_FILE_LOCKING=FALSE") from None
+            raise DDSEError(
+                f"{path}: cannot lock it for reading ({_first_line(exc)}); on a file system "
+                f"without file locks, set HDF5_USE_FILE_LOCKING=FALSE"
+            ) from None
         raise DDSEError(f"{path}: not a readable ddse checkpoint ({_first_line(exc)})") from None
 
 
 def _check_seal(path):
-    """Refuse a sealed checkpoint whose bytes are not the ones written (see the module docstring)."""
+    """Refuse a sealed checkpoint whose bytes are not the ones written (see the module doc)."""
     try:
         with open(path, "rb") as fh:
             _refuse_if_locked(fh, path)  # a file open for writing elsewhere: its bytes are changing
@@ -155,10 +169,12 @@ def _check_seal(path):
                 digest.update(block)
     except OSError as exc:
         raise DDSEError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    expected = head[len(SEAL):len(SEAL) + 64].decode("ascii", "replace")
+    expected = head[len(SEAL) : len(SEAL) + 64].decode("ascii", "replace")
     if digest.hexdigest() != expected:
-        raise DDSEError(f"{path}: damaged checkpoint (its bytes do not match the checksum written with it: "
-                        f"truncated, or changed since it was saved)")
+        raise DDSEError(
+            f"{path}: damaged checkpoint (its bytes do not match the checksum written with it: "
+            f"truncated, or changed since it was saved)"
+        )
 
 
 def _refuse_if_locked(fh, path):
@@ -174,9 +190,11 @@ def _refuse_if_locked(fh, path):
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise DDSEError(f"{path} is locked by another process (HDF5 file locking): wait until it has "
-                        f"finished writing, or, if you know nothing writes it, set "
-                        f"HDF5_USE_FILE_LOCKING=FALSE") from None
+        raise DDSEError(
+            f"{path} is locked by another process (HDF5 file locking): wait until it has "
+            f"finished writing, or, if you know nothing writes it, set "
+            f"HDF5_USE_FILE_LOCKING=FALSE"
+        ) from None
     except OSError:
         return  # a file system without locks: HDF5 says so
     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
@@ -192,21 +210,27 @@ def _read(f, path, backend, dtype):
         raise DDSEError(f"{path}: not a ddse checkpoint")
     version = int(f.attrs.get("format_version", -1))
     if version > FORMAT_VERSION:
-        raise DDSEError(f"{path}: checkpoint format {version} is newer than this ddse-np "
-                        f"reads ({FORMAT_VERSION}); upgrade ddse-np")
+        raise DDSEError(
+            f"{path}: checkpoint format {version} is newer than this ddse-np "
+            f"reads ({FORMAT_VERSION}); upgrade ddse-np"
+        )
     if version < 1:
         raise DDSEError(f"{path}: checkpoint has no valid format version")
     if version < FORMAT_VERSION:
-        raise DDSEError(f"{path}: checkpoint format {version} was written by a pre-release of ddse-np 0.1.0; "
-                        f"this version reads format {FORMAT_VERSION} only: train the model again")
+        raise DDSEError(
+            f"{path}: checkpoint format {version} was written by a pre-release of ddse-np 0.1.0; "
+            f"this version reads format {FORMAT_VERSION} only: train the model again"
+        )
     config = _check_config(json.loads(f.attrs["config"]), path)
     cls = MODELS[config["model"]]
     backend = as_backend(backend, dtype or config["dtype"])
     expected = cls.param_shapes(config)
     stored = f["params"]
     if set(stored.keys()) != set(expected):
-        raise DDSEError(f"{path}: parameters {sorted(stored.keys())} do not match a "
-                        f"{config['model']} model ({sorted(expected)})")
+        raise DDSEError(
+            f"{path}: parameters {sorted(stored.keys())} do not match a "
+            f"{config['model']} model ({sorted(expected)})"
+        )
     params = {}
     for name, shape in expected.items():
         item = stored[name]
@@ -224,7 +248,9 @@ def _read(f, path, backend, dtype):
     model.set_pca(mean, basis)
     history = {}
     for name, item in f["history"].items() if "history" in f else ():
-        history[name] = _read_dataset(item, (min(item.shape[0], MAX_EPOCHS),), f"history {name}", path).tolist()
+        history[name] = _read_dataset(
+            item, (min(item.shape[0], MAX_EPOCHS),), f"history {name}", path
+        ).tolist()
     train = {name: json.loads(v) for name, v in f["train"].attrs.items()} if "train" in f else {}
     resume = _read_resume(f, expected, path) if "resume" in f else {}
     return model, dict(history=history, train=train, resume=resume, format_version=version)
@@ -239,7 +265,9 @@ def _read_resume(f, expected, path):
         for name, dataset in f["resume"][kind].items():
             if name not in expected:
                 raise DDSEError(f"{path}: resume state {kind}/{name} does not match the model")
-            resume[kind][name] = _read_dataset(dataset, expected[name], f"resume state {kind}/{name}", path)
+            resume[kind][name] = _read_dataset(
+                dataset, expected[name], f"resume state {kind}/{name}", path
+            )
     return resume
 
 
@@ -248,7 +276,12 @@ def _check_config(config, path) -> dict:
     if not isinstance(config, dict) or config.get("model") not in MODELS:
         model = config.get("model") if isinstance(config, dict) else None
         raise DDSEError(f"{path}: unknown model {model!r}")
-    for key, low, high in (("n", 1, MAX_SIZE), ("m", 1, MAX_SIZE), ("k", 1, 1000), ("classes", 2, MAX_SIZE)):
+    for key, low, high in (
+        ("n", 1, MAX_SIZE),
+        ("m", 1, MAX_SIZE),
+        ("k", 1, 1000),
+        ("classes", 2, MAX_SIZE),
+    ):
         value = config.get(key)
         if not isinstance(value, int) or not low <= value <= high:
             raise DDSEError(f"{path}: config {key} = {value!r} is out of range")
@@ -256,7 +289,9 @@ def _check_config(config, path) -> dict:
     if s is not None and (not isinstance(s, int) or not 1 <= s <= config["n"]):
         raise DDSEError(f"{path}: config s = {s!r} is out of range")
     if config.get("dtype") not in DTYPES:
-        raise DDSEError(f"{path}: config dtype {config.get('dtype')!r} is not one of {', '.join(DTYPES)}")
+        raise DDSEError(
+            f"{path}: config dtype {config.get('dtype')!r} is not one of {', '.join(DTYPES)}"
+        )
     return config
 
 
@@ -277,7 +312,9 @@ def _read_sparse(group, name, shape, s, path):
     line_length = shape[1] if axis == "row" else shape[0]
     lines = shape[0] if axis == "row" else shape[1]
     values = _read_dataset(group["values"], (lines, s), f"sparse parameter {name}: values", path)
-    mask = _read_dataset(group["mask"], (lines, -(-line_length // 8)), f"sparse parameter {name}: mask", path, "u")
+    mask = _read_dataset(
+        group["mask"], (lines, -(-line_length // 8)), f"sparse parameter {name}: mask", path, "u"
+    )
     try:
         return from_sparse(mask, values, shape, axis)
     except ValueError:

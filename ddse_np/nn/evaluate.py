@@ -1,4 +1,5 @@
 """Test error, loss and per-class error of a model on preprocessed inputs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,12 @@ QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 def predict(model, X, batch_size: int = BATCH):
     """Predicted classes of X : N x n (PCA inputs on the model's backend): N ints on the host."""
     with np.errstate(**QUIET_OVERFLOW):
-        return np.concatenate([to_host(model.forward(X[first : first + batch_size]).argmax(axis=1))
-                               for first in range(0, len(X), batch_size)])
+        return np.concatenate(
+            [
+                to_host(model.forward(X[first : first + batch_size]).argmax(axis=1))
+                for first in range(0, len(X), batch_size)
+            ]
+        )
 
 
 def mcnemar(correct_a, correct_b) -> dict:
@@ -37,8 +42,13 @@ def mcnemar(correct_a, correct_b) -> dict:
         raise ValueError(f"the two classifiers were tested on {a.size} and {b.size} items")
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return dict(only_a=only_a, only_b=only_b, both=int((a & b).sum()), neither=int((~a & ~b).sum()),
-                p_value=float(p))
+    return dict(
+        only_a=only_a,
+        only_b=only_b,
+        both=int((a & b).sum()),
+        neither=int((~a & ~b).sum()),
+        p_value=float(p),
+    )
 
 
 def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
@@ -59,10 +69,16 @@ def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
     labels = to_host(y)
     wrong = predicted != labels
     classes = model.config.get("classes", int(labels.max()) + 1)
-    per_class = [100.0 * float(wrong[labels == c].mean()) if np.any(labels == c) else float("nan")
-                 for c in range(classes)]
-    return dict(error=100.0 * float(wrong.mean()), loss=loss_sum / len(X),
-                per_class_error=per_class, count=int(len(X)))
+    per_class = [
+        100.0 * float(wrong[labels == c].mean()) if np.any(labels == c) else float("nan")
+        for c in range(classes)
+    ]
+    return dict(
+        error=100.0 * float(wrong.mean()),
+        loss=loss_sum / len(X),
+        per_class_error=per_class,
+        count=int(len(X)),
+    )
 
 
 def code_zero_fraction(model, X, batch_size: int = BATCH) -> float:

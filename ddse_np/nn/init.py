@@ -9,6 +9,7 @@ Both:   thresholds theta_i = theta_init (length m), V ~ N(0, 1/m) (C x m), c = 0
 Baselines: LISTA starts as the same ISTA (W1 = S^T / sqrt(L), S_i = I - S^T S / L, dense);
 fully connected layers use He's N(0, 2 / fan_in) with zero biases.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,16 @@ def random_sparse(shape, s: int, axis: str, rng: np.random.Generator) -> np.ndar
     return W / np.linalg.norm(W, 2)
 
 
-def ddse_params(n: int, m: int, k: int, s: int, seed: int, init: str = "paper",
-                theta_init: float = 0.0, classes: int = 10) -> dict:
+def ddse_params(
+    n: int,
+    m: int,
+    k: int,
+    s: int,
+    seed: int,
+    init: str = "paper",
+    theta_init: float = 0.0,
+    classes: int = 10,
+) -> dict:
     """Host float64 parameters of a DDSE, keyed W1, W2.i, W3.i, theta.i, V, c."""
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}")
@@ -76,9 +85,13 @@ def variance_preserving_factors(n: int, m: int, k: int, s: int, seed: int) -> di
     return host
 
 
-def lista_params(n: int, m: int, k: int, s: int, seed: int, theta_init: float = 0.0,
-                 classes: int = 10) -> dict:
-    """Host parameters of LISTA (baseline IV) started as ISTA on D0 S / sqrt(L): W1, S.i, theta.i, V, c."""
+def lista_params(
+    n: int, m: int, k: int, s: int, seed: int, theta_init: float = 0.0, classes: int = 10
+) -> dict:
+    """Host parameters of LISTA (baseline IV) started as ISTA on D0 S / sqrt(L).
+
+    Keys: W1, S.i, theta.i, V, c.
+    """
     rng = np.random.default_rng(seed)
     S = support_matrix(n, m, s, rng)
     S /= np.linalg.norm(S, 2)

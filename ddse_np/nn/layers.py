@@ -5,6 +5,7 @@ upstream gradient and that cache and returns the gradients of the inputs.
 Letters follow docs/design.md: N batch, n input size, m code size, C classes.
 The derivations are in docs/gradients.md.
 """
+
 from __future__ import annotations
 
 from ..backend import array_module
@@ -122,8 +123,8 @@ def dropout_backward(dY, cache):
 def dropconnect_forward(X, W, p, uniform):
     """DropConnect: Y = X (W * M)^T / (1 - p), each weight kept with probability 1 - p.
 
-    X : N x a,  W : b x a,  uniform : b x a draws  ->  Y : N x b ;  cache = (X, W * M / (1 - p), M / (1 - p))
-    One mask per batch (as in Wan et al.'s efficient implementation); none at evaluation.
+    X : N x a,  W : b x a,  uniform : b x a draws  ->  Y : N x b ;  cache = (X, W * M / (1 - p), M /
+    (1 - p)) One mask per batch (as in Wan et al.'s efficient implementation); none at evaluation.
     """
     scaled_mask = ((uniform >= p) * (1.0 / (1.0 - p))).astype(W.dtype, copy=False)
     W_masked = W * scaled_mask

@@ -5,6 +5,7 @@ against (2k+1) n m dense.  Whether that pays depends on s/n, the batch size and
 the machine; ``choose`` encodes what benchmarks/bench_sparse.py measured here
 (see the README's table).
 """
+
 from __future__ import annotations
 
 from ..errors import DDSEError

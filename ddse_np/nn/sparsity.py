@@ -5,6 +5,7 @@ column) and zeros the rest.  It is a separate step that the training loop
 calls every ``project_every`` steps and before every evaluation and save;
 the optimizer knows nothing about it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,9 @@ def project(W, s: int, axis: str):
     selection.partition(kth, axis=1)
     # a line with fewer than s nonzeros has threshold 0: keep its nonzeros only, not every entry,
     # so that an already feasible line never needs the tie path below (same result, no argpartition)
-    threshold = xp.maximum(selection[:, kth], xp.nextafter(xp.zeros((), W.dtype), xp.ones((), W.dtype)))
+    threshold = xp.maximum(
+        selection[:, kth], xp.nextafter(xp.zeros((), W.dtype), xp.ones((), W.dtype))
+    )
     keep = magnitude >= (threshold[:, None] if rows else threshold[None, :])
     W *= keep
     tied = xp.flatnonzero(xp.count_nonzero(keep, axis=1 if rows else 0) > s)

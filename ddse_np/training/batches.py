@@ -5,6 +5,7 @@ augmentation of batch b of epoch e from [seed, 2, e, b]; dropout masks from
 [seed, 3, e, b].  Nothing random carries over from one batch to the next, so a
 run resumed at any batch continues exactly as if it had never stopped.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

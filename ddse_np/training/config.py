@@ -1,4 +1,5 @@
 """Every setting of a training run, validated before any work starts; saved in checkpoints."""
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ SCHEDULE_SETTINGS = {"plateau": ("patience", "min_lr"), "step": ("lr_drops",)}
 
 
 def setting(default, help: str, choices: tuple | None = None):
-    """A field of :class:`TrainConfig`: its default, its --help text and its choices, in one place."""
+    """A field of :class:`TrainConfig`: its default, --help text and choices, in one place."""
     return field(default=default, metadata=dict(help=help, choices=choices))
 
 
@@ -33,54 +34,101 @@ class TrainConfig:
     are documented in docs/design.md.
     """
 
-    model: str = setting("ddse", "ddse (DDSE), fc (Baseline I), fc-dropout (II), fc-dropconnect (III), "
-                                 "lista (IV), ddse-noskip (V).", tuple(MODELS))
+    model: str = setting(
+        "ddse",
+        "ddse (DDSE), fc (Baseline I), fc-dropout (II), fc-dropconnect (III), "
+        "lista (IV), ddse-noskip (V).",
+        tuple(MODELS),
+    )
     m: int = setting(1024, "Code dimension m.")
     k: int = setting(2, "Unrolled iterations k.")
-    sparsity: float = setting(0.25, "s/n: nonzeros per row/column of W1, W2_i, W3_i as a fraction of n.")
+    sparsity: float = setting(
+        0.25, "s/n: nonzeros per row/column of W1, W2_i, W3_i as a fraction of n."
+    )
     init: str = setting(INITS[0], "Initial weights: the paper's (ISTA on D0 S) or random.", INITS)
-    init_sparsity: float = setting(0.0, "s/n of the initial weights' support, when it is to be below "
-                                        "--sparsity (ddse and ddse-noskip only; 0: --sparsity's). E.g. "
-                                        "--sparsity 1 --init-sparsity 0.25: no weight constraint, the "
-                                        "default's sparse start.")
+    init_sparsity: float = setting(
+        0.0,
+        "s/n of the initial weights' support, when it is to be below "
+        "--sparsity (ddse and ddse-noskip only; 0: --sparsity's). E.g. "
+        "--sparsity 1 --init-sparsity 0.25: no weight constraint, the "
+        "default's sparse start.",
+    )
     theta_init: float = setting(THETA_INIT, "Initial shrinkage thresholds.")
     epochs: int = setting(10, "Most epochs to train (the schedule may end sooner).")
     batch_size: int = setting(128, "Images per SGD step.")
     lr: float = setting(0.01, "Learning rate.")
     momentum: float = setting(0.9, "Momentum of SGD.")
-    schedule: str = setting("plateau", "Learning-rate schedule: plateau (x --lr-factor after --patience "
-                                       "validations without a new best; the run ends when the lr would fall "
-                                       "below --min-lr) or step (x --lr-factor after each fraction --lr-drops "
-                                       "of --epochs; every run trains all --epochs).", SCHEDULES)
-    lr_drops: str = setting("0.5,0.75", "Step schedule: fractions of --epochs after which the lr drops, "
-                                        "comma-separated, increasing, in (0, 1).")
+    schedule: str = setting(
+        "plateau",
+        "Learning-rate schedule: plateau (x --lr-factor after --patience "
+        "validations without a new best; the run ends when the lr would fall "
+        "below --min-lr) or step (x --lr-factor after each fraction --lr-drops "
+        "of --epochs; every run trains all --epochs).",
+        SCHEDULES,
+    )
+    lr_drops: str = setting(
+        "0.5,0.75",
+        "Step schedule: fractions of --epochs after which the lr drops, "
+        "comma-separated, increasing, in (0, 1).",
+    )
     project_every: int = setting(15, "SGD steps between projections.")
-    val_size: int = setting(5000, "Stratified validation images held out of training (0: no lr schedule).")
-    patience: int = setting(3, "Validations without improvement before the lr drops (one validation every "
-                               "--val-every epochs).")
-    val_every: int = setting(1, "Epochs between validations (and plateau-schedule updates); the last epoch "
-                                "is always validated.")
+    val_size: int = setting(
+        5000, "Stratified validation images held out of training (0: no lr schedule)."
+    )
+    patience: int = setting(
+        3,
+        "Validations without improvement before the lr drops (one validation every "
+        "--val-every epochs).",
+    )
+    val_every: int = setting(
+        1,
+        "Epochs between validations (and plateau-schedule updates); the last epoch "
+        "is always validated.",
+    )
     lr_factor: float = setting(0.1, "lr multiplier at a drop.")
-    min_lr: float = setting(1e-5, "Stop when the schedule would drop the lr below this (the schedule has ended).")
-    train_fraction: float = setting(1.0, "Stratified fraction ts/t of the training images to train on.")
-    keep: str = setting("best", "Model to save and test: the epoch of lowest validation error, or the last "
-                                "(best falls back to last with --val-size 0).", ("best", "last"))
-    aug_noise: float = setting(0.0, "Augmentation: sigma of Gaussian pixel noise (pixels in [0, 1]); 0 = off.")
-    aug_blur: float = setting(0.0, "Augmentation: sigma in pixels of a Gaussian blur of a random half of "
-                                   "each batch; 0 = off.")
+    min_lr: float = setting(
+        1e-5, "Stop when the schedule would drop the lr below this (the schedule has ended)."
+    )
+    train_fraction: float = setting(
+        1.0, "Stratified fraction ts/t of the training images to train on."
+    )
+    keep: str = setting(
+        "best",
+        "Model to save and test: the epoch of lowest validation error, or the last "
+        "(best falls back to last with --val-size 0).",
+        ("best", "last"),
+    )
+    aug_noise: float = setting(
+        0.0, "Augmentation: sigma of Gaussian pixel noise (pixels in [0, 1]); 0 = off."
+    )
+    aug_blur: float = setting(
+        0.0,
+        "Augmentation: sigma in pixels of a Gaussian blur of a random half of each batch; 0 = off.",
+    )
     aug_flip: float = setting(0.0, "Augmentation: probability of a left-right flip; 0 = off.")
     aug_rotate: float = setting(0.0, "Augmentation: largest rotation in degrees; 0 = off.")
-    aug_scale: float = setting(0.0, "Augmentation: largest relative zoom, e.g. 0.1 for 0.9x-1.1x; 0 = off.")
-    aug_elastic: float = setting(0.0, "Augmentation: alpha, in pixels, of an elastic distortion (Simard et al. "
-                                      "2003; 34 in that paper); 0 = off.")
-    aug_elastic_sigma: float = setting(AugmentConfig.elastic_sigma, "Augmentation: sigma in pixels of the Gaussian that smooths the "
-                                            "elastic displacement field.")
-    seed: int = setting(0, "Seed of the initialisation, splits, batch order, augmentation and masks.")
+    aug_scale: float = setting(
+        0.0, "Augmentation: largest relative zoom, e.g. 0.1 for 0.9x-1.1x; 0 = off."
+    )
+    aug_elastic: float = setting(
+        0.0,
+        "Augmentation: alpha, in pixels, of an elastic distortion (Simard et al. "
+        "2003; 34 in that paper); 0 = off.",
+    )
+    aug_elastic_sigma: float = setting(
+        AugmentConfig.elastic_sigma,
+        "Augmentation: sigma in pixels of the Gaussian that smooths the "
+        "elastic displacement field.",
+    )
+    seed: int = setting(
+        0, "Seed of the initialisation, splits, batch order, augmentation and masks."
+    )
     backend: str = setting("numpy", "numpy (CPU) or cupy (GPU).", BACKENDS)
     dtype: str = setting("float32", "Float type of parameters and activations.", DTYPES)
 
     def __post_init__(self):
-        try:  # one spelling of the drops, so that equal schedules compare equal ('.5, .75' is '0.5,0.75')
+        # one spelling of the drops, so that equal schedules compare equal ('.5, .75' is '0.5,0.75')
+        try:
             self.lr_drops = ",".join(repr(f) for f in parse_drops(self.lr_drops))
         except (ValueError, AttributeError):
             pass  # validate() says what is wrong
@@ -101,8 +149,9 @@ class TrainConfig:
         try:
             value = kind(raw) if kind is not int else int(raw, 10)
         except ValueError:
-            raise DDSEError(f"setting {name}: {raw!r} is not {'an' if kind is int else 'a'} "
-                            f"{kind.__name__}") from None
+            raise DDSEError(
+                f"setting {name}: {raw!r} is not {'an' if kind is int else 'a'} {kind.__name__}"
+            ) from None
         choices = known[name].metadata["choices"]
         if choices and value not in choices:
             raise DDSEError(f"setting {name}: {raw!r} is not one of {', '.join(choices)}")
@@ -115,20 +164,26 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def drops(self) -> tuple:
-        """The step schedule's fractions of the run (``lr_drops`` parsed; see :func:`~ddse_np.training.optim.parse_drops`)."""
+        """The step schedule's fractions of the run: ``lr_drops`` parsed by
+        :func:`~ddse_np.training.optim.parse_drops`."""
         return parse_drops(self.lr_drops)
 
     def augment_config(self) -> AugmentConfig:
         """The aug_* settings without their prefix."""
-        return AugmentConfig(**{name[len("aug_"):]: getattr(self, name) for name in self.fields()
-                                if name.startswith("aug_")})
+        return AugmentConfig(
+            **{
+                name[len("aug_") :]: getattr(self, name)
+                for name in self.fields()
+                if name.startswith("aug_")
+            }
+        )
 
     def sparsity_s(self, n: int) -> int:
         """s = round(sparsity * n): nonzeros per row/column of the constrained matrices."""
         return int(round(self.sparsity * n))
 
     def init_s(self, n: int) -> int:
-        """s of the initial weights: round(init_sparsity * n), or :meth:`sparsity_s` when it is 0."""
+        """s of the initial weights: round(init_sparsity * n), or :meth:`sparsity_s` if it is 0."""
         return int(round(self.init_sparsity * n)) if self.init_sparsity else self.sparsity_s(n)
 
     def validate(self, n: int = 784):
@@ -138,28 +193,51 @@ class TrainConfig:
             if isinstance(spec.default, float) and not math.isfinite(value):
                 raise DDSEError(f"--{name.replace('_', '-')} must be a finite number (got {value})")
         checks = [
-            (self.model in MODELS, f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}"),
+            (
+                self.model in MODELS,
+                f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}",
+            ),
             (1 <= self.m <= MAX_M, f"--m must lie in 1..{MAX_M} (got {self.m})"),
             (1 <= self.k <= MAX_K, f"--k must lie in 1..{MAX_K} (got {self.k})"),
-            (0.0 < self.sparsity <= 1.0, f"--sparsity s/n must lie in (0, 1] (got {self.sparsity})"),
-            (self.sparsity_s(n) >= 1, f"--sparsity {self.sparsity} leaves s = 0 nonzeros of n = {n}"),
-            (0.0 <= self.init_sparsity <= 1.0,
-             f"--init-sparsity s/n must lie in [0, 1], 0 for --sparsity's (got {self.init_sparsity})"),
-            (not self.init_sparsity or self.init_s(n) >= 1,
-             f"--init-sparsity {self.init_sparsity} leaves s = 0 nonzeros of n = {n}"),
-            (self.init_s(n) <= self.sparsity_s(n),
-             f"--init-sparsity {self.init_sparsity} exceeds --sparsity {self.sparsity}: the start would be "
-             f"projected onto the constraint before the first step"),
-            (not self.init_sparsity or getattr(MODELS.get(self.model), "sparse", True),
-             f"--init-sparsity applies to the models whose weights s/n constrains (ddse, ddse-noskip), "
-             f"not {self.model} (in a sweep: --set ddse:init_sparsity=...)"),
-            (0.0 < self.train_fraction <= 1.0,
-             f"--train-fraction must lie in (0, 1] (got {self.train_fraction})"),
+            (
+                0.0 < self.sparsity <= 1.0,
+                f"--sparsity s/n must lie in (0, 1] (got {self.sparsity})",
+            ),
+            (
+                self.sparsity_s(n) >= 1,
+                f"--sparsity {self.sparsity} leaves s = 0 nonzeros of n = {n}",
+            ),
+            (
+                0.0 <= self.init_sparsity <= 1.0,
+                "--init-sparsity s/n must lie in [0, 1], 0 for --sparsity's (got "
+                f"{self.init_sparsity})",
+            ),
+            (
+                not self.init_sparsity or self.init_s(n) >= 1,
+                f"--init-sparsity {self.init_sparsity} leaves s = 0 nonzeros of n = {n}",
+            ),
+            (
+                self.init_s(n) <= self.sparsity_s(n),
+                f"--init-sparsity {self.init_sparsity} exceeds --sparsity {self.sparsity}: "
+                "the start would be projected onto the constraint before the first step",
+            ),
+            (
+                not self.init_sparsity or getattr(MODELS.get(self.model), "sparse", True),
+                "--init-sparsity applies to the models whose weights s/n constrains "
+                f"(ddse, ddse-noskip), not {self.model} (in a sweep: --set ddse:init_sparsity=...)",
+            ),
+            (
+                0.0 < self.train_fraction <= 1.0,
+                f"--train-fraction must lie in (0, 1] (got {self.train_fraction})",
+            ),
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
             (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.lr > 0, f"--lr must be positive (got {self.lr})"),
             (0.0 <= self.momentum < 1.0, f"--momentum must lie in [0, 1) (got {self.momentum})"),
-            (self.project_every >= 1, f"--project-every must be at least 1 (got {self.project_every})"),
+            (
+                self.project_every >= 1,
+                f"--project-every must be at least 1 (got {self.project_every})",
+            ),
             (self.val_size >= 0, f"--val-size must be non-negative (got {self.val_size})"),
             (self.patience >= 1, f"--patience must be at least 1 (got {self.patience})"),
             (self.val_every >= 1, f"--val-every must be at least 1 (got {self.val_every})"),
@@ -183,7 +261,12 @@ class TrainConfig:
         """The settings that do nothing in this run: the :data:`MODEL_SETTINGS` its model does not
         use, and the settings of the other learning-rate schedule."""
         model = MODELS[self.model]
-        other = tuple(name for kind, names in SCHEDULE_SETTINGS.items() if kind != self.schedule for name in names)
+        other = tuple(
+            name
+            for kind, names in SCHEDULE_SETTINGS.items()
+            if kind != self.schedule
+            for name in names
+        )
         return tuple(name for name in MODEL_SETTINGS if name not in model.settings) + other
 
     def recorded(self) -> dict:
@@ -202,10 +285,15 @@ class TrainConfig:
             option = f"{where}: {name}" if where else f"--{name.replace('_', '-')}"
             if name in MODEL_SETTINGS:
                 users = ", ".join(n for n, cls in MODELS.items() if name in cls.settings)
-                raise DDSEError(f"{option} does nothing to --model {self.model}: only {users} use it; leave it out")
+                raise DDSEError(
+                    f"{option} does nothing to --model {self.model}: only {users} use it; leave "
+                    "it out"
+                )
             kind = next(k for k, names in SCHEDULE_SETTINGS.items() if name in names)
-            raise DDSEError(f"{option} does nothing with --schedule {self.schedule}: only --schedule {kind} "
-                            f"uses it; leave it out")
+            raise DDSEError(
+                f"{option} does nothing with --schedule {self.schedule}: only --schedule {kind} "
+                f"uses it; leave it out"
+            )
 
 
 def differing(a: dict, b: dict) -> list:

@@ -9,6 +9,7 @@ A sweep's process-pool workers (:func:`init_worker`) stop the same way: on a sig
 their own (a Ctrl-C reaches the whole process group) or when the parent sets the
 pool's shared event; the job polls :func:`worker_should_stop`.
 """
+
 from __future__ import annotations
 
 import signal

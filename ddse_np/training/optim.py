@@ -5,6 +5,7 @@ updates every parameter in place from its gradient, keeps per-key state, and
 leaves ``grads`` zeroed for the next batch to accumulate into (Thinc style).
 It never projects: the sparsity projection is the training loop's job.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,19 +59,22 @@ class MomentumSGD:
     def state(self) -> dict:
         """Everything a resumed run needs: lr, momentum (numbers) and velocity (name -> a copy
         of its array, on the parameters' backend; empty before the first step)."""
-        return dict(lr=self.lr, momentum=self.momentum,
-                    velocity={name: v.copy() for name, v in self.velocity.items()})
+        return dict(
+            lr=self.lr,
+            momentum=self.momentum,
+            velocity={name: v.copy() for name, v in self.velocity.items()},
+        )
 
     def load_state(self, state: dict):
-        """Restore what :meth:`state` returned (velocity arrays on the parameters' backend; copied)."""
+        """Restore what :meth:`state` returned (velocities copied onto the parameters' backend)."""
         self.lr = float(state["lr"])
         self.momentum = float(state.get("momentum", self.momentum))
         self.velocity = {name: v.copy() for name, v in state.get("velocity", {}).items()}
 
 
 class StepSchedule:
-    """A fixed step schedule: lr0, multiplied by ``factor`` after each epoch round(f * epochs) for f in
-    ``drops`` (fractions of the run, increasing, in (0, 1)); e.g. epochs 100, drops (0.5, 0.75):
+    """A fixed step schedule: lr0, multiplied by ``factor`` after each epoch round(f * epochs) for f
+    in ``drops`` (fractions of the run, increasing, in (0, 1)); e.g. epochs 100, drops (0.5, 0.75):
     lr0 for epochs 1-50, lr0 * factor for 51-75, lr0 * factor**2 for 76-100.  It never ends a run.
 
     ``update(epoch)`` is called after every epoch (1-based, the one just finished) and returns the
@@ -91,9 +95,15 @@ class StepSchedule:
         return self.lr
 
     def state(self) -> dict:
-        """JSON-ready record of the schedule (it is a function of the epoch: nothing else to keep)."""
-        return dict(kind="step", lr=self.lr, lr0=self.lr0, factor=self.factor, epochs=self.epochs,
-                    drop_epochs=list(self.drop_epochs))
+        """JSON-ready record of the schedule (a function of the epoch: nothing else to keep)."""
+        return dict(
+            kind="step",
+            lr=self.lr,
+            lr0=self.lr0,
+            factor=self.factor,
+            epochs=self.epochs,
+            drop_epochs=list(self.drop_epochs),
+        )
 
     def load_state(self, state: dict):
         self.lr = float(state["lr"])
@@ -121,7 +131,8 @@ def parse_drops(text: str) -> tuple:
 
 
 class PlateauSchedule:
-    """Multiply lr by ``factor`` when validation error has not improved for ``patience`` validations.
+    """Multiply lr by ``factor`` when validation error has not improved for ``patience``
+    validations.
 
     ``update(val_error)`` is called once per validation (every ``val_every`` epochs) and returns
     the new lr.
@@ -148,8 +159,13 @@ class PlateauSchedule:
 
     def state(self) -> dict:
         """JSON-ready state (best is None before the first update)."""
-        return dict(lr=self.lr, factor=self.factor, patience=self.patience,
-                    best=None if math.isinf(self.best) else self.best, bad_epochs=self.bad_epochs)
+        return dict(
+            lr=self.lr,
+            factor=self.factor,
+            patience=self.patience,
+            best=None if math.isinf(self.best) else self.best,
+            bad_epochs=self.bad_epochs,
+        )
 
     def load_state(self, state: dict):
         """Restore what :meth:`state` returned."""

@@ -13,6 +13,7 @@ Options given on the command line win over the recipe; a model's table wins over
 the top level.  An unknown key or a value of the wrong type is refused in one
 line that names the file and the key.
 """
+
 from __future__ import annotations
 
 import sys
@@ -65,12 +66,18 @@ def read_recipe(path) -> Recipe:
         names = [key.replace("-", "_") for key in scope]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise DDSEError(f"{path}: key {twice[0]!r} is given twice (with dashes and with underscores)")
+            raise DDSEError(
+                f"{path}: key {twice[0]!r} is given twice (with dashes and with underscores)"
+            )
     for key, value in table.items():
         if key in MODELS and isinstance(value, dict):
-            recipe.per_model[key] = dict(check_setting(path, f"{key}.{k}", k, v) for k, v in value.items())
+            recipe.per_model[key] = dict(
+                check_setting(path, f"{key}.{k}", k, v) for k, v in value.items()
+            )
             if "model" in recipe.per_model[key]:
-                raise DDSEError(f"{path}: key '{key}.model': a model's table cannot change the model")
+                raise DDSEError(
+                    f"{path}: key '{key}.model': a model's table cannot change the model"
+                )
         else:
             name, value = check_setting(path, key, key, value)
             recipe.settings[name] = value
@@ -91,7 +98,9 @@ def check_setting(path, label: str, key: str, value):
     if type(value) is not kind:
         raise DDSEError(f"{path}: key {label!r} must be {_a(kind)} (got {value!r})")
     if choices and value not in choices:
-        raise DDSEError(f"{path}: key {label!r} must be one of {', '.join(choices)} (got {value!r})")
+        raise DDSEError(
+            f"{path}: key {label!r} must be one of {', '.join(choices)} (got {value!r})"
+        )
     return name, value
 
 

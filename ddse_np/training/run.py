@@ -7,6 +7,7 @@ many seconds, on a stop, at the end); reports a numerical fault as a result, not
 and tests the model it keeps (the best-validation epoch's by default).  What each caller then
 does with the :class:`RunResult` (exit with one line, record a row, return the model) is its own.
 """
+
 from __future__ import annotations
 
 import time
@@ -85,7 +86,9 @@ class _Saver:
         except (DDSEError, OSError) as exc:
             if not self.policy.keep_going:
                 raise
-            self.result.notes.append(f"partial run not saved: {exc.strerror if isinstance(exc, OSError) else exc}")
+            self.result.notes.append(
+                f"partial run not saved: {exc.strerror if isinstance(exc, OSError) else exc}"
+            )
             self.path = None
         else:
             self.result.saved.append(self.trainer.progress.epoch)
@@ -97,13 +100,21 @@ class _Saver:
             return
         policy, epoch = self.policy, trainer.progress.epoch
         by_epochs = policy.every_epochs and epoch % policy.every_epochs == 0
-        by_time = policy.every_seconds is not None and time.perf_counter() - self.last >= policy.every_seconds
+        by_time = (
+            policy.every_seconds is not None
+            and time.perf_counter() - self.last >= policy.every_seconds
+        )
         if by_epochs or by_time:
             self.save()
 
 
-def run_training(trainer: Trainer, test=None, save: SavePolicy | None = None, should_stop=lambda: False,
-                 reporter=None) -> RunResult:
+def run_training(
+    trainer: Trainer,
+    test=None,
+    save: SavePolicy | None = None,
+    should_stop=lambda: False,
+    reporter=None,
+) -> RunResult:
     """Run ``trainer`` to its end (or until ``should_stop()``), saving as ``save`` says, and test
     the model it keeps on ``test`` (a :class:`~ddse_np.data.mnist.Split`, or None not to test).
 
@@ -125,7 +136,9 @@ def run_training(trainer: Trainer, test=None, save: SavePolicy | None = None, sh
         saver.save()
     if test is not None:
         model = result.model
-        result.test = evaluate(model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64"))
+        result.test = evaluate(
+            model, model.preprocess(test.images), model.backend.asarray(test.labels, "int64")
+        )
     return result
 
 
@@ -135,8 +148,8 @@ def train(train_split, config, reporter=None, backend=None):
     Returns (model, history): the model ``ddse train`` would save and test, i.e. the
     :meth:`Trainer.kept_model` (with ``keep='best'``, the default, the parameters of the epoch of
     lowest validation error, not necessarily the last epoch's), and a dict of per-epoch lists
-    (:data:`~ddse_np.training.trainer.HISTORY_FIELDS`).  Raises DDSEError for settings refused before
-    training, :class:`NumericalFault` when the loss or a parameter becomes NaN or infinite.
+    (:data:`~ddse_np.training.trainer.HISTORY_FIELDS`).  Raises DDSEError for settings refused
+    before training, :class:`NumericalFault` when the loss or a parameter becomes NaN or infinite.
     """
     result = run_training(Trainer.start(train_split, config, backend), reporter=reporter)
     if result.fault is not None:

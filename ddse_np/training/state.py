@@ -11,6 +11,7 @@ Layout (the checkpoint's ``/train`` attributes, JSON, and its ``/resume`` arrays
   the model saved is not the current one: stopped mid-epoch before the projection, or
   ``keep='best'`` after a worse epoch.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -23,14 +24,20 @@ def capture(trainer) -> tuple:
     progress = trainer.progress
     optimizer = trainer.optimizer.state()
     velocity = optimizer.pop("velocity")
-    state = dict(config=trainer.config.recorded(), progress=asdict(progress), optimizer=optimizer,
-                 schedule=trainer.schedule.state())
+    state = dict(
+        config=trainer.config.recorded(),
+        progress=asdict(progress),
+        optimizer=optimizer,
+        schedule=trainer.schedule.state(),
+    )
     if trainer.recipe is not None:
         state["recipe"] = trainer.recipe
     if trainer.data is not None:
         state["data"] = trainer.data
     arrays = {f"velocity/{name}": to_host(v) for name, v in velocity.items()}
-    saved_is_current = trainer.kept_model() is trainer.model or progress.best_epoch == progress.epoch
+    saved_is_current = (
+        trainer.kept_model() is trainer.model or progress.best_epoch == progress.epoch
+    )
     if progress.batch or not saved_is_current:
         for name, value in trainer.model.params.items():
             arrays[f"params/{name}"] = to_host(value)

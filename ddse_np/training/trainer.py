@@ -10,9 +10,10 @@ Training ends after ``epochs`` or, on the plateau schedule, when it would drop t
 each epoch from its number alone and never ends a run early.
 
 A :class:`Trainer` can stop after any batch (``should_stop``) and hand out its
-whole state (:mod:`ddse_np.training.state`); :func:`ddse_np.training.resume.resume_run` rebuilds it from a
-checkpoint so that the continued run is bit-for-bit the run that never stopped.
+whole state (:mod:`ddse_np.training.state`); :func:`ddse_np.training.resume.resume_run` rebuilds it
+from a checkpoint so that the continued run is bit-for-bit the run that never stopped.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,9 @@ class Progress:
 class NullReporter:
     """Progress reporter interface; this one shows nothing."""
 
-    def start(self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0, batch_size: int = 1):
+    def start(
+        self, epochs: int, steps_per_epoch: int, epoch: int = 0, batch: int = 0, batch_size: int = 1
+    ):
         pass
 
     def step(self, loss: float):
@@ -72,8 +75,9 @@ class NullReporter:
 
 
 def make_schedule(config: TrainConfig):
-    """The learning-rate schedule ``config.schedule`` names: a :class:`~ddse_np.training.optim.PlateauSchedule`
-    (updated with each validation error) or a :class:`~ddse_np.training.optim.StepSchedule` (updated after
+    """The learning-rate schedule ``config.schedule`` names: a
+    :class:`~ddse_np.training.optim.PlateauSchedule` (updated with each validation error) or a
+    :class:`~ddse_np.training.optim.StepSchedule` (updated after
     every epoch with the epoch's number)."""
     if config.schedule == "step":
         return StepSchedule(config.lr, config.lr_factor, config.drops(), config.epochs)
@@ -84,8 +88,11 @@ def split_training_data(train: Split, config: TrainConfig):
     """(fit, val): a stratified validation split, then the ts/t subset of the rest."""
     rng = np.random.default_rng(config.seed)
     if len(train) - config.val_size < 2:
-        raise DDSEError(f"only {max(0, len(train) - config.val_size)} training example(s) left: lower --val-size "
-                        f"({config.val_size} of the {len(train)} images are held out for validation)")
+        raise DDSEError(
+            f"only {max(0, len(train) - config.val_size)} training example(s) left: lower "
+            "--val-size "
+            f"({config.val_size} of the {len(train)} images are held out for validation)"
+        )
     rest, held = stratified_split(train.labels, config.val_size, rng)
     fit = train.take(rest)
     fit = fit.take(stratified_subset(fit.labels, config.train_fraction, rng))
@@ -98,19 +105,30 @@ def build_model(config: TrainConfig, n: int, backend: Backend):
     """A fresh model of ``config.model`` on ``backend`` (its start drawn with ``config.init_s(n)``
     nonzeros per line where ``--init-sparsity`` asks for another s than the constraint's)."""
     cls = MODELS[config.model]
-    start = dict(sparsity=dict(s=config.sparsity_s(n)), init=dict(init=config.init),
-                 init_sparsity=dict(init_s=config.init_s(n)) if config.init_sparsity else {},
-                 theta_init=dict(theta_init=config.theta_init))
+    start = dict(
+        sparsity=dict(s=config.sparsity_s(n)),
+        init=dict(init=config.init),
+        init_sparsity=dict(init_s=config.init_s(n)) if config.init_sparsity else {},
+        theta_init=dict(theta_init=config.theta_init),
+    )
     extra = {arg: value for name in cls.settings for arg, value in start.get(name, {}).items()}
-    return cls.create(n=n, m=config.m, k=config.k, seed=config.seed, backend=backend, classes=NUM_CLASSES,
-                      **extra)
+    return cls.create(
+        n=n, m=config.m, k=config.k, seed=config.seed, backend=backend, classes=NUM_CLASSES, **extra
+    )
 
 
 class Trainer:
     """One training run: model, optimizer, schedule, data and progress."""
 
-    def __init__(self, model, fit: Split, val: Split, config: TrainConfig,
-                 history: dict | None = None, progress: Progress | None = None):
+    def __init__(
+        self,
+        model,
+        fit: Split,
+        val: Split,
+        config: TrainConfig,
+        history: dict | None = None,
+        progress: Progress | None = None,
+    ):
         self.model, self.config = model, config
         self.backend = model.backend
         self.batches = BatchSource(model, fit, config)
@@ -126,7 +144,9 @@ class Trainer:
         self.data = None  # the training data: dict(directory, images, shape, sha256), or None
 
     @classmethod
-    def start(cls, train_split: Split, config: TrainConfig, backend: Backend | None = None, data_dir=None):
+    def start(
+        cls, train_split: Split, config: TrainConfig, backend: Backend | None = None, data_dir=None
+    ):
         """A fresh run: split the data, fit PCA on the training part, build the model.
 
         The training data are recorded for resuming (``data``): the resolved ``data_dir``, when
@@ -141,12 +161,15 @@ class Trainer:
         model.set_pca(mean, basis)
         project_params(model.params, model.constraints, model.s)
         trainer = cls(model, fit, val, config, None, None)
-        trainer.data = dict(directory=str(Path(data_dir).resolve()) if data_dir else None, **fingerprint(train_split))
+        trainer.data = dict(
+            directory=str(Path(data_dir).resolve()) if data_dir else None,
+            **fingerprint(train_split),
+        )
         return trainer
 
     @property
     def keeps_best(self) -> bool:
-        """True when the saved model is the best-validation one (keep='best' with a validation split)."""
+        """True when the kept model is the best-validation one (keep='best', a validation split)."""
         return self.config.keep == "best" and self.X_val is not None
 
     def kept_model(self):
@@ -155,7 +178,9 @@ class Trainer:
         evaluate it before training goes on."""
         if self.keeps_best and self.best_params is not None:
             model = self.model
-            return type(model)(self.best_params, model.config, model.backend, model.mean, model.basis)
+            return type(model)(
+                self.best_params, model.config, model.backend, model.mean, model.basis
+            )
         return self.model
 
     @property
@@ -167,9 +192,9 @@ class Trainer:
         turns true after a batch.  ``on_epoch_end(trainer)`` is called after every epoch.
         Returns True when the run is finished, False when it was stopped early.
         """
-        reporter = reporter or NullReporter()
-        reporter.start(self.config.epochs, self.batches.steps_per_epoch, self.progress.epoch,
-                       self.progress.batch, self.config.batch_size)
+        reporter, config, progress = reporter or NullReporter(), self.config, self.progress
+        steps = self.batches.steps_per_epoch
+        reporter.start(config.epochs, steps, progress.epoch, progress.batch, config.batch_size)
         try:
             while not self.finished:
                 if not self._run_epoch(reporter, should_stop):
@@ -193,8 +218,10 @@ class Trainer:
         for b, X, y, noise in self.batches.epoch(epoch, progress.batch):
             loss, _ = model.loss_and_grads(X, y, self.grads, noise=noise)
             if not math.isfinite(loss):
-                raise NumericalFault(f"the loss became {loss} at step {progress.step + 1} "
-                                     f"(epoch {epoch}, batch {b + 1}), lr {self.optimizer.lr:g}")
+                raise NumericalFault(
+                    f"the loss became {loss} at step {progress.step + 1} "
+                    f"(epoch {epoch}, batch {b + 1}), lr {self.optimizer.lr:g}"
+                )
             self.optimizer.step(params, self.grads)  # also zeroes the gradients
             clip_thresholds(params)
             progress.step += 1
@@ -207,12 +234,19 @@ class Trainer:
                 return False
         training_seconds = time.perf_counter() - started  # the steps alone, without validation
         project_params(params, constraints, s)
-        self._check_parameters(epoch)
-        validates = self.X_val is not None and (epoch % config.val_every == 0 or epoch >= config.epochs)
+        check_finite(params, self.backend.xp, epoch)
+        validates = self.X_val is not None and (
+            epoch % config.val_every == 0 or epoch >= config.epochs
+        )
         val_error = evaluate(model, self.X_val, self.y_val)["error"] if validates else float("nan")
-        row = dict(epoch=epoch, train_loss=progress.loss_sum / self.batches.steps_per_epoch,
-                   val_error=val_error, lr=self.optimizer.lr, seconds=time.perf_counter() - started,
-                   samples_per_s=self.batches.count / training_seconds)
+        row = dict(
+            epoch=epoch,
+            train_loss=progress.loss_sum / self.batches.steps_per_epoch,
+            val_error=val_error,
+            lr=self.optimizer.lr,
+            seconds=time.perf_counter() - started,
+            samples_per_s=self.batches.count / training_seconds,
+        )
         for name in HISTORY_FIELDS:
             self.history[name].append(row[name])
         if validates and (progress.best_val_error is None or val_error < progress.best_val_error):
@@ -228,14 +262,9 @@ class Trainer:
             progress.schedule_ended = self.optimizer.lr < config.min_lr * (1 - 1e-9)
         return not (should_stop() and not self.finished)
 
-    def _check_parameters(self, epoch: int):
-        xp = self.backend.xp
-        for name, value in self.model.params.items():
-            if not bool(xp.isfinite(value).all()):
-                raise NumericalFault(f"parameter {name} holds NaN or infinity after epoch {epoch}")
-
     def state(self):
-        """(JSON-ready training state, host arrays needed to resume): :func:`ddse_np.training.state.capture`."""
+        """(JSON-ready training state, host arrays needed to resume): see
+        :func:`ddse_np.training.state.capture`."""
         return capture(self)
 
     def save(self, path):
@@ -245,3 +274,10 @@ class Trainer:
 
         state, arrays = self.state()
         save(path, self.kept_model(), self.history, state, arrays)
+
+
+def check_finite(params: dict, xp, epoch: int):
+    """Raise :class:`NumericalFault` when a parameter holds NaN or infinity after ``epoch``."""
+    for name, value in params.items():
+        if not bool(xp.isfinite(value).all()):
+            raise NumericalFault(f"parameter {name} holds NaN or infinity after epoch {epoch}")

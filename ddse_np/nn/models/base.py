@@ -10,6 +10,7 @@ the model's random regularisers (dropout, DropConnect) with masks drawn from
 (the training loop gives each batch its own seeded stream); evaluation uses
 ``train=False``.  The equations of every model are in docs/design.md.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,8 @@ class Model:
     settings: tuple = ()
     first_layer = "W1"  # the parameter whose rows act on x_pca (drawn by ``ddse inspect --atoms``)
     code_letter = "Z"  # what the figures call the stage codes: Z0..Zk (H0..Hk for ReLU layers)
-    atom_stage = -1  # the stage whose unit use ranks the atoms: Zk, as every stage adds row j's response to unit j
+    # the stage whose unit use ranks the atoms: Zk, as every stage adds row j's response to unit j
+    atom_stage = -1
 
     def __init__(self, params: dict, config: dict, backend: Backend, mean=None, basis=None):
         self.params = params
@@ -85,7 +87,9 @@ class Model:
         n = self.mean.shape[0]
         pixels = int(np.prod(images.shape[1:]))
         if pixels != n:
-            raise DDSEError(f"the model takes inputs of n = {n}, but the images have {pixels} pixels")
+            raise DDSEError(
+                f"the model takes inputs of n = {n}, but the images have {pixels} pixels"
+            )
         out = self.backend.xp.empty((len(images), n), dtype=self.backend.dtype)
         for first in range(0, len(images), chunk):
             flat = self.backend.asarray(flatten(images[first : first + chunk], self.backend.dtype))

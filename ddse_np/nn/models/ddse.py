@@ -11,6 +11,7 @@ One stage's forward and backward are :func:`stage_forward` and
 adding each stage's dU into one running sum for the gradient of the shared W1.
 Equations and choices: docs/design.md; derivations: docs/gradients.md.
 """
+
 from __future__ import annotations
 
 from ...backend import array_module, as_backend
@@ -87,9 +88,21 @@ class DDSE(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, s: int, *, seed: int = 0, dtype: str = "float32",
-               backend="numpy", init: str = INITS[0], classes: int = 10, theta_init: float = THETA_INIT,
-               init_s: int | None = None):
+    def create(
+        cls,
+        n: int,
+        m: int,
+        k: int,
+        s: int,
+        *,
+        seed: int = 0,
+        dtype: str = "float32",
+        backend="numpy",
+        init: str = INITS[0],
+        classes: int = 10,
+        theta_init: float = THETA_INIT,
+        init_s: int | None = None,
+    ):
         """A fresh model.  ``backend`` is a name or a :class:`Backend`.
 
         ``init`` is 'paper' or 'random' (see :mod:`ddse_np.nn.init`); all random
@@ -99,9 +112,21 @@ class DDSE(Model):
         constraint that starts as the default's ISTA (at s = n the paper's S is all ones).
         """
         backend = as_backend(backend, dtype)
-        host = cls.initial_params(n, m, k, s if init_s is None else init_s, seed, init, theta_init, classes)
-        config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, init=init,
-                      seed=seed, dtype=backend.dtype.name, theta_init=theta_init)
+        host = cls.initial_params(
+            n, m, k, s if init_s is None else init_s, seed, init, theta_init, classes
+        )
+        config = dict(
+            model=cls.name,
+            n=n,
+            m=m,
+            k=k,
+            s=s,
+            classes=classes,
+            init=init,
+            seed=seed,
+            dtype=backend.dtype.name,
+            theta_init=theta_init,
+        )
         return cls.from_host(host, config, backend)
 
     @staticmethod
@@ -127,9 +152,12 @@ class DDSE(Model):
             codes.append(Z)
 
         def backprop(dZ, grads):
-            dU = array_module(U).zeros_like(U)  # U feeds every stage: one running sum of its gradients
+            # U feeds every stage: one running sum of its gradients
+            dU = array_module(U).zeros_like(U)
             for i in range(k, 0, -1):
-                dU_i, dZ, dtheta = stage_backward(dZ, caches[i - 1], grads[f"W2.{i}"], grads[f"W3.{i}"])
+                dU_i, dZ, dtheta = stage_backward(
+                    dZ, caches[i - 1], grads[f"W2.{i}"], grads[f"W3.{i}"]
+                )
                 grads[f"theta.{i}"] += dtheta
                 if dU_i is not None:  # None without the shortcuts (baseline V)
                     dU += dU_i

@@ -8,6 +8,7 @@
 ``drop`` is inverted dropout 0.5 at training time and the identity at evaluation.
 It starts as ISTA on D0 S / sqrt(L) (see :mod:`ddse_np.nn.init`); no sparsity constraint.
 """
+
 from __future__ import annotations
 
 from ...backend import array_module, as_backend
@@ -28,7 +29,11 @@ DROP = 0.5
 class LISTA(Model):
     name = "lista"
     dropout = DROP
-    settings = ("sparsity", "theta_init")  # s/n shapes the support of its ISTA start (no constraint after)
+    # s/n shapes the support of its ISTA start (no constraint after)
+    settings = (
+        "sparsity",
+        "theta_init",
+    )
 
     @staticmethod
     def param_shapes(config: dict) -> dict:
@@ -40,12 +45,32 @@ class LISTA(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, s: int, *, seed: int = 0, dtype: str = "float32",
-               backend="numpy", classes: int = 10, theta_init: float = THETA_INIT):
+    def create(
+        cls,
+        n: int,
+        m: int,
+        k: int,
+        s: int,
+        *,
+        seed: int = 0,
+        dtype: str = "float32",
+        backend="numpy",
+        classes: int = 10,
+        theta_init: float = THETA_INIT,
+    ):
         """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
         backend = as_backend(backend, dtype)
-        config = dict(model=cls.name, n=n, m=m, k=k, s=s, classes=classes, seed=seed,
-                      dtype=backend.dtype.name, theta_init=theta_init)
+        config = dict(
+            model=cls.name,
+            n=n,
+            m=m,
+            k=k,
+            s=s,
+            classes=classes,
+            seed=seed,
+            dtype=backend.dtype.name,
+            theta_init=theta_init,
+        )
         return cls.from_host(lista_params(n, m, k, s, seed, theta_init, classes), config, backend)
 
     def _layer(self, A, theta, noise):
@@ -84,7 +109,8 @@ class LISTA(Model):
             codes.append(Z)
 
         def backprop(dZ, grads):
-            dB = array_module(B).zeros_like(B)  # B feeds every stage: one running sum of its gradients
+            # B feeds every stage: one running sum of its gradients
+            dB = array_module(B).zeros_like(B)
             for i in range(self.k, 0, -1):
                 lin, cache = caches[i - 1]
                 dA, dtheta = self._layer_backward(dZ, cache)
@@ -97,4 +123,3 @@ class LISTA(Model):
             linear_backward(dB, lin1, need_dX=False, dW=grads["W1"])
 
         return Z, backprop
-

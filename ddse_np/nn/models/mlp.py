@@ -10,6 +10,7 @@ III 'fc-dropconnect' DropConnect 0.5 on every weight matrix W.i (one mask per ba
 
 Initialisation: W.i ~ N(0, 2 / fan_in) (He), b.i = 0, V ~ N(0, 1/m), c = 0.
 """
+
 from __future__ import annotations
 
 from ...backend import as_backend
@@ -49,12 +50,29 @@ class FullyConnected(Model):
         return shapes
 
     @classmethod
-    def create(cls, n: int, m: int, k: int, *, seed: int = 0, dtype: str = "float32", backend="numpy",
-               classes: int = 10):
+    def create(
+        cls,
+        n: int,
+        m: int,
+        k: int,
+        *,
+        seed: int = 0,
+        dtype: str = "float32",
+        backend="numpy",
+        classes: int = 10,
+    ):
         """A fresh network of k + 1 ReLU layers of m units (He initialisation, seeded)."""
         backend = as_backend(backend, dtype)
-        config = dict(model=cls.name, n=n, m=m, k=k, s=None, classes=classes, seed=seed,
-                      dtype=backend.dtype.name)
+        config = dict(
+            model=cls.name,
+            n=n,
+            m=m,
+            k=k,
+            s=None,
+            classes=classes,
+            seed=seed,
+            dtype=backend.dtype.name,
+        )
         return cls.from_host(dense_params(cls.param_shapes(config), seed), config, backend)
 
     def features(self, X, train: bool = True, noise=None, codes: list | None = None):
