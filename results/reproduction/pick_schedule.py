@@ -5,6 +5,7 @@ searched run is missing (a lane waits on that).
 
     python results/reproduction/pick_schedule.py results/reproduction/step-E60 step-E100 ...
 """
+
 import json
 import sys
 from pathlib import Path
@@ -14,10 +15,18 @@ METHODS, SEEDS = ("ddse", "fc"), (0,)
 
 def score(directory: Path):
     path = directory / "results.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.exists()
+        else []
+    )
     means = []
     for method in METHODS:
-        errors = {r["seed"]: r.get("val_error") for r in rows if r["method"] == method and r["seed"] in SEEDS}
+        errors = {
+            r["seed"]: r.get("val_error")
+            for r in rows
+            if r["method"] == method and r["seed"] in SEEDS
+        }
         if set(errors) != set(SEEDS):
             return None  # not run yet
         if any(e is None for e in errors.values()):
@@ -34,8 +43,11 @@ def main(directories):
             directory = Path("results/reproduction") / name
         epochs = int(directory.name.rsplit("E", 1)[1])
         scores[epochs] = score(directory)
-        print(f"E = {epochs}: mean validation error "
-              f"{'not run yet' if scores[epochs] is None else f'{scores[epochs]:.3f}%'}", file=sys.stderr)
+        print(
+            f"E = {epochs}: mean validation error "
+            f"{'not run yet' if scores[epochs] is None else f'{scores[epochs]:.3f}%'}",
+            file=sys.stderr,
+        )
     if any(s is None for s in scores.values()):
         return 1
     print(min(scores, key=lambda e: (scores[e], e)))
