@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The comparison on one fixed step schedule (docs/reproduction.md, "The fixed schedule"), as two
+# The comparison on one fixed step schedule (docs/reproduction.md, "The amended protocol"), as two
 # single-worker lanes with disjoint jobs. After the README's install, from the repository root:
 #
 #   nohup results/reproduction/run_fixed.sh 1 > lane1.log 2>&1 &
