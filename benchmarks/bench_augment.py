@@ -32,8 +32,10 @@ def parts(batch: int = 128, seed: int = 0):
     from bench_epoch import AUGMENTATION
 
     from ddse_np.backend import as_backend
-    from ddse_np.data.augment import SIDE, AugmentConfig, augment, gaussian_matrix
+    from ddse_np.data.augment import AugmentConfig, augment, gaussian_matrix
     from ddse_np.fast import host_cores
+
+    SIDE = 28  # MNIST
 
     backend, rng = as_backend("numpy"), np.random.default_rng(seed)
     config = AugmentConfig(**{name[len("aug_") :]: value for name, value in AUGMENTATION.items()})

@@ -55,15 +55,19 @@ def load(path, backend="numpy", dtype=None):
 def train(data=None, config=None, reporter=None, **settings):
     """Train one model, start to end, as ``ddse train`` does; returns (model, history).
 
-    ``data``: an MNIST-format directory (default: $DDSE_DATA or the bundled MNIST) or a
-    :class:`~ddse_np.data.mnist.Split` of N x 28 x 28 uint8 images and their labels.  ``config``: a
+    ``data``: an MNIST-format directory or an .npz file (default: $DDSE_DATA or the bundled
+    MNIST), or a :class:`~ddse_np.data.split.Split` of N x n vectors or N x H x W images and
+    their labels in 0..C-1 (for arrays and any labels, :class:`ddse_np.sklearn.DDSEClassifier`
+    does the encoding).  ``config``: a
     :class:`~ddse_np.training.config.TrainConfig`, or None for one made from ``settings``
     (the ``ddse train`` options' names, e.g. ``model="fc", epochs=3``).  ``model`` is the model
     ``ddse train`` saves and tests: the best-validation epoch's with ``keep="best"`` (the default),
     else the last epoch's; ``history`` holds per-epoch lists (epoch, train_loss, val_error, lr,
     seconds, samples_per_s).  Raises DDSEError for refused settings or unreadable data, in one line.
     """
-    from .data.mnist import Split, default_data_dir, load_split
+    from .data.mnist import default_data_dir
+    from .data.source import load_split
+    from .data.split import Split
     from .errors import DDSEError
     from .training.config import TrainConfig
     from .training.run import train as train_split

@@ -15,7 +15,7 @@ n, m = 784, 24
 
 def small_model(name, rng, k=2):
     model = fresh(name, n=n, m=m, k=k, s=49, seed=1, dtype="float64", theta_init=0.05)
-    pixels = rng.random((200, n))
+    pixels = rng.random((n + 16, n))  # more images than pixels: the full basis (N - 1 >= n)
     mean, basis, _ = fit_pca(pixels)
     model.set_pca(mean, basis)
     return model, pixels

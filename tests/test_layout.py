@@ -5,7 +5,17 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ddse_np"
-LAYERS = ["core", "data", "nn", "files", "training", "experiments", "cli", "entry"]  # lowest first
+LAYERS = [
+    "core",
+    "data",
+    "nn",
+    "files",
+    "training",
+    "experiments",
+    "sklearn",
+    "cli",
+    "entry",
+]  # lowest first
 CORE = {"errors", "backend", "fast", "version"}
 
 

@@ -19,7 +19,8 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from ..backend import DTYPES, Backend
-from ..data.mnist import default_data_dir, load_split
+from ..data.mnist import default_data_dir
+from ..data.source import load_split
 from ..errors import DDSEError, Interrupted
 from ..files.atomic import check_target
 from ..nn.evaluate import BATCH as EVAL_BATCH
@@ -261,6 +262,16 @@ def _load(checkpoint, backend="numpy", dtype=None):
     return load(checkpoint, backend, dtype)
 
 
+def _test_split(model, extras: dict, data_dir):
+    """The test split a checkpoint's model is judged on, labelled by the model's classes: from
+    ``--data``, else the data the checkpoint recorded (when still there), else the default."""
+    recorded = (extras["train"].get("data") or {}).get("directory")
+    if data_dir is None and recorded and Path(recorded).exists():
+        data_dir = recorded
+    source = data_dir or default_data_dir()
+    return load_split(source, "test").relabel(model.class_names, str(source))
+
+
 @cli.command("eval")
 @click.argument("checkpoint", type=PathOption())
 @data_option
@@ -292,8 +303,8 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     from ..nn.evaluate import evaluate
     from ..nn.sparse_inference import choose
 
-    model, _ = _load(checkpoint, backend, dtype)
-    test = load_split(data_dir or default_data_dir(), "test")
+    model, extras = _load(checkpoint, backend, dtype)
+    test = _test_split(model, extras, data_dir)
     X, y = model.preprocess(test.images), model.backend.asarray(test.labels, "int64")
     evaluated = choose(model, sparse, batch_size)
     result = evaluate(evaluated, X, y, batch_size)
@@ -307,8 +318,8 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
         f"({result['count']} images), loss {result['loss']:.4f}"
     )
     table = wrapping_table("class", "error %")
-    for c, err in enumerate(result["per_class_error"]):
-        table.add_row(str(c), f"{err:.2f}")
+    for name, err in zip(model.class_names, result["per_class_error"]):
+        table.add_row(str(name), f"{err:.2f}")
     console.print(table)
 
 
@@ -341,8 +352,14 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
     """
     from ..nn.evaluate import mcnemar, predict
 
-    models = [_load(path)[0] for path in (checkpoint_a, checkpoint_b)]
-    test = load_split(data_dir or default_data_dir(), "test")
+    (model_a, extras), (model_b, _) = _load(checkpoint_a), _load(checkpoint_b)
+    models = [model_a, model_b]
+    if model_a.class_names != model_b.class_names:
+        raise DDSEError(
+            f"{checkpoint_a} and {checkpoint_b} classify into different classes: "
+            "compare models of the same data"
+        )
+    test = _test_split(model_a, extras, data_dir)
     correct = [predict(model, model.preprocess(test.images)) == test.labels for model in models]
     result = dict(
         a=str(checkpoint_a),
@@ -389,25 +406,31 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
 )
 @config_options(*AUGMENT_SETTINGS, "seed")
 def augment_preview(data_dir, out, count, rows, seed, **strengths):
-    """Write a PNG grid of training digits and augmented versions of them."""
+    """Write a PNG grid of training images and augmented versions of them."""
     from ..data.augment import augment
     from ..experiments.plots import image_grid
 
     config = TrainConfig(**strengths).augment_config()
-    config.validate()
     check_target(out)
+    config.validate(load_split(data_dir or default_data_dir(), "train").input_shape)
     if not config.enabled:
         click.echo(
             "note: every augmentation strength is 0: the augmented rows show the digits unchanged",
             err=True,
         )
+    from ..data.split import input_divisor
+
     backend = Backend()
-    images = (
-        load_split(data_dir or default_data_dir(), "train").images[:count].astype(np.float32) / 255
-    )
+    source = data_dir or default_data_dir()
+    images = load_split(source, "train").images[:count]
+    if images.ndim != 3:
+        raise DDSEError(f"{source}: holds vectors, not images: there is nothing to augment")
+    divisor = input_divisor(images)
+    images = images.astype(np.float32) / np.float32(divisor)
     rng = np.random.default_rng(seed)
-    grid = [images] + [augment(images, config, rng, backend) for _ in range(rows)]
-    image_grid(grid, out, ["original"] + ["augmented"] * rows)
+    clip = divisor != 1.0
+    grid = [images] + [augment(images, config, rng, backend, clip) for _ in range(rows)]
+    image_grid(grid, out, ["original"] + ["augmented"] * rows, (0.0, 1.0) if clip else None)
     click.echo(f"wrote {out}")
 
 
@@ -453,12 +476,17 @@ def inspect(checkpoint, data_dir, as_json, plot_path, atoms_path, atom_count, co
             check_target(target)
     model, extras = _load(checkpoint)
     label = f"{checkpoint.name}: {PAPER_NAMES.get(model.config['model'], model.config['model'])}"
+    if atoms_path is not None and len(model.input_shape) != 2:
+        raise DDSEError(
+            f"--atoms draws atoms as images; {checkpoint} takes vectors of "
+            f"{model.inputs} features, which have no image shape"
+        )
+    test = _test_split(model, extras, data_dir)
     if plot_path is not None:
         from ..experiments.plots import learning_curves
 
         learning_curves(extras["history"], plot_path, label)
         click.echo(f"wrote {plot_path}", err=True)
-    test = load_split(data_dir or default_data_dir(), "test")
     X = model.preprocess(test.images)
     report = describe(model, checkpoint, X)
     progress = extras["train"].get("progress", {})

@@ -19,7 +19,8 @@ def data_option(f):
         "data_dir",
         type=PathOption(),
         default=None,
-        help="Directory with the four MNIST IDX files (raw or .gz). "
+        help="Directory with the four MNIST IDX files (raw or .gz), or an .npz file with "
+        "X_train, y_train[, X_test, y_test] (vectors or images of any size, any labels). "
         "Default: $DDSE_DATA or the MNIST that comes with ddse-np.",
     )(f)
 

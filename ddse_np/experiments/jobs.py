@@ -37,8 +37,8 @@ def cell(job) -> tuple:
 
 @lru_cache(maxsize=2)
 def _split(data_dir: str, which: str):
-    """MNIST read once per process, not once per job."""
-    from ..data.mnist import load_split
+    """The data (an MNIST directory or .npz file) read once per process, not once per job."""
+    from ..data.source import load_split
 
     return load_split(data_dir, which)
 

@@ -57,8 +57,10 @@ def _save(fig, path):
         _pyplot().close(fig)
 
 
-def image_grid(rows, path, row_titles):
-    """rows: list of (count x 28 x 28) host arrays in [0, 1], one figure row each."""
+def image_grid(rows, path, row_titles, value_range=(0.0, 1.0)):
+    """rows: list of (count x H x W) host arrays, one figure row each, drawn in gray from
+    ``value_range`` (None: each image's own range)."""
+    vmin, vmax = value_range or (None, None)
     plt = _pyplot()
     count = rows[0].shape[0]
     fig, axes = plt.subplots(
@@ -67,7 +69,7 @@ def image_grid(rows, path, row_titles):
     for r, (images, title) in enumerate(zip(rows, row_titles)):
         for c in range(count):
             ax = axes[r][c]
-            ax.imshow(images[c], cmap="gray", vmin=0, vmax=1)
+            ax.imshow(images[c], cmap="gray", vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r][0].set_ylabel(title, fontsize=7)
@@ -236,7 +238,7 @@ def _side_by_side(ax, rows, methods, label):
 def atoms_figure(atoms: np.ndarray, usage: np.ndarray, path, title: str = "", columns: int = 16):
     """Dictionary atoms as image tiles, most used first.
 
-    atoms : count x 28 x 28 host array (any scale; each tile is drawn symmetric about 0, its own
+    atoms : count x H x W host array (any scale; each tile is drawn symmetric about 0, its own
     scale, so its sign pattern shows); usage : count fractions in [0, 1] written under each tile.
     """
     plt = _pyplot()

@@ -82,7 +82,8 @@ def code_statistics(model, X, batch_size: int = BATCH) -> list:
 
 
 def dictionary_atoms(model) -> np.ndarray:
-    """The first layer's rows mapped back to pixel space: m x 28 x 28 host array.
+    """The first layer's rows mapped back to pixel space: m x H x W host array (H x W: the
+    model's image shape; m x d for a model of vectors).
 
     A unit's input is ``w . x_pca = w . D0^T (x - mu) = (D0 w) . (x - mu)``, so row j of W1
     (DDSE, LISTA, baseline V; ``W.0`` for I-III) is the pixel-space atom ``D0 w_j``: the
@@ -91,8 +92,7 @@ def dictionary_atoms(model) -> np.ndarray:
     W = to_host(model.params[model.first_layer]).astype(np.float64)
     basis = to_host(model.basis).astype(np.float64)
     atoms = W @ basis.T  # row j = (D0 w_j)^T
-    side = int(round(np.sqrt(atoms.shape[1])))
-    return atoms.reshape(len(atoms), side, side)
+    return atoms.reshape(len(atoms), *model.input_shape)
 
 
 def _methods(rows: list, order=()) -> list:

@@ -242,9 +242,9 @@ def _read(f, path, backend, dtype):
             raise DDSEError(f"{path}: parameter {name} holds NaN or infinity")
         params[name] = backend.asarray(host)
     model = cls(params, config, backend)
-    n = config["n"]
-    mean = _read_dataset(f["preprocessing/mean"], (n,), "PCA mean", path)
-    basis = _read_dataset(f["preprocessing/basis"], (n, n), "PCA basis", path)
+    n, d = config["n"], config.get("inputs", config["n"])
+    mean = _read_dataset(f["preprocessing/mean"], (d,), "PCA mean", path)
+    basis = _read_dataset(f["preprocessing/basis"], (d, n), "PCA basis", path)
     model.set_pca(mean, basis)
     history = {}
     for name, item in f["history"].items() if "history" in f else ():
@@ -292,7 +292,35 @@ def _check_config(config, path) -> dict:
         raise DDSEError(
             f"{path}: config dtype {config.get('dtype')!r} is not one of {', '.join(DTYPES)}"
         )
+    _check_data_config(config, path)
     return config
+
+
+def _check_data_config(config, path):
+    """What the model knows of its data (absent in MNIST checkpoints of earlier versions)."""
+    d = config.get("inputs", config["n"])
+    if not isinstance(d, int) or not config["n"] <= d <= MAX_SIZE:
+        raise DDSEError(f"{path}: config inputs = {d!r} is out of range")
+    shape = config.get("input_shape", [d] if d != 784 else [28, 28])
+    if (
+        not isinstance(shape, list)
+        or len(shape) not in (1, 2)
+        or not all(isinstance(x, int) and x >= 1 for x in shape)
+        or int(np.prod(shape)) != d
+    ):
+        raise DDSEError(f"{path}: config input_shape = {shape!r} does not hold {d} inputs")
+    if config.get("input_divisor", 255.0) not in (1.0, 255.0):
+        raise DDSEError(
+            f"{path}: config input_divisor = {config['input_divisor']!r} is not 1 or 255"
+        )
+    names = config.get("class_names", list(range(config["classes"])))
+    if (
+        not isinstance(names, list)
+        or len(names) != config["classes"]
+        or len(set(map(repr, names))) != len(names)
+        or not all(isinstance(x, (int, str, bool)) for x in names)
+    ):
+        raise DDSEError(f"{path}: config class_names do not name {config['classes']} classes")
 
 
 def _read_dataset(item, shape, what, path, kind="f"):

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..data.augment import augment
-from ..data.mnist import IMAGE_SHAPE, Split, flatten
 from ..data.pca import pca_transform
+from ..data.split import Split, flatten
 from ..fast import blas_threads, host_cores
 
 
@@ -40,7 +40,9 @@ class BatchSource:
         self.batch_size = config.batch_size
         self.y = self.backend.asarray(fit.labels, dtype=np.int64)
         if self.augment.enabled:
-            self.images = self.backend.asarray(flatten(fit.images, self.backend.dtype))
+            divisor = model.input_divisor
+            self.images = self.backend.asarray(flatten(fit.images, self.backend.dtype, divisor))
+            self.clip = divisor != 1.0  # pixels in [0, 1] stay there; other inputs as they are
         else:
             self.X = model.preprocess(fit.images)
         self.count = len(fit)
@@ -73,9 +75,9 @@ class BatchSource:
         rows = order[b * self.batch_size : (b + 1) * self.batch_size]
         noise = self.backend.uniform_source([self.seed, 3, epoch, b])
         if self.augment.enabled:
-            images = self.images[rows].reshape(len(rows), *IMAGE_SHAPE)
+            images = self.images[rows].reshape(len(rows), *self.model.input_shape)
             rng = np.random.default_rng([self.seed, 2, epoch, b])
-            images = augment(images, self.augment, rng, self.backend)
+            images = augment(images, self.augment, rng, self.backend, self.clip)
             X = pca_transform(images.reshape(len(rows), -1), self.model.mean, self.model.basis)
         else:
             X = self.X[rows]

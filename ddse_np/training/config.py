@@ -179,15 +179,20 @@ class TrainConfig:
         )
 
     def sparsity_s(self, n: int) -> int:
-        """s = round(sparsity * n): nonzeros per row/column of the constrained matrices."""
-        return int(round(self.sparsity * n))
+        """s = round(sparsity * n), at least 1: nonzeros per row/column of the constrained
+        matrices."""
+        return max(1, int(round(self.sparsity * n)))
 
     def init_s(self, n: int) -> int:
         """s of the initial weights: round(init_sparsity * n), or :meth:`sparsity_s` if it is 0."""
         return int(round(self.init_sparsity * n)) if self.init_sparsity else self.sparsity_s(n)
 
-    def validate(self, n: int = 784):
-        """Refuse impossible settings with one line, before any work starts."""
+    def validate(self, n: int = 784, shape: tuple | None = None):
+        """Refuse impossible settings with one line, before any work starts.
+
+        ``n``: the network's input dimension; ``shape``: that of one raw input, (d,) or (H, W)
+        (the augmentation's sigmas are bounded by the image's size).
+        """
         for name, spec in self.fields().items():
             value = getattr(self, name)
             if isinstance(spec.default, float) and not math.isfinite(value):
@@ -202,10 +207,6 @@ class TrainConfig:
             (
                 0.0 < self.sparsity <= 1.0,
                 f"--sparsity s/n must lie in (0, 1] (got {self.sparsity})",
-            ),
-            (
-                self.sparsity_s(n) >= 1,
-                f"--sparsity {self.sparsity} leaves s = 0 nonzeros of n = {n}",
             ),
             (
                 0.0 <= self.init_sparsity <= 1.0,
@@ -252,7 +253,7 @@ class TrainConfig:
             parse_drops(self.lr_drops)
         except ValueError as exc:
             raise DDSEError(f"--lr-drops: {exc}") from None
-        self.augment_config().validate()
+        self.augment_config().validate(shape)
 
     def to_dict(self) -> dict:
         return asdict(self)

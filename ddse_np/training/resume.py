@@ -3,7 +3,9 @@ data, which backend.  A resumed run is bit for bit the run that never stopped (o
 
 from __future__ import annotations
 
-from ..data.mnist import default_data_dir, fingerprint, load_split
+from ..data.mnist import default_data_dir
+from ..data.source import load_split
+from ..data.split import fingerprint
 from ..errors import DDSEError
 from ..files.checkpoint import load
 from .config import TrainConfig
@@ -30,8 +32,7 @@ def resume_run(path, train_split=None, changes: dict | None = None, data_dir=Non
     if "optimizer" not in state or "keep" not in state.get("config", {}):
         raise DDSEError(
             f"{path}: made by a pre-release of ddse-np 0.1.0 whose training state this version "
-            "does "
-            f"not resume; its model still loads (ddse eval, ddse export)"
+            "does not resume; its model still loads (ddse eval, ddse export)"
         )
     config = resumed_config(path, state, changes or {})
     train_split, data_dir = training_data(path, state.get("data") or {}, train_split, data_dir)
@@ -73,8 +74,9 @@ def resumed_config(path, state: dict, changes: dict) -> TrainConfig:
 
 
 def training_data(path, recorded: dict, train_split, data_dir):
-    """(training split, directory): the images the run continues on, refused when their
-    fingerprint is not the one the run recorded."""
+    """(training split, data source): the inputs the run continues on (from ``data_dir``, a
+    directory or .npz file, else the one recorded), refused when their fingerprint is not the one
+    the run recorded."""
     if train_split is None:
         data_dir = data_dir or recorded.get("directory") or default_data_dir()
         train_split = load_split(data_dir, "train")
@@ -86,6 +88,6 @@ def training_data(path, recorded: dict, train_split, data_dir):
             raise DDSEError(
                 f"the training data{where} are not the ones {path} was trained on ({differ[0]} "
                 f"{found[differ[0]]} instead of {recorded[differ[0]]}); pass --data with the "
-                f"directory it started on ({recorded.get('directory') or 'not recorded'})"
+                f"data it started on ({recorded.get('directory') or 'not recorded'})"
             )
     return train_split, data_dir

@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..backend import Backend
-from ..data.mnist import NUM_CLASSES, Split, fingerprint, stratified_split, stratified_subset
-from ..data.pca import fit_pca
+from ..data.pca import fit_pca, rank
+from ..data.source import record
+from ..data.split import Split, fingerprint, input_divisor, stratified_split, stratified_subset
 from ..errors import DDSEError
 from ..nn.evaluate import QUIET_OVERFLOW, evaluate
 from ..nn.models import MODELS
@@ -90,8 +90,8 @@ def split_training_data(train: Split, config: TrainConfig):
     if len(train) - config.val_size < 2:
         raise DDSEError(
             f"only {max(0, len(train) - config.val_size)} training example(s) left: lower "
-            "--val-size "
-            f"({config.val_size} of the {len(train)} images are held out for validation)"
+            f"--val-size ({config.val_size} of the {len(train)} images are held out for "
+            "validation)"
         )
     rest, held = stratified_split(train.labels, config.val_size, rng)
     fit = train.take(rest)
@@ -101,7 +101,7 @@ def split_training_data(train: Split, config: TrainConfig):
     return fit, train.take(held)
 
 
-def build_model(config: TrainConfig, n: int, backend: Backend):
+def build_model(config: TrainConfig, n: int, backend: Backend, classes: int = 10):
     """A fresh model of ``config.model`` on ``backend`` (its start drawn with ``config.init_s(n)``
     nonzeros per line where ``--init-sparsity`` asks for another s than the constraint's)."""
     cls = MODELS[config.model]
@@ -113,7 +113,7 @@ def build_model(config: TrainConfig, n: int, backend: Backend):
     )
     extra = {arg: value for name in cls.settings for arg, value in start.get(name, {}).items()}
     return cls.create(
-        n=n, m=config.m, k=config.k, seed=config.seed, backend=backend, classes=NUM_CLASSES, **extra
+        n=n, m=config.m, k=config.k, seed=config.seed, backend=backend, classes=classes, **extra
     )
 
 
@@ -149,22 +149,38 @@ class Trainer:
     ):
         """A fresh run: split the data, fit PCA on the training part, build the model.
 
-        The training data are recorded for resuming (``data``): the resolved ``data_dir``, when
-        given, and the :func:`~ddse_np.data.mnist.fingerprint` of ``train_split``.
+        ``train_split``: N x d vectors or N x H x W images (uint8 pixels are divided by 255,
+        other types used as given) with labels in 0..C-1.  The model's n is the PCA dimension,
+        min(d, training examples - 1).  The training data are recorded for resuming
+        (``data``): :func:`ddse_np.data.source.record` of ``data_dir``, when given, and the
+        :func:`~ddse_np.data.split.fingerprint` of ``train_split``.
         """
-        n = int(np.prod(train_split.images.shape[1:]))
-        config.validate(n)
+        if config.augment_config().enabled and train_split.images.ndim != 3:
+            raise DDSEError(
+                "augmentation (--aug-*) needs images (N x H x W); these inputs are vectors "
+                f"of {train_split.images.shape[1]} features"
+            )
+        d = int(np.prod(train_split.images.shape[1:]))
+        config.validate(d, train_split.input_shape)
         backend = backend or Backend(config.backend, config.dtype)
         fit, val = split_training_data(train_split, config)
-        mean, basis, _ = fit_pca(fit.images.reshape(len(fit), -1), divisor=255.0)
-        model = build_model(config, n, backend)
+        n = rank(len(fit), d)
+        if n < d:  # fewer training examples than features: s/n of the PCA's rank
+            config.validate(n, train_split.input_shape)
+        divisor = input_divisor(train_split.images)
+        mean, basis, _ = fit_pca(fit.images.reshape(len(fit), -1), divisor=divisor)
+        model = build_model(config, n, backend, len(train_split.classes))
+        model.config.update(
+            inputs=d,
+            input_shape=list(train_split.input_shape),
+            input_divisor=divisor,
+            class_names=list(train_split.classes),
+        )
         model.set_pca(mean, basis)
         project_params(model.params, model.constraints, model.s)
         trainer = cls(model, fit, val, config, None, None)
-        trainer.data = dict(
-            directory=str(Path(data_dir).resolve()) if data_dir else None,
-            **fingerprint(train_split),
-        )
+        trainer.data = dict(**(record(data_dir) if data_dir else dict(directory=None)))
+        trainer.data.update(fingerprint(train_split))
         return trainer
 
     @property
