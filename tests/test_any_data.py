@@ -54,6 +54,7 @@ def test_vectors_with_string_labels_train_and_eval(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.output)
     assert report["count"] == 40 and len(report["per_class_error"]) == 3
+    assert report["classes"] == ["cat", "dog", "emu"]
     assert report["error"] < 20  # three well separated classes
     table = run("eval", out, "--data", data)
     assert "cat" in table.output and "emu" in table.output

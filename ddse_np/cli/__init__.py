@@ -309,6 +309,7 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     evaluated = choose(model, sparse, batch_size)
     result = evaluate(evaluated, X, y, batch_size)
     result["sparse_products"] = evaluated is not model
+    result["classes"] = list(model.class_names)  # the name of each per_class_error entry
     if as_json:
         click.echo(strict_json(dict(checkpoint=str(checkpoint), **result)))
         return
