@@ -7,9 +7,11 @@ the same number of epochs, one BLAS thread.
 """
 
 import time
+import warnings
 
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -35,6 +37,7 @@ def models():
 
 
 def main():
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # MLP's, after max_iter
     X, y = load_digits(return_X_y=True)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     print(f"digits: {len(X)} images of 8 x 8, 5-fold CV; hidden {K + 1} x {M}, {EPOCHS} epochs")

@@ -79,27 +79,10 @@ def plan(
     value, and are drawn flat.  In the samples sweep each job's epochs and validation interval
     are step-matched.
     """
-    if sweep not in SWEEPS:
-        raise DDSEError(f"unknown sweep {sweep!r}: choose one of {', '.join(SWEEPS)}")
-    if budget not in BUDGETS:
-        raise DDSEError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
-    field, paper_grid, quick_grid = SWEEPS[sweep]
+    field, paper_grid, quick_grid = _grid(sweep, budget)
     values = values or (paper_grid if budget == "paper" else quick_grid)
-    for what, given in (("--values", values), ("--methods", methods)):
-        repeated = sorted({str(v) for i, v in enumerate(given) if v in given[:i]})
-        if repeated:
-            raise DDSEError(
-                f"{what} names {repeated[0]} more than once (perhaps spelled differently): "
-                f"give each once, or one cell would run and be counted twice"
-            )
-    fixed = sorted(
-        {"model", "seed", field} & set(overrides or {}).union(*(method_overrides or {}).values())
-    )
-    if fixed:
-        raise DDSEError(
-            f"--set {fixed[0]}: the sweep sets {fixed[0]} itself (the method, the seed and the "
-            f"swept {field} of each job)"
-        )
+    _refuse_repeats(values, methods)
+    _refuse_fixed(field, overrides, method_overrides)
     base = {**BUDGETS[budget], **(overrides or {})}
     jobs = []
     for method in methods:
@@ -125,6 +108,36 @@ def plan(
                     )
                 jobs.append(dict(sweep=sweep, method=method, value=value, seed=seed, config=config))
     return jobs
+
+
+def _grid(sweep: str, budget: str) -> tuple:
+    """SWEEPS[sweep], once the sweep and the budget are known ones."""
+    if sweep not in SWEEPS:
+        raise DDSEError(f"unknown sweep {sweep!r}: choose one of {', '.join(SWEEPS)}")
+    if budget not in BUDGETS:
+        raise DDSEError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+    return SWEEPS[sweep]
+
+
+def _refuse_fixed(field: str, overrides, method_overrides):
+    """A --set of what the sweep sets itself (the method, the seed, the swept field) is refused."""
+    given = set(overrides or {}).union(*(method_overrides or {}).values())
+    fixed = sorted({"model", "seed", field} & given)
+    if fixed:
+        raise DDSEError(
+            f"--set {fixed[0]}: the sweep sets {fixed[0]} itself (the method, the seed and the "
+            f"swept {field} of each job)"
+        )
+
+
+def _refuse_repeats(values, methods):
+    for what, given in (("--values", values), ("--methods", methods)):
+        repeated = sorted({str(v) for i, v in enumerate(given) if v in given[:i]})
+        if repeated:
+            raise DDSEError(
+                f"{what} names {repeated[0]} more than once (perhaps spelled differently): "
+                f"give each once, or one cell would run and be counted twice"
+            )
 
 
 def step_matched_epochs(full_epochs: int, fraction: float) -> int:
