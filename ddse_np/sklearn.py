@@ -311,7 +311,7 @@ class DDSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return estimator
 
     def __getstate__(self):
-        state = self.__dict__.copy()
+        state = dict(super().__getstate__())  # a copy: on Python 3.11+ it is the live __dict__
         model = state.pop("model_", None)
         if model is not None:  # the backend holds modules: keep host arrays and the config
             from .backend import to_host
@@ -327,7 +327,7 @@ class DDSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state):
         saved = state.pop("_model_state", None)
-        self.__dict__.update(state)
+        super().__setstate__(state)
         if saved is not None:
             from .backend import as_backend
             from .nn.models import MODELS

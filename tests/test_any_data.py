@@ -95,8 +95,10 @@ def test_without_a_test_set_a_stratified_seeded_split_is_made_and_recorded(tmp_p
     assert len(test) == round(TEST_FRACTION * 240) and len(train) + len(test) == 240
     counts = np.bincount(test.labels) / len(test)
     assert np.allclose(counts, np.bincount(train.labels) / len(train), atol=0.05)
-    again = load_npz.__wrapped__ if hasattr(load_npz, "__wrapped__") else load_npz
-    assert np.array_equal(again(data, "test").images, test.images)  # the same every time
+    from ddse_np.data.npz import _read
+
+    _read.cache_clear()  # read the file again: the same split every time
+    assert np.array_equal(load_npz(data, "test").images, test.images)
     out = tmp_path / "m.h5"
     assert run("train", "--data", data, "--val-size", "40", "--out", out, *SMALL).exit_code == 0
     recorded = load(out)[1]["train"]["data"]
@@ -242,3 +244,90 @@ def test_eval_refuses_data_of_other_classes_or_features(tmp_path):
     assert "takes inputs of n = 6 features" in one_line_error(
         run("eval", out, "--data", wrong_features)
     )
+
+
+def test_a_single_array_saved_as_npz_and_an_upper_case_suffix(tmp_path):
+    path = tmp_path / "plain.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((4, 2)))
+    assert "holds a single array (.npy)" in one_line_error(run("train", "--data", path, *SMALL))
+    upper = tmp_path / "DATA.NPZ"
+    vectors(tmp_path).rename(upper)
+    assert len(load_npz(upper, "test")) == 40
+
+
+def test_checkpoints_without_the_data_entries_are_mnist_models(tmp_path, mnist_small):
+    """Checkpoints written before models knew their data: 28 x 28 uint8 pixels, classes 0..9."""
+    import h5py
+
+    from conftest import reseal
+
+    out = tmp_path / "m.h5"
+    assert run("train", "--out", out, "--m", "16", "--train-fraction", "0.04", "--val-size",
+               "500", "--epochs", "1", "--quiet").exit_code == 0  # fmt: skip
+    with h5py.File(out, "r+") as f:
+        config = json.loads(f.attrs["config"])
+        for key in ("inputs", "input_shape", "input_divisor", "class_names"):
+            del config[key]
+        f.attrs["config"] = json.dumps(config)
+    reseal(out)
+    model, _ = load(out)
+    assert model.input_shape == (28, 28) and model.class_names == tuple(range(10))
+    assert run("eval", out).exit_code == 0
+    with h5py.File(out, "r+") as f:
+        f.attrs["config"] = json.dumps(dict(config, class_names=["a", "b"]))
+    reseal(out)
+    assert "class_names do not name 10 classes" in one_line_error(run("eval", out))
+
+
+def test_eval_needs_data_when_the_recorded_file_is_gone_and_export_keeps_it(tmp_path):
+    data = vectors(tmp_path)
+    out, exported = tmp_path / "m.h5", tmp_path / "e.h5"
+    assert run("train", "--data", data, "--val-size", "40", "--out", out, *SMALL).exit_code == 0
+    assert run("export", out, exported).exit_code == 0
+    assert run("eval", exported).exit_code == 0  # the export keeps the data's record
+    data.rename(tmp_path / "moved.npz")
+    line = one_line_error(run("eval", out))
+    assert "is gone: give --data" in line and str(data) in line
+    assert run("eval", out, "--data", tmp_path / "moved.npz").exit_code == 0
+
+
+def test_a_test_split_need_not_hold_every_class_of_its_file(tmp_path):
+    """Only the classes of the examples being judged must be the model's."""
+    out = tmp_path / "vec.h5"
+    assert (
+        run(
+            "train", "--data", vectors(tmp_path), "--val-size", "40", "--out", out, *SMALL
+        ).exit_code
+        == 0
+    )
+    rng = np.random.default_rng(0)
+    other = tmp_path / "other.npz"
+    labels = np.array(["cat", "dog", "yak"] * 4)
+    np.savez(other, X_train=rng.random((12, 6)), y_train=labels, X_test=rng.random((4, 6)),
+             y_test=np.array(["dog", "cat", "cat", "dog"]))  # fmt: skip
+    assert run("eval", out, "--data", other).exit_code == 0
+
+
+def test_floats_given_to_a_model_of_uint8_pixels_are_refused(tmp_path):
+    model, _ = load(_trained_images(tmp_path))
+    with pytest.raises(DDSEError, match="trained on uint8 pixels .* float64"):
+        model.preprocess(np.zeros((2, 12, 10)))
+
+
+def test_the_sigmas_are_bounded_by_the_images_size(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npz"
+    y = rng.integers(0, 2, 60)
+    np.savez(path, X_train=(rng.random((60, 40, 40)) * 255).astype(np.uint8), y_train=y)
+    args = ("train", "--data", path, "--val-size", "10", "--aug-blur", "30", "--out",
+            tmp_path / "b.h5", *SMALL)  # fmt: skip
+    assert run(*args).exit_code == 0  # 30 pixels: allowed on 40 x 40, not on MNIST's 28 x 28
+    assert "at most 28" in one_line_error(run("train", "--aug-blur", "30", *SMALL))
+
+
+def _trained_images(tmp_path):
+    out = tmp_path / "img.h5"
+    result = run("train", "--data", images(tmp_path), "--val-size", "20", "--out", out, *SMALL)
+    assert result.exit_code == 0, result.output
+    return out

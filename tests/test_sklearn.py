@@ -82,7 +82,7 @@ def test_pickle_and_the_checkpoint_give_the_same_predictions(tmp_path, digits):
     X, y = digits
     clf = DDSEClassifier(**SMALL).fit(X, y)
     again = pickle.loads(pickle.dumps(clf))
-    assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))  # and clf keeps its model
     path = tmp_path / "clf.h5"
     clf.save(path)
     loaded = DDSEClassifier.load(path)
@@ -94,6 +94,15 @@ def test_pickle_and_the_checkpoint_give_the_same_predictions(tmp_path, digits):
     result = run("eval", path, "--data", tmp_path / "digits.npz")
     assert result.exit_code == 0, result.output
     assert "test error" in result.output
+
+
+def test_float_labels_save_and_load(tmp_path, digits):
+    X, y = digits
+    clf = DDSEClassifier(**SMALL).fit(X, y.astype(np.float64))
+    clf.save(tmp_path / "f.h5")
+    loaded = DDSEClassifier.load(tmp_path / "f.h5")
+    assert list(loaded.classes_) == [0.0, 1.0, 2.0, 3.0]
+    assert np.array_equal(loaded.predict(X), clf.predict(X))
 
 
 def test_images_with_augmentation_and_vectors_refused(digits):

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from ..backend import DTYPES, Backend
 from ..data.mnist import default_data_dir
-from ..data.source import load_split
+from ..data.source import known_shape, load_split
 from ..errors import DDSEError, Interrupted
 from ..files.atomic import check_target
 from ..nn.evaluate import BATCH as EVAL_BATCH
@@ -183,7 +183,8 @@ def _start_or_resume(resume, out, overwrite, options: dict, given: set, data_dir
         else:
             config = TrainConfig(**options)
             config.refuse_unused(given)
-            config.validate()
+            shape = known_shape(data_dir or default_data_dir())
+            config.validate(int(np.prod(shape)) if shape else None, shape)
             check_target(out, overwrite)
             # no GPU: refused before the data is read
             backend = Backend(config.backend, config.dtype)
@@ -264,12 +265,18 @@ def _load(checkpoint, backend="numpy", dtype=None):
 
 def _test_split(model, extras: dict, data_dir):
     """The test split a checkpoint's model is judged on, labelled by the model's classes: from
-    ``--data``, else the data the checkpoint recorded (when still there), else the default."""
-    recorded = (extras["train"].get("data") or {}).get("directory")
-    if data_dir is None and recorded and Path(recorded).exists():
-        data_dir = recorded
-    source = data_dir or default_data_dir()
-    return load_split(source, "test").relabel(model.class_names, str(source))
+    ``--data``, else the data the checkpoint recorded, else (for a model of MNIST's shape and
+    classes) $DDSE_DATA or the bundled MNIST."""
+    if data_dir is None:
+        data = extras["train"].get("data")
+        recorded = data.get("directory") if isinstance(data, dict) else None
+        mnist_like = model.input_shape == (28, 28) and model.class_names == tuple(range(10))
+        if recorded and not Path(recorded).exists() and not mnist_like:
+            raise DDSEError(f"the data it was trained on, {recorded}, is gone: give --data")
+        if not recorded and not mnist_like:
+            raise DDSEError("its checkpoint records no data (MNIST is not it): give --data")
+        data_dir = recorded if recorded and Path(recorded).exists() else default_data_dir()
+    return load_split(data_dir, "test").relabel(model.class_names, str(data_dir))
 
 
 @cli.command("eval")
@@ -335,7 +342,11 @@ def export(checkpoint, out, overwrite):
     check_target(out, overwrite, "OUT")
     model, extras = _load(checkpoint)
     was = checkpoint.stat().st_size
-    kept = {k: v for k, v in extras["train"].items() if k in ("config", "recipe", "progress")}
+    kept = {
+        k: v
+        for k, v in extras["train"].items()
+        if k in ("config", "recipe", "progress", "data", "estimator")
+    }
     save(out, model, extras["history"], kept)
     click.echo(f"wrote {out}: {out.stat().st_size} bytes (was {was})")
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..backend import Backend
 from ..data.mnist import default_data_dir
+from ..data.source import known_shape
 from ..errors import DDSEError, Interrupted
 from ..experiments.jobs import SweepStopped, cell, run_sweep
 from ..experiments.sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
@@ -123,7 +125,9 @@ def sweep(
             raise DDSEError(f"{results.path}: no results to plot")
     else:
         Backend(backend)  # a missing GPU is refused before anything is written
-        jobs, settings = _plan(name, budget, seeds, methods, values, overrides, lr_from, backend)
+        jobs, settings = _plan(
+            name, budget, seeds, methods, values, overrides, lr_from, backend, data_dir
+        )
         results = sw.ResultsFile(out, settings)
         for directory in beside:  # refused now, not after the runs
             sw.beside_rows(
@@ -142,7 +146,7 @@ def sweep(
     _draw(name, results, beside, out)
 
 
-def _plan(name, budget, seeds, methods, values, overrides, lr_from, backend):
+def _plan(name, budget, seeds, methods, values, overrides, lr_from, backend, data_dir=None):
     """(jobs, settings for sweep.json) of ``ddse sweep``, every refusal before anything runs."""
     from ..experiments import sweep as sw
 
@@ -163,12 +167,13 @@ def _plan(name, budget, seeds, methods, values, overrides, lr_from, backend):
     )
     jobs = sw.plan(name, budget, seeds, method_list, value_list, shared, per_method)
     schedule_keys = {key for keys in SCHEDULE_SETTINGS.values() for key in keys}
+    shape = known_shape(data_dir or default_data_dir())
     # a --set METHOD:KEY (or a schedule's KEY) that does nothing to its jobs is refused
     for job in jobs:
         config = TrainConfig.from_dict(job["config"])
         named = set(_set_for(overrides, job["method"])) | (set(shared) & schedule_keys)
         config.refuse_unused(named, f"--set {job['method']}" if named - schedule_keys else "--set")
-        config.validate()
+        config.validate(int(np.prod(shape)) if shape else None, shape)
     settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
     if per_method:
         settings["method_settings"] = per_method

@@ -64,7 +64,9 @@ class AugmentConfig:
         if self.elastic > 0 and self.elastic_sigma <= 0:
             raise DDSEError(f"--aug-elastic-sigma must be positive (got {self.elastic_sigma})")
         # a Gaussian wider than the image would only cost time
-        H, W = shape if shape is not None and len(shape) == 2 else (28, 28)
+        if shape is None or len(shape) != 2:
+            return  # no image size known yet (augmentation of vectors is refused elsewhere)
+        H, W = shape
         for name in ("blur", "elastic_sigma"):
             if getattr(self, name) > max(H, W):
                 raise DDSEError(

@@ -27,7 +27,7 @@ KEYS = ("X_train", "y_train", "X_test", "y_test")
 
 
 def is_npz(source) -> bool:
-    return str(source).endswith(".npz")
+    return str(source).lower().endswith(".npz")
 
 
 def load_npz(path, which: str) -> Split:
@@ -53,11 +53,14 @@ def test_split_record(path) -> dict | None:
 
 def _open(path: Path):
     try:
-        return np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DDSEError(f"data file {path} does not exist") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DDSEError(f"{path}: not a readable .npz file ({_reason(exc)})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DDSEError(f"{path}: holds a single array (.npy), not an .npz of named arrays")
+    return data
 
 
 @lru_cache(maxsize=2)

@@ -27,6 +27,12 @@ def load_split(source, which: str) -> Split:
     return mnist.load_split(path, which)
 
 
+def known_shape(source) -> tuple | None:
+    """The shape of one input of ``source`` when it is known before reading it: (28, 28) for an
+    MNIST-format directory, None for an .npz file."""
+    return None if is_npz(source) else mnist.IMAGE_SHAPE
+
+
 def record(source) -> dict:
     """What a checkpoint records of where its data came from (beside their fingerprint)."""
     entry = dict(directory=str(Path(source).resolve()))

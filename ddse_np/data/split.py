@@ -45,17 +45,19 @@ class Split:
         Raises DDSEError when a class of this split is not one of ``classes``.
         """
         classes = tuple(classes)
-        if classes == self.classes:
+        if list(map(repr, classes)) == list(map(repr, self.classes)):  # (0, 1) is not (False, True)
             return self
-        index = {name: c for c, name in enumerate(classes)}
-        missing = [name for name in self.classes if name not in index]
+        index = {repr(name): c for c, name in enumerate(classes)}
+        present = np.unique(self.labels)
+        missing = [self.classes[c] for c in present if repr(self.classes[c]) not in index]
         if missing:
             raise DDSEError(
                 f"{where}: class {missing[0]!r} is not one of the model's "
                 f"{len(classes)} classes ({', '.join(map(repr, classes[:10]))}"
                 f"{', ...' if len(classes) > 10 else ''})"
             )
-        mapping = np.array([index[name] for name in self.classes], dtype=np.int64)
+        # classes of the data without an example here map anywhere: no label points at them
+        mapping = np.array([index.get(repr(name), 0) for name in self.classes], dtype=np.int64)
         return Split(self.images, mapping[self.labels], classes)
 
 

@@ -73,10 +73,11 @@ def _start_or_resume(config: TrainConfig, data_dir: str, partial: Path | None):
                 raise DDSEError(f"it was made with other settings ({differing(saved, wanted)[0]})")
             trainer = resume_run(partial, train)
         except (DDSEError, KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
-            return Trainer.start(train, config), 0.0, f"partial run {partial.name} not used: {exc}"
+            fresh = Trainer.start(train, config, data_dir=data_dir)
+            return fresh, 0.0, f"partial run {partial.name} not used: {exc}"
         spent = sum(s for s in trainer.history["seconds"] if s)
         return trainer, spent, f"resumed from a partial run {where(trainer.progress)}"
-    return Trainer.start(train, config), 0.0, None
+    return Trainer.start(train, config, data_dir=data_dir), 0.0, None
 
 
 class JobStopped(DDSEError):

@@ -318,7 +318,7 @@ def _check_data_config(config, path):
         not isinstance(names, list)
         or len(names) != config["classes"]
         or len(set(map(repr, names))) != len(names)
-        or not all(isinstance(x, (int, str, bool)) for x in names)
+        or not all(isinstance(x, (int, float, str, bool)) for x in names)
     ):
         raise DDSEError(f"{path}: config class_names do not name {config['classes']} classes")
 

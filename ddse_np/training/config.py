@@ -187,11 +187,12 @@ class TrainConfig:
         """s of the initial weights: round(init_sparsity * n), or :meth:`sparsity_s` if it is 0."""
         return int(round(self.init_sparsity * n)) if self.init_sparsity else self.sparsity_s(n)
 
-    def validate(self, n: int = 784, shape: tuple | None = None):
+    def validate(self, n: int | None = None, shape: tuple | None = None):
         """Refuse impossible settings with one line, before any work starts.
 
         ``n``: the network's input dimension; ``shape``: that of one raw input, (d,) or (H, W)
-        (the augmentation's sigmas are bounded by the image's size).
+        (the augmentation's sigmas are bounded by the image's size).  The checks that need them
+        are left for later (:meth:`Trainer.start` makes them) while they are unknown (None).
         """
         for name, spec in self.fields().items():
             value = getattr(self, name)
@@ -214,11 +215,11 @@ class TrainConfig:
                 f"{self.init_sparsity})",
             ),
             (
-                not self.init_sparsity or self.init_s(n) >= 1,
+                n is None or not self.init_sparsity or self.init_s(n) >= 1,
                 f"--init-sparsity {self.init_sparsity} leaves s = 0 nonzeros of n = {n}",
             ),
             (
-                self.init_s(n) <= self.sparsity_s(n),
+                n is None or self.init_s(n) <= self.sparsity_s(n),
                 f"--init-sparsity {self.init_sparsity} exceeds --sparsity {self.sparsity}: "
                 "the start would be projected onto the constraint before the first step",
             ),

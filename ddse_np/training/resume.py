@@ -38,7 +38,7 @@ def resume_run(path, train_split=None, changes: dict | None = None, data_dir=Non
     train_split, data_dir = training_data(path, state.get("data") or {}, train_split, data_dir)
     if config.backend != model.backend.name:
         model, extras = load(path, config.backend)
-    config.validate(model.config["n"])
+    config.validate(model.config["n"], model.input_shape)
     fit, val = split_training_data(train_split, config)
     trainer = Trainer(model, fit, val, config, extras["history"], Progress(**state["progress"]))
     restore(trainer, state, extras["resume"])

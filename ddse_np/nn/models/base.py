@@ -131,8 +131,14 @@ class Model:
             raise DDSEError(
                 f"the model takes inputs of n = {d} features{image}, but these have {given}"
             )
+        divisor = self.input_divisor
+        if divisor != 1.0 and images.dtype != np.uint8:  # never a silent rescaling of floats
+            raise DDSEError(
+                f"the model was trained on uint8 pixels (divided by {divisor:g}); these inputs are "
+                f"{images.dtype}: pass the pixels as uint8"
+            )
         out = self.backend.xp.empty((len(images), n), dtype=self.backend.dtype)
-        dtype, divisor = self.backend.dtype, self.input_divisor
+        dtype = self.backend.dtype
         for first in range(0, len(images), chunk):
             flat = self.backend.asarray(flatten(images[first : first + chunk], dtype, divisor))
             out[first : first + chunk] = pca_transform(flat, self.mean, self.basis)
