@@ -50,8 +50,9 @@ class AugmentConfig:
     def enabled(self) -> bool:
         return any(value > 0 for name, value in asdict(self).items() if name != "elastic_sigma")
 
-    def validate(self, shape: tuple | None = None):
-        """Refuse impossible strengths; ``shape`` (H, W) bounds the sigmas by the image's size."""
+    def validate(self, shape: tuple | None = (28, 28)):
+        """Refuse impossible strengths; ``shape`` (H, W) bounds the sigmas by the image's size:
+        MNIST's by default, None while it is not known yet (the bound is then left for later)."""
         for name, value in asdict(self).items():
             if value < 0:
                 raise DDSEError(
