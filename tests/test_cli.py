@@ -97,7 +97,7 @@ def test_existing_output_is_not_overwritten(trained, tmp_path):
     "args, fragment",
     [
         (["--sparsity", "1.5"], "--sparsity"),
-        (["--sparsity", "0.0001"], "s = 0"),
+        (["--sparsity", "0"], "--sparsity s/n must lie in"),
         (["--k", "0"], "--k"),
         (["--m", "0"], "--m"),
         (["--train-fraction", "0"], "--train-fraction"),

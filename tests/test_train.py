@@ -194,6 +194,12 @@ def test_impossible_settings_are_refused(mnist_small, change, message):
         train(mnist_small, TrainConfig(**{**SMALL, **change}))
 
 
+def test_the_constraint_keeps_at_least_one_nonzero_per_line():
+    """s = round(s/n * n), at least 1: a tiny s/n, or an input of one feature, keeps one."""
+    assert TrainConfig(sparsity=1e-4).sparsity_s(784) == 1
+    assert TrainConfig().sparsity_s(1) == 1 and TrainConfig().sparsity_s(784) == 196
+
+
 def test_preprocess_applies_the_training_pca(mnist_small):
     model, _ = train(mnist_small, TrainConfig(**dict(SMALL, epochs=1, dtype="float64")))
     X = model.preprocess(mnist_small.images[:50])

@@ -274,7 +274,10 @@ def _test_split(model, extras: dict, data_dir):
         if recorded and not Path(recorded).exists() and not mnist_like:
             raise DDSEError(f"the data it was trained on, {recorded}, is gone: give --data")
         if not recorded and not mnist_like:
-            raise DDSEError("its checkpoint records no data (MNIST is not it): give --data")
+            raise DDSEError(
+                f"the model takes inputs of n = {model.inputs} features and its checkpoint "
+                "records no data: give --data"
+            )
         data_dir = recorded if recorded and Path(recorded).exists() else default_data_dir()
     return load_split(data_dir, "test").relabel(model.class_names, str(data_dir))
 
