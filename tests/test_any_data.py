@@ -226,13 +226,7 @@ def test_unreadable_and_missing_files(tmp_path):
 
 
 def test_eval_refuses_data_of_other_classes_or_features(tmp_path):
-    out = tmp_path / "vec.h5"
-    assert (
-        run(
-            "train", "--data", vectors(tmp_path), "--val-size", "40", "--out", out, *SMALL
-        ).exit_code
-        == 0
-    )
+    out = _trained_vectors(tmp_path)
     rng = np.random.default_rng(0)
     wrong_classes = tmp_path / "classes.npz"
     np.savez(wrong_classes, X_train=rng.random((10, 6)), y_train=["cat", "yak"] * 5)
@@ -294,13 +288,7 @@ def test_eval_needs_data_when_the_recorded_file_is_gone_and_export_keeps_it(tmp_
 
 def test_a_test_split_need_not_hold_every_class_of_its_file(tmp_path):
     """Only the classes of the examples being judged must be the model's."""
-    out = tmp_path / "vec.h5"
-    assert (
-        run(
-            "train", "--data", vectors(tmp_path), "--val-size", "40", "--out", out, *SMALL
-        ).exit_code
-        == 0
-    )
+    out = _trained_vectors(tmp_path)
     rng = np.random.default_rng(0)
     other = tmp_path / "other.npz"
     labels = np.array(["cat", "dog", "yak"] * 4)
@@ -324,6 +312,13 @@ def test_the_sigmas_are_bounded_by_the_images_size(tmp_path):
             tmp_path / "b.h5", *SMALL)  # fmt: skip
     assert run(*args).exit_code == 0  # 30 pixels: allowed on 40 x 40, not on MNIST's 28 x 28
     assert "at most 28" in one_line_error(run("train", "--aug-blur", "30", *SMALL))
+
+
+def _trained_vectors(tmp_path):
+    out = tmp_path / "vec.h5"
+    result = run("train", "--data", vectors(tmp_path), "--val-size", "40", "--out", out, *SMALL)
+    assert result.exit_code == 0, result.output
+    return out
 
 
 def _trained_images(tmp_path):
