@@ -18,8 +18,8 @@ def test_version_flag(flag):
 def test_too_large_a_validation_split_names_the_option_that_can_change(tmp_path):
     line = one_line_error(run("train", "--val-size", "59999", "--out", tmp_path / "a.h5"), 1)
     assert line == (
-        "error: only 1 training example(s) left: lower --val-size (59999 of the 60000 images are "
-        "held out for validation)"
+        "error: only 1 training example(s) left: lower --val-size (59999 of the 60000 training "
+        "examples are held out for validation)"
     )
     line = one_line_error(
         run("train", "--train-fraction", "0.00001", "--out", tmp_path / "a.h5"), 1

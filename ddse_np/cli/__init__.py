@@ -69,7 +69,7 @@ class DDSEGroup(click.Group):
     __version__, "-V", "--version", prog_name="ddse", message="%(prog)s %(version)s"
 )
 def cli():
-    """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST.
+    """Deep Double Sparsity Encoder: train, evaluate and inspect on MNIST or your own data.
 
     \b
     Models (--model):  ddse            DDSE (the paper's model)
@@ -118,7 +118,7 @@ def cli():
 def train(
     data_dir, out, overwrite, recipe_path, as_json, quiet, resume, checkpoint_every, **options
 ):
-    """Train a model on MNIST and save a checkpoint.
+    """Train a model on MNIST or your own data (--data FILE.npz) and save a checkpoint.
 
     Ctrl-C or SIGTERM stops after the current batch and saves a resumable
     checkpoint to --out; continue with ddse train --resume.
@@ -380,8 +380,8 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
         a=str(checkpoint_a),
         b=str(checkpoint_b),
         count=int(len(test)),
-        error_a=100.0 * float(1 - correct[0].mean()),
-        error_b=100.0 * float(1 - correct[1].mean()),
+        error_a=100.0 * float((~correct[0]).mean()),  # as eval computes it
+        error_b=100.0 * float((~correct[1]).mean()),
         **mcnemar(*correct),
     )
     if as_json:

@@ -124,7 +124,8 @@ def _inputs(X: np.ndarray, key: str, path) -> np.ndarray:
         raise DDSEError(f"{path}: {key} holds no examples")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
-        raise DDSEError(f"{path}: {key} holds NaN or infinity (first at index {tuple(bad)})")
+        where = tuple(int(i) for i in bad)
+        raise DDSEError(f"{path}: {key} holds NaN or infinity (first at index {where})")
     return X
 
 

@@ -90,8 +90,8 @@ def split_training_data(train: Split, config: TrainConfig):
     if len(train) - config.val_size < 2:
         raise DDSEError(
             f"only {max(0, len(train) - config.val_size)} training example(s) left: lower "
-            f"--val-size ({config.val_size} of the {len(train)} images are held out for "
-            "validation)"
+            f"--val-size ({config.val_size} of the {len(train)} training examples are held out "
+            "for validation)"
         )
     rest, held = stratified_split(train.labels, config.val_size, rng)
     fit = train.take(rest)
