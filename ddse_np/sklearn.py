@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - exercised by tests/test_sklearn.py in 
         "(in a checkout: pip install -e '.[sklearn]')"
     ) from None
 
-from .training.config import TrainConfig
+from .training.config import VAL_FRACTION, TrainConfig
 
 _D = {name: field.default for name, field in TrainConfig.fields().items()}
 # the estimator's own names for settings of TrainConfig (scikit-learn's conventions)
@@ -84,7 +84,7 @@ class DDSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         schedule: str = _D["schedule"],
         lr_drops: str = _D["lr_drops"],
         project_every: int = _D["project_every"],
-        validation_fraction: float = 0.1,
+        validation_fraction: float = VAL_FRACTION,
         patience: int = _D["patience"],
         val_every: int = _D["val_every"],
         lr_factor: float = _D["lr_factor"],

@@ -326,3 +326,14 @@ def _trained_images(tmp_path):
     result = run("train", "--data", images(tmp_path), "--val-size", "20", "--out", out, *SMALL)
     assert result.exit_code == 0, result.output
     return out
+
+
+def test_the_validation_split_of_a_file_is_a_tenth_of_it_unless_chosen(tmp_path):
+    data, out = vectors(tmp_path), tmp_path / "m.h5"
+    result = run("train", "--data", data, "--out", out, *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "note: --val-size 20: 10% of the 200 training examples" in result.output
+    assert load(out)[1]["train"]["config"]["val_size"] == 20
+    chosen = run("train", "--data", data, "--val-size", "50", "--out", out, "--overwrite", *SMALL)
+    assert chosen.exit_code == 0 and "note" not in chosen.output
+    assert load(out)[1]["train"]["config"]["val_size"] == 50

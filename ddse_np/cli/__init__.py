@@ -189,7 +189,14 @@ def _start_or_resume(resume, out, overwrite, options: dict, given: set, data_dir
             # no GPU: refused before the data is read
             backend = Backend(config.backend, config.dtype)
             data_dir = data_dir or default_data_dir()
-            trainer = Trainer.start(load_split(data_dir, "train"), config, backend, data_dir)
+            train_split = load_split(data_dir, "train")
+            chosen = given | set(recipe.for_model(config.model) if recipe else ())
+            note = None
+            if shape is None and "val_size" not in chosen:
+                note = _val_size_of_a_file(config, len(train_split), data_dir)
+            trainer = Trainer.start(train_split, config, backend, data_dir)
+            if note:  # once the run has started: an error stays one line
+                click.echo(note, err=True)
             trainer.recipe = recipe.record() if recipe else None
         return trainer, load_split(data_dir, "test")
     except KeyboardInterrupt:
@@ -199,6 +206,21 @@ def _start_or_resume(resume, out, overwrite, options: dict, given: set, data_dir
             "(once it trains, a Ctrl-C saves a resumable checkpoint)",
             130,
         ) from None
+
+
+def _val_size_of_a_file(config, count: int, source) -> str | None:
+    """--val-size not given for an .npz file: VAL_FRACTION of its training examples, at most
+    the default (5000); returns the note that says so (None when the default stays)."""
+    from ..training.config import VAL_FRACTION
+
+    size = min(config.val_size, round(VAL_FRACTION * count))
+    if size == config.val_size:
+        return None
+    config.val_size = size
+    return (
+        f"note: --val-size {size}: {VAL_FRACTION:.0%} of the {count} training examples of "
+        f"{source} (give --val-size to choose)"
+    )
 
 
 def _report_run(result, out, stop, as_json: bool):
