@@ -12,7 +12,12 @@
 #      baseline I (lane 2), seed 0, each method at its rate picked in step 0;
 #   2. E picked on validation error (pick_schedule.py; each lane waits for the other's search);
 #   3. the defaults, 5 seeds, every method, in results/reproduction/step-E<E> (the search's seed-0
-#      runs at that E are its first rows).
+#      runs at that E are its first rows);
+#   4. sparsity and ablations, 3 seeds: DDSE (lane 1) and V (lane 2) at s/n 0.1 and 0.5 in
+#      step-E<E>-sparsity (V at 0.1 in step-E<E>-sparsity-v-repicked, at the rate picked again
+#      there, lr-sparsity0.1, since it diverged at its default rate), DDSE without
+#      the weight constraint (lane 1, step-E<E>-ablation-dense) and with random initialisation
+#      (lane 2, step-E<E>-ablation-random-init).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 lane=${1:-}
@@ -25,12 +30,15 @@ ddse=${DDSE:-ddse}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1  # one BLAS thread per job
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE           # the processor's own BLAS kernels (Protocol)
 grid=(60 100 150)
-run() {  # run E SEEDS METHODS [ARGS...]: the defaults' network on the fixed schedule of E epochs
-  local epochs=$1 seeds=$2 methods=$3; shift 3
-  echo "lane $lane: E=$epochs seeds=$seeds $methods $* ($(date -u +%FT%TZ))" >&2
-  "$ddse" sweep depth --values 2 --methods "$methods" --budget paper --seeds "$seeds" --set epochs="$epochs" \
-      --set aug_elastic=34 --set schedule=step --set lr_drops=0.5,0.75 --lr-from results/reproduction/lr \
-      --workers 1 --out "results/reproduction/step-E$epochs" "$@"
+sweep() {  # sweep NAME VALUES E SEEDS METHODS OUT [ARGS...]: on the fixed schedule of E epochs
+  local name=$1 values=$2 epochs=$3 seeds=$4 methods=$5 out=$6; shift 6
+  echo "lane $lane: $name=$values E=$epochs seeds=$seeds $methods $* ($(date -u +%FT%TZ))" >&2
+  "$ddse" sweep "$name" --values "$values" --methods "$methods" --budget paper --seeds "$seeds" \
+      --set epochs="$epochs" --set aug_elastic=34 --set schedule=step --set lr_drops=0.5,0.75 \
+      --lr-from results/reproduction/lr --workers 1 --out "results/reproduction/$out" "$@"
+}
+run() {  # run E SEEDS METHODS [ARGS...]: the defaults' network (k = 2) in step-E<E>
+  sweep depth 2 "$1" "$2" "$3" "step-E$1" "${@:4}"
 }
 for epochs in "${grid[@]}"; do run "$epochs" 1 "$search"; done
 until chosen=$(python3 results/reproduction/pick_schedule.py "${grid[@]/#/step-E}"); do
@@ -38,4 +46,13 @@ until chosen=$(python3 results/reproduction/pick_schedule.py "${grid[@]/#/step-E
 done
 echo "lane $lane: E = $chosen picked on validation error ($(date -u +%FT%TZ))" >&2
 run "$chosen" 5 "$defaults"
+if [ "$lane" = 1 ]; then
+  sweep sparsity 0.1,0.5 "$chosen" 3 ddse "step-E$chosen-sparsity"
+  sweep sparsity 1 "$chosen" 3 ddse "step-E$chosen-ablation-dense" --set init_sparsity=0.25
+else
+  sweep sparsity 0.1 "$chosen" 3 ddse-noskip "step-E$chosen-sparsity-v-repicked" \
+      --lr-from results/reproduction/lr-sparsity0.1
+  sweep sparsity 0.5 "$chosen" 3 ddse-noskip "step-E$chosen-sparsity"
+  sweep depth 2 "$chosen" 3 ddse "step-E$chosen-ablation-random-init" --set init=random
+fi
 echo "lane $lane: done ($(date -u +%FT%TZ))" >&2
