@@ -8,6 +8,8 @@
 # DDSE=/path/to/ddse runs another installed copy of the code (a frozen worktree) instead of the
 # `ddse` on the PATH. Every `ddse sweep` skips the jobs already in its results.jsonl and continues a
 # job cut short from its partial run, so the same two commands carry on where the studies stand.
+# Each job keeps its checkpoint (git-ignored) beside its row, for the McNemar tests
+# (mcnemar.py; the search's runs and baseline I's seed 1 ran before the lanes kept them).
 #   1. the search: E in {60, 100, 150} epochs, lr x0.1 after 50% and 75% of E, DDSE (lane 1) and
 #      baseline I (lane 2), seed 0, each method at its rate picked in step 0;
 #   2. E picked on validation error (pick_schedule.py; each lane waits for the other's search);
@@ -35,7 +37,8 @@ sweep() {  # sweep NAME VALUES E SEEDS METHODS OUT [ARGS...]: on the fixed sched
   echo "lane $lane: $name=$values E=$epochs seeds=$seeds $methods $* ($(date -u +%FT%TZ))" >&2
   "$ddse" sweep "$name" --values "$values" --methods "$methods" --budget paper --seeds "$seeds" \
       --set epochs="$epochs" --set aug_elastic=34 --set schedule=step --set lr_drops=0.5,0.75 \
-      --lr-from results/reproduction/lr --workers 1 --out "results/reproduction/$out" "$@"
+      --lr-from results/reproduction/lr --workers 1 --keep-checkpoints \
+      --out "results/reproduction/$out" "$@"
 }
 run() {  # run E SEEDS METHODS [ARGS...]: the defaults' network (k = 2) in step-E<E>
   sweep depth 2 "$1" "$2" "$3" "step-E$1" "${@:4}"
