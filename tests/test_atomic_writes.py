@@ -117,13 +117,14 @@ def test_unwritable_targets_are_refused_before_any_work(
     tmp_path, read_only_dir, command, monkeypatch
 ):
     import ddse_np.cli
+    import ddse_np.cli.checkpoints
     import ddse_np.data.mnist
     from ddse_np.training.trainer import Trainer
 
     def no_work(*args, **kwargs):
         raise AssertionError("data read or training started before the target was checked")
 
-    for module in (ddse_np.data.mnist, ddse_np.cli):
+    for module in (ddse_np.data.mnist, ddse_np.cli, ddse_np.cli.checkpoints):
         monkeypatch.setattr(module, "load_split", no_work)
     monkeypatch.setattr(Trainer, "start", classmethod(no_work))
 
