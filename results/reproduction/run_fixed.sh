@@ -19,13 +19,19 @@
 #      step-E<E>-sparsity (V at 0.1 in step-E<E>-sparsity-v-repicked, at the rate picked again
 #      there, lr-sparsity0.1, since it diverged at its default rate), DDSE without
 #      the weight constraint (lane 1, step-E<E>-ablation-dense) and with random initialisation
-#      (lane 2, step-E<E>-ablation-random-init).
+#      (lane 2, step-E<E>-ablation-random-init);
+#   5. how much data, 3 seeds: DDSE and I (lane 1), IV and V (lane 2) at ts/t 0.05, 0.1, 0.25 and 0.5,
+#      smallest first, step-matched (E scaled as the epochs are) in step-E<E>-samples;
+#   6. width and depth (Figures 4 and 6), 3 seeds, the same split of methods: m in {800, 2000} in
+#      step-E<E>-width, then k in {1, 6} in step-E<E>-depth.
+# Steps 5 and 6 leave out --beside (the defaults' rows of the other lane may not have landed yet):
+# the write-up redraws their tables with `--plot-only --beside results/reproduction/step-E<E>`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 lane=${1:-}
 case "$lane" in
-  1) search=ddse; defaults=ddse,fc-dropout,lista ;;
-  2) search=fc; defaults=fc,fc-dropconnect,ddse-noskip ;;
+  1) search=ddse; defaults=ddse,fc-dropout,lista; figures=ddse,fc ;;
+  2) search=fc; defaults=fc,fc-dropconnect,ddse-noskip; figures=lista,ddse-noskip ;;
   *) echo "usage: $0 1|2" >&2; exit 2 ;;
 esac
 ddse=${DDSE:-ddse}
@@ -58,4 +64,9 @@ else
   sweep sparsity 0.5 "$chosen" 3 ddse-noskip "step-E$chosen-sparsity"
   sweep depth 2 "$chosen" 3 ddse "step-E$chosen-ablation-random-init" --set init=random
 fi
+for ts in 0.05 0.1 0.25 0.5; do
+  sweep samples "$ts" "$chosen" 3 "$figures" "step-E$chosen-samples"
+done
+sweep width 800,2000 "$chosen" 3 "$figures" "step-E$chosen-width"
+sweep depth 1,6 "$chosen" 3 "$figures" "step-E$chosen-depth"
 echo "lane $lane: done ($(date -u +%FT%TZ))" >&2
