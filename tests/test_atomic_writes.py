@@ -110,6 +110,7 @@ def read_only_dir(tmp_path):
             "{ro}/new/sweep",
         ],
         ["export", "{ckpt}", "{ro}/b.h5"],
+        ["predict", "{ckpt}", "{ro}/p.csv"],
         ["inspect", "{ckpt}", "--atoms", "{ro}/atoms.png"],
     ],
 )

@@ -102,6 +102,7 @@ def run_one(world, command, option, value):
         "eval": ["eval", str(root / "a.h5"), "--data", str(data)],
         "inspect": ["inspect", str(root / "a.h5"), "--data", str(data)],
         "compare": ["compare", str(root / "a.h5"), str(root / "a.h5"), "--data", str(data)],
+        "predict": ["predict", str(root / "a.h5"), str(root / "p.csv"), "--overwrite"],
         "sweep": ["sweep", "depth", "--plot-only", "--out", str(root / "no-sweep")],
     }[command]
     with inside_a_new_directory(root):  # a drawn path is written there, not in the checkout
@@ -115,7 +116,7 @@ def run_one(world, command, option, value):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "inspect", "sweep", "compare"])
+@pytest.mark.parametrize("command", ["train", "eval", "inspect", "sweep", "compare", "predict"])
 @settings(
     max_examples=15,
     deadline=None,

@@ -24,7 +24,7 @@ from ..errors import DDSEError, Interrupted
 from ..files.atomic import check_target
 from ..training.config import TrainConfig
 from ..version import __version__
-from .checkpoints import compare, eval_, export, inspect
+from .checkpoints import compare, eval_, export, inspect, predict
 from .options import (
     PathOption,
     config_options,
@@ -318,6 +318,7 @@ def augment_preview(data_dir, out, count, rows, seed, **strengths):
 
 
 cli.add_command(eval_)
+cli.add_command(predict)
 cli.add_command(export)
 cli.add_command(compare)
 cli.add_command(inspect)

@@ -1,5 +1,5 @@
-"""The commands that read a checkpoint: ``ddse eval``, ``export``, ``compare`` and ``inspect``,
-and the test data a checkpoint's model is judged on."""
+"""The commands that read a checkpoint: ``ddse eval``, ``predict``, ``export``, ``compare`` and
+``inspect``, and the test data a checkpoint's model is judged on."""
 
 from __future__ import annotations
 
@@ -104,6 +104,50 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     for name, err in zip(model.class_names, result["per_class_error"]):
         table.add_row(str(name), f"{err:.2f}")
     console.print(table)
+
+
+@click.command()
+@click.argument("checkpoint", type=PathOption())
+@click.argument("out", type=PathOption())
+@data_option
+@click.option(
+    "--inputs",
+    "inputs_path",
+    type=PathOption(),
+    default=None,
+    help="Predict these inputs instead of the test images: an .npy file of N inputs, or an .npz "
+    "file with an array X (else X_test), of the model's input shape (uint8: pixels 0..255).",
+)
+@config_options("backend")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=EVAL_BATCH,
+    show_default=True,
+    help="Inputs per forward pass.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def predict(checkpoint, out, data_dir, inputs_path, backend, batch_size, overwrite):
+    """Write the class CHECKPOINT predicts for each test image (or each of --inputs) to OUT.
+
+    OUT ends in .csv (a header "index,label", then one line per input) or .npy (the N class
+    names as one array); the classes are named as the training labels named them.  On the
+    test images, the test error is printed too.
+    """
+    from ..data.npz import load_inputs
+    from ..files.predictions import check_format, write_predictions
+    from ..nn.evaluate import predict as predict_classes
+
+    if data_dir is not None and inputs_path is not None:
+        raise DDSEError("give --data (its test images) or --inputs, not both")
+    check_target(check_format(out), overwrite, "OUT")
+    model, extras = _load(checkpoint, backend)
+    test = None if inputs_path is not None else _test_split(model, extras, data_dir)
+    images = load_inputs(inputs_path) if test is None else test.images
+    classes = predict_classes(model, model.preprocess(images), batch_size)
+    write_predictions(out, np.asarray(model.class_names)[classes])
+    error = "" if test is None else f" (test error {100.0 * (classes != test.labels).mean():.2f}%)"
+    click.echo(f"wrote {out}: {len(classes)} predictions{error}", err=True)
 
 
 @click.command()

@@ -51,6 +51,31 @@ def test_split_record(path) -> dict | None:
     return None if has_test else dict(fraction=TEST_FRACTION, seed=TEST_SEED)
 
 
+def load_inputs(path) -> np.ndarray:
+    """Unlabelled inputs to predict: an ``.npy`` file of N inputs, or an ``.npz`` file's array
+    ``X`` (else its ``X_test``): N x n vectors or N x H x W images, checked as training inputs
+    are (numbers, finite, at least one).  Raises DDSEError in one line naming the file."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            X = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DDSEError(f"inputs file {path} does not exist") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise DDSEError(f"{path}: not a readable .npy file ({_reason(exc)})") from None
+        if not isinstance(X, np.ndarray):
+            raise DDSEError(f"{path}: holds named arrays (.npz), not one .npy array")
+        return _inputs(X, "the array", path)
+    if not is_npz(path):
+        raise DDSEError(f"{path}: give the inputs as an .npy file or an .npz file with an array X")
+    with _open(path) as data:
+        key = next((k for k in ("X", "X_test") if k in data.files), None)
+        if key is None:
+            held = ", ".join(sorted(data.files))
+            raise DDSEError(f"{path}: no X or X_test array (it holds {held})")
+        return _inputs(_array(data, key, path), key, path)
+
+
 def _open(path: Path):
     try:
         data = np.load(path, allow_pickle=False)

@@ -1,0 +1,85 @@
+"""``ddse predict``: the class of each test image or of each given input, written as CSV or .npy
+(ddse_np/cli/checkpoints.py, ddse_np/files/predictions.py)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from test_any_data import SMALL, vectors
+
+from ddse_np.data.mnist import BUNDLED_MNIST, load_split
+from ddse_np.files.checkpoint import load
+from ddse_np.files.predictions import class_names_array
+from ddse_np.nn.evaluate import predict
+
+from clitools import one_line_error, run
+
+
+def test_predictions_of_the_test_images_as_npy_and_csv(trained, tmp_path):
+    path, summary = trained
+    model = load(path)[0]
+    test = load_split(BUNDLED_MNIST, "test")
+    expected = predict(model, model.preprocess(test.images))
+    as_npy = run("predict", path, tmp_path / "p.npy")
+    assert as_npy.exit_code == 0, as_npy.output
+    labels = np.load(tmp_path / "p.npy")
+    assert labels.dtype == np.uint8 and np.array_equal(labels, expected)
+    # the error printed is the one eval reports for the same checkpoint
+    error = run("eval", path, "--json").output
+    assert f"test error {json.loads(error)['error']:.2f}%" in as_npy.stderr
+    assert run("predict", path, tmp_path / "p.csv").exit_code == 0
+    with open(tmp_path / "p.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["index", "label"] and len(rows) == 1 + len(test)
+    assert [int(r[1]) for r in rows[1:]] == expected.tolist()
+    assert [int(r[0]) for r in rows[1:]] == list(range(len(test)))
+
+
+def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):
+    data = vectors(tmp_path)
+    checkpoint = tmp_path / "vec.h5"
+    trained = run("train", "--data", data, "--val-size", "40", "--out", checkpoint, *SMALL)
+    assert trained.exit_code == 0, trained.output
+    model = load(checkpoint)[0]
+    X = np.random.default_rng(1).standard_normal((9, 6)) + 3.0
+    np.save(tmp_path / "new.npy", X)
+    np.savez(tmp_path / "new.npz", X=X)
+    expected = np.array(["cat", "dog", "emu"])[predict(model, model.preprocess(X))]
+    for name in ("new.npy", "new.npz"):
+        out = tmp_path / f"from-{name}.npy"
+        result = run("predict", checkpoint, out, "--inputs", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        assert "9 predictions" in result.stderr and "test error" not in result.stderr
+        assert np.array_equal(np.load(out), expected)
+    # on the .npz's own test split, whose labels are known
+    assert "40 predictions (test error" in run("predict", checkpoint, tmp_path / "t.csv").stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["OUT.txt"], "give a file ending in .csv or .npy"),
+        (["OUT.csv", "--inputs", "bad.npy"], "inputs of n = 784 features (28 x 28 images)"),
+        (["OUT.csv", "--inputs", "none.npy"], "does not exist"),
+        (["OUT.csv", "--inputs", "list.npz"], "no X or X_test array (it holds Y)"),
+        (["OUT.csv", "--inputs", "bad.npy", "--data", BUNDLED_MNIST], "not both"),
+        (["exists.csv"], "exists: pass --overwrite"),
+    ],
+)
+def test_bad_predictions_end_in_one_line_and_write_nothing(trained, tmp_path, args, message):
+    np.save(tmp_path / "bad.npy", np.zeros((3, 20), np.uint8))
+    np.savez(tmp_path / "list.npz", Y=np.zeros(3))
+    (tmp_path / "exists.csv").write_text("kept")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = [tmp_path / a if str(a).endswith((".txt", ".csv", ".npy", ".npz")) else a for a in args]
+    assert message in one_line_error(run("predict", trained[0], *args), 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "exists.csv").read_text() == "kept"
+
+
+def test_class_names_are_kept_in_the_smallest_integer_type():
+    assert class_names_array(np.array([0, 9, 3])).dtype == np.uint8
+    assert class_names_array(np.array([-1, 300])).dtype == np.int16
+    assert np.array_equal(class_names_array(np.array([-1, 300])), [-1, 300])
+    assert class_names_array(np.array(["a", "b"])).dtype.kind == "U"
