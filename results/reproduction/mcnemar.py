@@ -1,11 +1,16 @@
-"""The exact McNemar test of DDSE against each baseline on one seed's pair of checkpoints
-(docs/reproduction.md, "The amended protocol"), appended to ``mcnemar-seed<S>.jsonl`` of the
-sweep directory: one line per pair, with the counts, the p-value and the command that remakes it.
+"""The exact McNemar test of DDSE against each baseline on one seed's pair of runs
+(docs/reproduction.md, "The amended protocol"), from the runs' committed test predictions.
 
     python results/reproduction/mcnemar.py results/reproduction/step-E150 --seed 2
 
-Pairs already in the file, or whose checkpoints are not there (yet), are left out; run it again
-as the runs land.  The checkpoints are git-ignored; the counts, once recorded, are not.
+First, every checkpoint of the sweep directory (``METHOD-VALUE-seedS.h5``, git-ignored) whose
+predictions are not yet there gets them: ``ddse predict CHECKPOINT predictions/STEM.npy`` (10,000
+uint8 classes, 10 kB, committed), checked against the test error its row in ``results.jsonl``
+records.  Then each pair of DDSE and a baseline at ``--seed`` with both predictions there is
+tested and appended to ``mcnemar-seed<S>.jsonl``: the counts, the p-value (two-sided exact binomial
+test, ``ddse_np.nn.evaluate.mcnemar``, as ``ddse compare``) and the command.  Pairs already in the
+file or not yet run are left out; run it again as the runs land.  The predictions outlive the
+checkpoints, so a pair can be tested on another machine than the one that trained it.
 """
 
 import argparse
@@ -13,6 +18,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+
+from ddse_np.data.mnist import BUNDLED_MNIST, load_split
+from ddse_np.nn.evaluate import mcnemar
 
 BASELINES = {
     "fc": "I",
@@ -23,6 +33,27 @@ BASELINES = {
 }
 
 
+def predictions(directory: Path, ddse: str) -> Path:
+    """Write the missing predictions of ``directory``'s checkpoints; returns their folder."""
+    folder = directory / "predictions"
+    folder.mkdir(exist_ok=True)
+    rows = [json.loads(line) for line in (directory / "results.jsonl").read_text().splitlines()]
+    recorded = {f"{r['method']}-{r['value']}-seed{r['seed']}": r["test_error"] for r in rows}
+    labels = load_split(BUNDLED_MNIST, "test").labels
+    for checkpoint in sorted(directory.glob("*.h5")):
+        out = folder / f"{checkpoint.stem}.npy"
+        if out.exists() or checkpoint.stem not in recorded:  # done, or its row not yet written
+            continue
+        subprocess.run([ddse, "predict", str(checkpoint), str(out)], check=True)
+        error = 100.0 * float((np.load(out) != labels).mean())
+        if abs(error - recorded[checkpoint.stem]) > 1e-6:
+            out.unlink()
+            sys.exit(
+                f"{checkpoint}: predictions give {error:.2f}%, its row {recorded[checkpoint.stem]}%"
+            )
+    return folder
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("directory", type=Path)
@@ -30,30 +61,30 @@ def main(argv=None):
     p.add_argument("--value", default="2", help="the sweep value of the cell (depth: k = 2)")
     p.add_argument("--ddse", default="ddse", help="the ddse command to run (default: on PATH)")
     args = p.parse_args(argv)
+    folder = predictions(args.directory, args.ddse)
     out = args.directory / f"mcnemar-seed{args.seed}.jsonl"
     done = (
         {json.loads(line)["baseline"] for line in out.read_text().splitlines()}
         if out.exists()
         else set()
     )
-    ddse = args.directory / f"ddse-{args.value}-seed{args.seed}.h5"
+    labels = load_split(BUNDLED_MNIST, "test").labels
+    ddse = folder / f"ddse-{args.value}-seed{args.seed}.npy"
     for method, name in BASELINES.items():
-        other = args.directory / f"{method}-{args.value}-seed{args.seed}.h5"
+        other = folder / f"{method}-{args.value}-seed{args.seed}.npy"
         if method in done or not (ddse.exists() and other.exists()):
             continue
-        command = [args.ddse, "compare", str(ddse), str(other), "--json"]
-        result = json.loads(
-            subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        )
+        right_ddse, right_other = np.load(ddse) == labels, np.load(other) == labels
+        test = mcnemar(right_ddse, right_other)
         row = dict(
             pair=f"DDSE seed {args.seed} vs {name} ({method}) seed {args.seed}",
             baseline=method,
-            error_ddse=result["error_a"],
-            error_baseline=result["error_b"],
-            only_ddse_wrong=result["only_b"],
-            only_baseline_wrong=result["only_a"],
-            p_value=result["p_value"],
-            command=" ".join(["ddse", *command[1:]]),
+            error_ddse=100.0 * float((~right_ddse).mean()),
+            error_baseline=100.0 * float((~right_other).mean()),
+            only_ddse_wrong=test["only_b"],
+            only_baseline_wrong=test["only_a"],
+            p_value=test["p_value"],
+            command=f"python results/reproduction/mcnemar.py {args.directory} --seed {args.seed}",
         )
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")

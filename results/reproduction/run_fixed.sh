@@ -9,7 +9,8 @@
 # `ddse` on the PATH. Every `ddse sweep` skips the jobs already in its results.jsonl and continues a
 # job cut short from its partial run, so the same two commands carry on where the studies stand.
 # Each job keeps its checkpoint (git-ignored) beside its row, for the McNemar tests
-# (mcnemar.py; the search's runs and baseline I's seed 1 ran before the lanes kept them).
+# (mcnemar.py, which keeps their test predictions; the search's runs and baseline I's seed 1
+# ran before the lanes kept them).
 #   1. the search: E in {60, 100, 150} epochs, lr x0.1 after 50% and 75% of E, DDSE (lane 1) and
 #      baseline I (lane 2), seed 0, each method at its rate picked in step 0;
 #   2. E picked on validation error (pick_schedule.py; each lane waits for the other's search);
