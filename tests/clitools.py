@@ -5,6 +5,18 @@ from click.testing import CliRunner
 
 from ddse_np.cli import cli
 
+# the smallest training run: m = 16, 2% of the training images, 300 validation images, one epoch
+TINY_TRAIN = [
+    "--m",
+    "16",
+    "--train-fraction",
+    "0.02",
+    "--val-size",
+    "300",
+    "--epochs",
+    "1",
+    "--quiet",
+]
 SMALL = ["--m", "32", "--train-fraction", "0.04", "--val-size", "500", "--epochs", "1", "--quiet"]
 
 

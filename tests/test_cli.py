@@ -10,7 +10,7 @@ from ddse_np.backend import gpu_available
 from ddse_np.cli import cli
 from ddse_np.files.checkpoint import load
 
-from clitools import SMALL, one_line_error, run
+from clitools import SMALL, TINY_TRAIN, one_line_error, run
 from conftest import write_mnist_dir
 
 
@@ -247,15 +247,7 @@ def test_augmentation_setting_is_saved(tmp_path):
     out = tmp_path / "aug.h5"
     result = run(
         "train",
-        "--m",
-        "16",
-        "--train-fraction",
-        "0.02",
-        "--val-size",
-        "300",
-        "--epochs",
-        "1",
-        "--quiet",
+        *TINY_TRAIN,
         "--aug-rotate",
         "10",
         "--aug-noise",

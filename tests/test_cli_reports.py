@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from ddse_np.cli import cli
 from ddse_np.files.checkpoint import load
 
-from clitools import one_line_error, run
+from clitools import TINY_TRAIN, one_line_error, run
 from conftest import write_mnist_dir
 
 
@@ -92,15 +92,7 @@ def test_compare_two_tiny_checkpoints(tmp_path, monkeypatch):
                 "train",
                 "--model",
                 model,
-                "--m",
-                "16",
-                "--train-fraction",
-                "0.02",
-                "--val-size",
-                "300",
-                "--epochs",
-                "1",
-                "--quiet",
+                *TINY_TRAIN,
                 "--out",
                 path,
             ).exit_code

@@ -2,6 +2,7 @@
 results as a plain run; partial runs resume bit for bit; a stop or a failure ends every job
 cleanly."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from ddse_np.data.mnist import BUNDLED_MNIST
 from ddse_np.errors import DDSEError
+from ddse_np.experiments import dask_cluster, runner
 from ddse_np.experiments import jobs as sweep_jobs
 from ddse_np.experiments import sweep as sw
 
@@ -31,9 +33,9 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
         overrides=dict(epochs=1, m=12, val_size=200),
     )
     plain = sw.ResultsFile(tmp_path / "plain", {})
-    sweep_jobs.run_sweep(jobs, plain, BUNDLED_MNIST)
+    runner.run_sweep(jobs, plain, BUNDLED_MNIST)
     pool = sw.ResultsFile(tmp_path / "pool", {})
-    sweep_jobs.run_sweep(jobs, pool, BUNDLED_MNIST, workers=2)
+    runner.run_sweep(jobs, pool, BUNDLED_MNIST, workers=2)
     import dask
 
     # Dask's nannies set OMP_NUM_THREADS=1 in their workers by default; BLAS sums then differ in the
@@ -45,7 +47,7 @@ def test_local_processes_and_dask_give_the_same_results(tmp_path):
         ) as cluster,
     ):
         dask = sw.ResultsFile(tmp_path / "dask", {})
-        sweep_jobs.run_sweep(jobs, dask, BUNDLED_MNIST, scheduler=cluster.scheduler_address)
+        runner.run_sweep(jobs, dask, BUNDLED_MNIST, scheduler=cluster.scheduler_address)
     assert by_cell(tmp_path / "plain") == by_cell(tmp_path / "pool") == by_cell(tmp_path / "dask")
     assert len(by_cell(tmp_path / "plain")) == 4
 
@@ -64,11 +66,9 @@ def test_a_stopped_dask_sweep_stops_its_jobs_and_records_nothing_half_done(tmp_p
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
-        with pytest.raises(
-            sweep_jobs.SweepStopped, match=r"^0 job\(s\) recorded, 2 not finished"
-        ) as e:
+        with pytest.raises(runner.SweepStopped, match=r"^0 job\(s\) recorded, 2 not finished") as e:
             # after about 3 s
-            sweep_jobs.run_sweep(
+            runner.run_sweep(
                 jobs,
                 results,
                 BUNDLED_MNIST,
@@ -121,7 +121,7 @@ def test_a_job_that_fails_in_a_pool_stops_the_others_keeping_their_partial_runs(
     )
     results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
     with pytest.raises(DDSEError, match="val-size"):
-        sweep_jobs.run_sweep([long, failing, queued], results, BUNDLED_MNIST, workers=2)
+        runner.run_sweep([long, failing, queued], results, BUNDLED_MNIST, workers=2)
     from ddse_np.files.checkpoint import load
 
     assert sorted(p.name for p in partial.iterdir()) in (
@@ -337,7 +337,7 @@ def test_waiting_for_jobs_records_every_finished_one_before_raising_a_failure():
         return False
 
     with pytest.raises(DDSEError, match="disk full"):
-        sweep_jobs._wait_all(
+        runner.wait_all(
             [failing, finished, running], wait, collect, lambda: False, lambda: stops.append(1)
         )
     assert sorted(collected) == ["late row", "row"] and stops == [1]
@@ -350,17 +350,17 @@ def test_a_stopped_sweep_records_what_finished_and_says_how_to_continue(tmp_path
     # polled before job 2, as it starts, then after each batch: true after its 2nd batch
     stop = lambda: bool(done) and (polls.append(1) or len(polls) > 3)  # noqa: E731
     with pytest.raises(
-        sweep_jobs.SweepStopped,
+        runner.SweepStopped,
         match=r"^1 job\(s\) recorded in .*results.jsonl, 2 not finished "
         r"\(ddse-1-seed1.h5 stopped in epoch 1 after batch 2: partial run saved\); "
         r"partial runs in .*partial; run the same command again to continue$",
     ):
-        sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, on_result=done.append, should_stop=stop)
+        runner.run_sweep(jobs, results, BUNDLED_MNIST, on_result=done.append, should_stop=stop)
     assert [r["seed"] for r in rows(tmp_path / "s")] == [0]
     assert sorted(p.name for p in (tmp_path / "s" / sweep_jobs.PARTIAL_DIR).iterdir()) == [
         "ddse-1-seed1.h5"
     ]
-    assert sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST) == 2
+    assert runner.run_sweep(jobs, results, BUNDLED_MNIST) == 2
     assert sorted(r["seed"] for r in rows(tmp_path / "s")) == [0, 1, 2]
     assert not (tmp_path / "s" / sweep_jobs.PARTIAL_DIR).exists()
 
@@ -374,7 +374,8 @@ def test_a_job_whose_dask_worker_died_ends_the_sweep_like_a_stop(tmp_path, monke
     distributed = pytest.importorskip("distributed")
     stops = []
 
-    def fake_dask(scheduler, timeout, todo, args, collect, should_stop):
+    @contextmanager
+    def fake_dask(scheduler, timeout, todo, args, poll):
         lost, done, running = Future(), Future(), Future()
         lost.set_exception(
             distributed.KilledWorker("run_job-1", "tcp://127.0.0.1:1", "worker died")
@@ -391,18 +392,16 @@ def test_a_job_whose_dask_worker_died_ends_the_sweep_like_a_stop(tmp_path, monke
             )
             return {running}, set()
 
-        sweep_jobs._wait_all(
-            [lost, done, running], wait, collect, should_stop, lambda: stops.append(1)
-        )
+        yield [lost, done, running], wait, lambda: stops.append(1)
 
-    monkeypatch.setattr(sweep_jobs, "_run_on_dask", fake_dask)
+    monkeypatch.setattr(dask_cluster, "on_dask", fake_dask)
     jobs = [partial_job(epochs=1, seed=s) for s in range(3)]
     results = sw.ResultsFile(tmp_path / "s", {"sweep": "depth"})
     with pytest.raises(
-        sweep_jobs.SweepStopped,
+        runner.SweepStopped,
         match=r"^1 job\(s\) recorded in .*, 2 not finished \(ddse-1-seed2.h5 "
         r"stopped in epoch 1 after batch 3: partial run saved\); run the same",
     ) as info:
-        sweep_jobs.run_sweep(jobs, results, BUNDLED_MNIST, scheduler="tcp://127.0.0.1:1")
-    assert info.value.cause == sweep_jobs.WORKER_LOST and stops == [1]
+        runner.run_sweep(jobs, results, BUNDLED_MNIST, scheduler="tcp://127.0.0.1:1")
+    assert info.value.cause == runner.WORKER_LOST and stops == [1]
     assert [r["seed"] for r in rows(tmp_path / "s")] == [1]

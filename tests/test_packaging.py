@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from clitools import TINY_TRAIN
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,15 +87,7 @@ def test_installed_ddse_trains_on_the_bundled_mnist_from_any_directory(installed
         [
             str(venv / "bin" / "ddse"),
             "train",
-            "--m",
-            "16",
-            "--train-fraction",
-            "0.02",
-            "--val-size",
-            "300",
-            "--epochs",
-            "1",
-            "--quiet",
+            *TINY_TRAIN,
             "--out",
             "run.h5",
         ],

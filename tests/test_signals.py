@@ -237,7 +237,7 @@ def test_a_worker_killed_outright_stops_the_sweep_with_one_line_and_the_other_sa
     """SIGKILL to one pool worker (as the out-of-memory killer does): the pool is broken, so the
     sweep stops its other worker (SIGTERM: its job saves its partial run mid-epoch) and exits 1
     with one line saying what happened and how to continue; no traceback."""
-    from ddse_np.experiments.jobs import WORKER_LOST
+    from ddse_np.experiments.runner import WORKER_LOST
 
     out = tmp_path / "s"
     proc = sweep_with_two_jobs_running(out)

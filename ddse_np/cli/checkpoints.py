@@ -29,6 +29,16 @@ from .options import (
 ATOMS_SHOWN = 64  # tiles in ``inspect --atoms``
 
 
+def batch_size_option(f):
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=EVAL_BATCH,
+        show_default=True,
+        help="Inputs per forward pass.",
+    )(f)
+
+
 def _load(checkpoint, backend="numpy", dtype=None):
     from ..files.checkpoint import load
 
@@ -72,13 +82,7 @@ def _test_split(model, extras: dict, data_dir):
     help="Constrained products as CSR sparse products (on), dense (off), or whichever was "
     "measured faster for this s/n and batch size (auto).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=EVAL_BATCH,
-    show_default=True,
-    help="Images per forward pass.",
-)
+@batch_size_option
 @json_option
 def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     """Test error (%), loss and per-class error of CHECKPOINT on the test images."""
@@ -119,13 +123,7 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
     "file with an array X (else X_test), of the model's input shape (uint8: pixels 0..255).",
 )
 @config_options("backend")
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=EVAL_BATCH,
-    show_default=True,
-    help="Inputs per forward pass.",
-)
+@batch_size_option
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def predict(checkpoint, out, data_dir, inputs_path, backend, batch_size, overwrite):
     """Write the class CHECKPOINT predicts for each test image (or each of --inputs) to OUT.

@@ -12,7 +12,8 @@ from ..backend import Backend
 from ..data.mnist import default_data_dir
 from ..data.source import known_shape
 from ..errors import DDSEError, Interrupted
-from ..experiments.jobs import SweepStopped, cell, run_sweep
+from ..experiments.jobs import cell
+from ..experiments.runner import SweepStopped, run_sweep
 from ..experiments.sweep import BUDGETS, DEFAULT_BUDGET, METHODS, SWEEPS
 from ..fast import host_cores
 from ..files.atomic import check_directory, write_text
