@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from test_any_data import SMALL, vectors
+from test_any_data import SMALL as NPZ_RUN
+from test_any_data import vectors
 
 from ddse_np.data.mnist import BUNDLED_MNIST, load_split
 from ddse_np.files.checkpoint import load
@@ -39,7 +40,7 @@ def test_predictions_of_the_test_images_as_npy_and_csv(trained, tmp_path):
 def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):
     data = vectors(tmp_path)
     checkpoint = tmp_path / "vec.h5"
-    trained = run("train", "--data", data, "--val-size", "40", "--out", checkpoint, *SMALL)
+    trained = run("train", "--data", data, "--val-size", "40", "--out", checkpoint, *NPZ_RUN)
     assert trained.exit_code == 0, trained.output
     model = load(checkpoint)[0]
     X = np.random.default_rng(1).standard_normal((9, 6)) + 3.0
@@ -60,6 +61,8 @@ def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):
     "args, message",
     [
         (["OUT.txt"], "give a file ending in .csv or .npy"),
+        (["OUT.csv", "--inputs", "text.npy"], "text.npy: not an .npy file (no NumPy header)"),
+        (["OUT.csv", "--inputs", "damaged.npz"], "damaged.npz: X cannot be read"),
         (["OUT.csv", "--inputs", "bad.npy"], "inputs of n = 784 features (28 x 28 images)"),
         (["OUT.csv", "--inputs", "none.npy"], "does not exist"),
         (["OUT.csv", "--inputs", "list.npz"], "no X or X_test array (it holds Y)"),
@@ -70,6 +73,11 @@ def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):
 def test_bad_predictions_end_in_one_line_and_write_nothing(trained, tmp_path, args, message):
     np.save(tmp_path / "bad.npy", np.zeros((3, 20), np.uint8))
     np.savez(tmp_path / "list.npz", Y=np.zeros(3))
+    (tmp_path / "text.npy").write_text("0,1,2\n")
+    np.savez_compressed(tmp_path / "damaged.npz", X=np.random.default_rng(0).random((2000, 6)))
+    damaged = bytearray((tmp_path / "damaged.npz").read_bytes())
+    damaged[200:400] = bytes(200)  # inside X: its header and the start of its compressed data
+    (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
     (tmp_path / "exists.csv").write_text("kept")
     before = sorted(p.name for p in tmp_path.iterdir())
     args = [tmp_path / a if str(a).endswith((".txt", ".csv", ".npy", ".npz")) else a for a in args]
@@ -83,3 +91,20 @@ def test_class_names_are_kept_in_the_smallest_integer_type():
     assert class_names_array(np.array([-1, 300])).dtype == np.int16
     assert np.array_equal(class_names_array(np.array([-1, 300])), [-1, 300])
     assert class_names_array(np.array(["a", "b"])).dtype.kind == "U"
+
+
+def test_inputs_of_another_type_or_scale_than_the_training_data_are_refused(tmp_path):
+    """A model trained on floats takes no uint8 pixels (they would be used undivided), and
+    inputs that overflow its float32 PCA are refused instead of predicted from NaN."""
+    data = vectors(tmp_path)
+    checkpoint = tmp_path / "vec.h5"
+    trained = run("train", "--data", data, "--val-size", "40", "--out", checkpoint, *NPZ_RUN)
+    assert trained.exit_code == 0, trained.output
+    np.save(tmp_path / "pixels.npy", np.zeros((4, 6), np.uint8))
+    np.save(tmp_path / "huge.npy", np.full((4, 6), 1e300))
+    refused = run("predict", checkpoint, tmp_path / "a.csv", "--inputs", tmp_path / "pixels.npy")
+    assert "trained on inputs used as given, not on uint8 pixels" in one_line_error(refused, 1)
+    huge = run("predict", checkpoint, tmp_path / "b.csv", "--inputs", tmp_path / "huge.npy")
+    assert "overflow the model's float32 arithmetic" in one_line_error(huge, 1)
+    assert "1e+300" in huge.output and "Warning" not in huge.output
+    assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()

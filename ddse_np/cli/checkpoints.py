@@ -20,8 +20,8 @@ from ..nn.sparse_inference import MODES
 from .options import (
     PathOption,
     config_options,
-    data_option,
     json_option,
+    recorded_data_option,
     strict_json,
     wrapping_table,
 )
@@ -66,7 +66,7 @@ def _test_split(model, extras: dict, data_dir):
 
 @click.command("eval")
 @click.argument("checkpoint", type=PathOption())
-@data_option
+@recorded_data_option
 @config_options("backend")
 @click.option(
     "--dtype",
@@ -113,14 +113,15 @@ def eval_(checkpoint, data_dir, backend, dtype, sparse, batch_size, as_json):
 @click.command()
 @click.argument("checkpoint", type=PathOption())
 @click.argument("out", type=PathOption())
-@data_option
+@recorded_data_option
 @click.option(
     "--inputs",
     "inputs_path",
     type=PathOption(),
     default=None,
     help="Predict these inputs instead of the test images: an .npy file of N inputs, or an .npz "
-    "file with an array X (else X_test), of the model's input shape (uint8: pixels 0..255).",
+    "file with an array X (else X_test), of as many features as the model's inputs and of the "
+    "training data's type (uint8 pixels for a model trained on them).",
 )
 @config_options("backend")
 @batch_size_option
@@ -139,12 +140,16 @@ def predict(checkpoint, out, data_dir, inputs_path, backend, batch_size, overwri
     if data_dir is not None and inputs_path is not None:
         raise DDSEError("give --data (its test images) or --inputs, not both")
     check_target(check_format(out), overwrite, "OUT")
-    model, extras = _load(checkpoint, backend)
-    test = None if inputs_path is not None else _test_split(model, extras, data_dir)
-    images = load_inputs(inputs_path) if test is None else test.images
+    if inputs_path is not None:  # read before the checkpoint: a bad file is refused at once
+        images, labels = load_inputs(inputs_path), None
+        model, _ = _load(checkpoint, backend)
+    else:
+        model, extras = _load(checkpoint, backend)
+        test = _test_split(model, extras, data_dir)
+        images, labels = test.images, test.labels
     classes = predict_classes(model, model.preprocess(images), batch_size)
     write_predictions(out, np.asarray(model.class_names)[classes])
-    error = "" if test is None else f" (test error {100.0 * (classes != test.labels).mean():.2f}%)"
+    error = "" if labels is None else f" (test error {100.0 * (classes != labels).mean():.2f}%)"
     click.echo(f"wrote {out}: {len(classes)} predictions{error}", err=True)
 
 
@@ -171,7 +176,7 @@ def export(checkpoint, out, overwrite):
 @click.command()
 @click.argument("checkpoint_a", metavar="A", type=PathOption())
 @click.argument("checkpoint_b", metavar="B", type=PathOption())
-@data_option
+@recorded_data_option
 @json_option
 def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
     """Test errors of checkpoints A and B on the same test images, and the exact McNemar test.
@@ -222,7 +227,7 @@ def compare(checkpoint_a, checkpoint_b, data_dir, as_json):
 
 @click.command()
 @click.argument("checkpoint", type=PathOption())
-@data_option
+@recorded_data_option
 @json_option
 @click.option(
     "--plot",

@@ -13,7 +13,7 @@ from rich.table import Table
 from ..training.config import TrainConfig
 
 
-def data_option(f):
+def data_option(f, default="$DDSE_DATA or the MNIST that comes with ddse-np"):
     return click.option(
         "--data",
         "data_dir",
@@ -21,8 +21,13 @@ def data_option(f):
         default=None,
         help="Directory with the four MNIST IDX files (raw or .gz), or an .npz file with "
         "X_train, y_train[, X_test, y_test] (vectors or images of any size, any labels). "
-        "Default: $DDSE_DATA or the MNIST that comes with ddse-np.",
+        f"Default: {default}.",
     )(f)
+
+
+def recorded_data_option(f):
+    """``--data`` of a command that reads a checkpoint: by default the data it recorded."""
+    return data_option(f, "the data the checkpoint recorded, else $DDSE_DATA or the bundled MNIST")
 
 
 def json_option(f):

@@ -6,8 +6,9 @@
 string labels; the classes are the distinct training labels in sorted order (at least 2), so
 label c of a :class:`~ddse_np.data.split.Split` names ``classes[c]``.  Without ``X_test``, a
 stratified test split of ``TEST_FRACTION`` of the examples is drawn from the seed ``TEST_SEED``:
-the same split every time the file is read, whatever the run's seed.  Bad data ends in one line
-naming the file and what is wrong (:class:`~ddse_np.errors.DDSEError`).
+the same split every time the file is read, whatever the run's seed.  Unlabelled inputs to
+predict (:func:`load_inputs`) come as an ``.npy`` file or an ``.npz`` file's ``X``.  Bad data ends
+in one line naming the file and what is wrong (:class:`~ddse_np.errors.DDSEError`).
 """
 
 from __future__ import annotations
@@ -56,16 +57,10 @@ def load_inputs(path) -> np.ndarray:
     ``X`` (else its ``X_test``): N x n vectors or N x H x W images, checked as training inputs
     are (numbers, finite, at least one).  Raises DDSEError in one line naming the file."""
     path = Path(path)
+    if not path.exists():
+        raise DDSEError(f"inputs file {path} does not exist")
     if path.suffix.lower() == ".npy":
-        try:
-            X = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise DDSEError(f"inputs file {path} does not exist") from None
-        except (OSError, ValueError, EOFError) as exc:
-            raise DDSEError(f"{path}: not a readable .npy file ({_reason(exc)})") from None
-        if not isinstance(X, np.ndarray):
-            raise DDSEError(f"{path}: holds named arrays (.npz), not one .npy array")
-        return _inputs(X, "the array", path)
+        return _inputs(_load_npy(path), "the array", path)
     if not is_npz(path):
         raise DDSEError(f"{path}: give the inputs as an .npy file or an .npz file with an array X")
     with _open(path) as data:
@@ -74,6 +69,18 @@ def load_inputs(path) -> np.ndarray:
             held = ", ".join(sorted(data.files))
             raise DDSEError(f"{path}: no X or X_test array (it holds {held})")
         return _inputs(_array(data, key, path), key, path)
+
+
+def _load_npy(path: Path):
+    try:
+        with open(path, "rb") as fh:
+            numpy_header = fh.read(6) == b"\x93NUMPY"
+        X = np.load(path, allow_pickle=False) if numpy_header else None
+    except Exception as exc:  # OSError, a garbled header or data (ValueError, EOFError, ...)
+        raise DDSEError(f"{path}: not a readable .npy file ({_reason(exc)})") from None
+    if not numpy_header:
+        raise DDSEError(f"{path}: not an .npy file (no NumPy header)")
+    return X
 
 
 def _open(path: Path):
@@ -134,7 +141,7 @@ def _array(data, key, path):
         return data[key]
     except ValueError as exc:  # object arrays: refused without pickle
         raise DDSEError(f"{path}: {key} is not a plain numeric array ({_reason(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # a damaged member: BadZipFile, zlib.error, a garbled header, ...
         raise DDSEError(f"{path}: {key} cannot be read ({_reason(exc)})") from None
 
 

@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 
 from ..errors import DDSEError
-from . import jobs as sweep_jobs
+from . import jobs as sweep_jobs  # sweep_jobs.run_job, looked up at each call (tests wrap it)
 
 
 class _DaskStop:

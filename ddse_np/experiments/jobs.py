@@ -103,7 +103,8 @@ def run_job(
     continued instead of started again (``note`` says so; ``seconds`` then adds the seconds of
     the epochs already done, not the setup or the work lost since the last save).  A save that
     fails (a full disk) is noted and not tried again; the job goes on.  The partial file is left
-    for the caller to remove once the result is recorded (:func:`run_sweep` does).
+    for the caller to remove once the result is recorded
+    (:func:`~ddse_np.experiments.runner.run_sweep` does).
 
     ``should_stop()`` (default: :func:`~ddse_np.training.interrupt.worker_should_stop`) is polled
     after every batch; when it turns true the run's state is saved to ``partial_dir`` at once and

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DDSEError
 from ..training.interrupt import init_worker, signals_held
-from . import jobs as sweep_jobs
+from . import jobs as sweep_jobs  # sweep_jobs.run_job, looked up at each call (tests wrap it)
 from .jobs import PARTIAL_DIR, JobStopped, cell, job_file_name
 from .results_file import ResultsFile
 
@@ -59,8 +59,8 @@ def run_sweep(
     returns how many were recorded.
 
     Jobs in progress keep their resumable state in ``PARTIAL_DIR`` of the results' directory
-    (:func:`run_job`), at its absolute path, which Dask workers must be able to write (a shared file
-    system).
+    (:func:`~ddse_np.experiments.jobs.run_job`), at its absolute path, which Dask workers must be
+    able to write (a shared file system).
 
     At most one local process per job is started, however many ``workers`` are asked for.
 

@@ -1,9 +1,9 @@
 """Files of predicted classes, one per input (``ddse predict``): a CSV or a NumPy ``.npy`` array.
 
-``.csv``: a header ``index,label`` and one line per input, its row number in the inputs and the
-name of the class predicted for it (as the training labels named it).  ``.npy``: the N class names
-as one array: integer names in the smallest integer type that holds them (uint8 for MNIST's
-digits), string names as a unicode array.  Written atomically (:mod:`ddse_np.files.atomic`).
+``.csv`` (UTF-8): a header ``index,label`` and one line per input, its row number in the inputs
+and the name of the class predicted for it (as the training labels named it).  ``.npy``: the N
+class names as one array: integer names in the smallest integer type that holds them (uint8 for
+MNIST's digits), string names as a unicode array.  Written atomically (:mod:`ddse_np.files.atomic`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def write_predictions(path, names) -> Path:
             with open(tmp, "wb") as fh:
                 np.save(fh, names, allow_pickle=False)
         else:
-            with open(tmp, "w", newline="") as fh:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(("index", "label"))
                 writer.writerows(enumerate(names.tolist()))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ddse_np.data.mnist import BUNDLED_MNIST, load_split
+from ddse_np.experiments.jobs import job_file_name
 from ddse_np.nn.evaluate import mcnemar
 
 BASELINES = {
@@ -36,20 +37,27 @@ BASELINES = {
 def predictions(directory: Path, ddse: str) -> Path:
     """Write the missing predictions of ``directory``'s checkpoints; returns their folder."""
     folder = directory / "predictions"
+    results = directory / "results.jsonl"
+    if not results.exists():
+        sys.exit(f"{directory}: no results.jsonl (not a sweep directory, or no run has landed)")
     folder.mkdir(exist_ok=True)
-    rows = [json.loads(line) for line in (directory / "results.jsonl").read_text().splitlines()]
-    recorded = {f"{r['method']}-{r['value']}-seed{r['seed']}": r["test_error"] for r in rows}
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    # the kept model's test error of each finished run (None: it diverged)
+    recorded = {Path(job_file_name(r)).stem: r["test_error"] for r in rows}
     labels = load_split(BUNDLED_MNIST, "test").labels
     for checkpoint in sorted(directory.glob("*.h5")):
         out = folder / f"{checkpoint.stem}.npy"
-        if out.exists() or checkpoint.stem not in recorded:  # done, or its row not yet written
+        if out.exists() or recorded.get(checkpoint.stem) is None:  # done, diverged or not landed
             continue
-        subprocess.run([ddse, "predict", str(checkpoint), str(out)], check=True)
+        done = subprocess.run([ddse, "predict", str(checkpoint), str(out)])
+        if done.returncode != 0:
+            sys.exit(f"{checkpoint}: ddse predict failed (status {done.returncode})")
         error = 100.0 * float((np.load(out) != labels).mean())
         if abs(error - recorded[checkpoint.stem]) > 1e-6:
             out.unlink()
             sys.exit(
-                f"{checkpoint}: predictions give {error:.2f}%, its row {recorded[checkpoint.stem]}%"
+                f"{checkpoint}: its predictions give {error:.2f}% test error, "
+                f"its row {recorded[checkpoint.stem]:.2f}%: not the run of that row"
             )
     return folder
 
@@ -84,7 +92,10 @@ def main(argv=None):
             only_ddse_wrong=test["only_b"],
             only_baseline_wrong=test["only_a"],
             p_value=test["p_value"],
-            command=f"python results/reproduction/mcnemar.py {args.directory} --seed {args.seed}",
+            command=(
+                f"python results/reproduction/mcnemar.py {args.directory} --seed {args.seed} "
+                f"--value {args.value}"
+            ),
         )
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -63,7 +63,8 @@ class Inputs:
 
         Done ``chunk`` inputs at a time into one output array, so the only
         full-size array is the result.  Raises DDSEError when the inputs have another number
-        of features than the model's d.
+        of features than the model's d, are not uint8 where the model was trained on uint8
+        pixels (or are uint8 where it was not), or overflow the model's float type.
         """
         if self.mean is None:
             raise DDSEError("this model has no PCA yet: fit one with set_pca(mean, basis)")
@@ -83,9 +84,21 @@ class Inputs:
                 f"the model was trained on uint8 pixels (divided by {divisor:g}); these inputs are "
                 f"{images.dtype}: pass the pixels as uint8"
             )
-        out = self.backend.xp.empty((len(images), n), dtype=self.backend.dtype)
-        dtype = self.backend.dtype
-        for first in range(0, len(images), chunk):
-            flat = self.backend.asarray(flatten(images[first : first + chunk], dtype, divisor))
-            out[first : first + chunk] = pca_transform(flat, self.mean, self.basis)
+        if divisor == 1.0 and images.dtype == np.uint8:  # nor pixels 0..255 where 0..1 was meant
+            raise DDSEError(
+                "the model was trained on inputs used as given, not on uint8 pixels; these inputs "
+                "are uint8: pass them in the type (and scale) of the training data"
+            )
+        xp, dtype = self.backend.xp, self.backend.dtype
+        out = xp.empty((len(images), n), dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, in one line
+            for first in range(0, len(images), chunk):
+                flat = self.backend.asarray(flatten(images[first : first + chunk], dtype, divisor))
+                out[first : first + chunk] = pca_transform(flat, self.mean, self.basis)
+        if not bool(xp.isfinite(out).all()):
+            raise DDSEError(
+                f"these inputs overflow the model's {np.dtype(dtype).name} arithmetic (their "
+                f"largest magnitude is {float(np.abs(images).max()):.3g}): give inputs on the "
+                "scale of the training data"
+            )
         return out
