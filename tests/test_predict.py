@@ -63,6 +63,12 @@ def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):
         (["OUT.txt"], "give a file ending in .csv or .npy"),
         (["OUT.csv", "--inputs", "text.npy"], "text.npy: not an .npy file (no NumPy header)"),
         (["OUT.csv", "--inputs", "damaged.npz"], "damaged.npz: X cannot be read"),
+        (
+            ["OUT.csv", "--inputs", "text.npz"],
+            "text.npz: not a readable .npz file (not a zip archive",
+        ),
+        (["OUT.csv", "--inputs", "one.npy"], "one.npy: the model takes inputs of n = 784"),
+        (["OUT.csv", "--inputs", "one.npy"], "(one input? give it as 1 x 28 x 28)"),
         (["OUT.csv", "--inputs", "bad.npy"], "inputs of n = 784 features (28 x 28 images)"),
         (["OUT.csv", "--inputs", "none.npy"], "does not exist"),
         (["OUT.csv", "--inputs", "list.npz"], "no X or X_test array (it holds Y)"),
@@ -74,6 +80,8 @@ def test_bad_predictions_end_in_one_line_and_write_nothing(trained, tmp_path, ar
     np.save(tmp_path / "bad.npy", np.zeros((3, 20), np.uint8))
     np.savez(tmp_path / "list.npz", Y=np.zeros(3))
     (tmp_path / "text.npy").write_text("0,1,2\n")
+    (tmp_path / "text.npz").write_text("0,1,2\n")
+    np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
     np.savez_compressed(tmp_path / "damaged.npz", X=np.random.default_rng(0).random((2000, 6)))
     damaged = bytearray((tmp_path / "damaged.npz").read_bytes())
     damaged[200:400] = bytes(200)  # inside X: its header and the start of its compressed data

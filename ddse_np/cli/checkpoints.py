@@ -147,7 +147,11 @@ def predict(checkpoint, out, data_dir, inputs_path, backend, batch_size, overwri
         model, extras = _load(checkpoint, backend)
         test = _test_split(model, extras, data_dir)
         images, labels = test.images, test.labels
-    classes = predict_classes(model, model.preprocess(images), batch_size)
+    try:
+        X = model.preprocess(images)
+    except DDSEError as exc:  # of the wrong shape, type or scale: name the file
+        raise DDSEError(f"{inputs_path}: {exc}" if inputs_path is not None else str(exc)) from None
+    classes = predict_classes(model, X, batch_size)
     write_predictions(out, np.asarray(model.class_names)[classes])
     error = "" if labels is None else f" (test error {100.0 * (classes != labels).mean():.2f}%)"
     click.echo(f"wrote {out}: {len(classes)} predictions{error}", err=True)

@@ -85,6 +85,10 @@ def _load_npy(path: Path):
 
 def _open(path: Path):
     try:
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"
+        if not npy and not zipfile.is_zipfile(path):  # else numpy speaks of a pickle
+            raise DDSEError(f"{path}: not a readable .npz file (not a zip archive of arrays)")
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DDSEError(f"data file {path} does not exist") from None

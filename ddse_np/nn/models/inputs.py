@@ -75,8 +75,10 @@ class Inputs:
             given = " x ".join(map(str, images.shape[1:])) or "none"
             shape = self.input_shape
             image = f" ({shape[0]} x {shape[1]} images)" if len(shape) == 2 else ""
+            one = " x ".join(map(str, images.shape))
+            hint = f" (one input? give it as 1 x {one})" if images.shape == shape else ""
             raise DDSEError(
-                f"the model takes inputs of n = {d} features{image}, but these have {given}"
+                f"the model takes inputs of n = {d} features{image}, but these have {given}{hint}"
             )
         divisor = self.input_divisor
         if divisor != 1.0 and images.dtype != np.uint8:  # never a silent rescaling of floats
