@@ -120,3 +120,20 @@ def test_cli_records_the_schedule_in_the_checkpoint_and_json(tmp_path, tiny_mnis
     )
     assert bad.exit_code != 0 and "--lr-drops" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_train_says_when_the_plateau_schedule_ended_the_run_early(tmp_path):
+    from ddse_np.files.checkpoint import load
+
+    from clitools import TINY_TRAIN
+
+    out = tmp_path / "p.h5"
+    args = ["train", *TINY_TRAIN, "--out", str(out), "--patience", "1", "--min-lr", "0.01"]
+    result = CliRunner().invoke(cli, [*args, "--epochs", "30"])
+    assert result.exit_code == 0, result.output
+    epochs = len(load(out)[1]["history"]["epoch"])
+    assert epochs < 30  # ended by the first drop of the rate below --min-lr
+    assert f"the plateau schedule ended the run at epoch {epochs} of 30" in result.output
+    # a run that trains all its epochs (here "--epochs 1", any schedule) says no such thing
+    ran_out = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert ran_out.exit_code == 0 and "schedule ended" not in ran_out.output

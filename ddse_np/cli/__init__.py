@@ -268,6 +268,11 @@ def _report_run(result, out, stop, as_json: bool):
         if result.kept == "best"
         else f"the last of {summary['epochs']} epochs"
     )
+    if p.schedule_ended and summary["epochs"] < config.epochs:  # say why it stopped early
+        which += (
+            f"; the plateau schedule ended the run at epoch {summary['epochs']} of "
+            f"{config.epochs} (its rate would drop below --min-lr)"
+        )
     click.echo(
         f"saved {out}: test error {test['error']:.2f}% of the model of {which} "
         f"({summary['seconds']:.0f} s)"
