@@ -116,3 +116,11 @@ def test_inputs_of_another_type_or_scale_than_the_training_data_are_refused(tmp_
     assert "overflow the model's float32 arithmetic" in one_line_error(huge, 1)
     assert "1e+300" in huge.output and "Warning" not in huge.output
     assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+
+
+def test_test_data_of_other_features_are_refused_before_their_classes(trained, tmp_path):
+    data = vectors(tmp_path)  # 6 features, classes cat, dog, emu: wrong on both counts
+    for command in ("predict", "eval"):
+        extra = [tmp_path / "p.csv"] if command == "predict" else []
+        line = one_line_error(run(command, trained[0], *extra, "--data", data), 1)
+        assert "takes inputs of n = 784 features, but these have 6" in line

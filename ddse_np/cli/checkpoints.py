@@ -61,7 +61,14 @@ def _test_split(model, extras: dict, data_dir):
                 "records no data: give --data"
             )
         data_dir = recorded if recorded and Path(recorded).exists() else default_data_dir()
-    return load_split(data_dir, "test").relabel(model.class_names, str(data_dir))
+    test = load_split(data_dir, "test")
+    features = int(np.prod(test.input_shape))
+    if features != model.inputs:  # before the classes: the more basic mismatch
+        raise DDSEError(
+            f"{data_dir}: the model takes inputs of n = {model.inputs} features, but these "
+            f"have {features}: give the data it was trained on"
+        )
+    return test.relabel(model.class_names, str(data_dir))
 
 
 @click.command("eval")
