@@ -6,6 +6,7 @@ import pytest
 from ddse_np.nn.layers import shrink_forward
 from ddse_np.nn.models import DDSE
 from ddse_np.nn.models.ddse import DDSENoSkip, stage_backward, stage_forward
+from ddse_np.nn.models.lista import LISTA
 from ddse_np.nn.sparsity import count_nonzeros
 
 from gradcheck import assert_model_gradients, numerical_grad, relative_error
@@ -168,3 +169,30 @@ def test_auto_picks_sparse_only_where_it_was_measured_faster():
     default = DDSE.create(784, 16, 1, 196)  # s/n = 0.25
     assert choose(low, "auto", 100) is not low and choose(low, "auto", 2000) is low
     assert choose(default, "auto", 1) is default and choose(default, "auto", 2000) is default
+
+
+@pytest.mark.parametrize(
+    "cls, init", [(DDSE, "paper"), (DDSE, "random"), (DDSENoSkip, "paper"), (LISTA, None)]
+)
+def test_create_refuses_lines_without_nonzeros_and_negative_thresholds(cls, init):
+    """s = 0 would divide by a zero norm (NaN weights); theta < 0 shifts instead of shrinking."""
+    kwargs = {} if init is None else {"init": init}
+    with pytest.raises(ValueError, match="s must be at least 1"):
+        cls.create(n, m, 2, 0, **kwargs)
+    for theta in (-0.5, float("nan")):
+        with pytest.raises(ValueError, match="theta_init must be a threshold >= 0"):
+            cls.create(n, m, 2, s, theta_init=theta, **kwargs)
+    assert cls.create(n, m, 2, s, theta_init=0.0, **kwargs).params["theta.0"].max() == 0
+
+
+@pytest.mark.parametrize(
+    "labels", [[-1, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 10], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]
+)
+def test_loss_and_grads_refuses_labels_outside_the_classes(labels):
+    """A label of -1 would otherwise be read as class 9, silently."""
+    model = DDSE.create(n, m, 2, s, dtype="float64")
+    X = np.random.default_rng(0).standard_normal((N, n))
+    with pytest.raises(ValueError, match=r"labels must be integers in 0\.\.9"):
+        model.loss_and_grads(X, np.array(labels))
+    loss, _ = model.loss_and_grads(X, np.array([0, 1, 2, 3, 4, 9]))
+    assert np.isfinite(loss)

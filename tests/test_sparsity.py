@@ -57,6 +57,17 @@ def test_s_at_least_line_length_is_identity(rng):
     assert np.array_equal(project(W.copy(), 5, "row"), W)
 
 
+@pytest.mark.parametrize("axis", ["row", "col"])
+def test_s_below_one_is_refused_and_w_left_alone(rng, axis):
+    W = rng.standard_normal((4, 5))
+    before = W.copy()
+    with pytest.raises(ValueError, match="s must be at least 1"):
+        project(W, 0, axis)
+    with pytest.raises(ValueError, match="s must be at least 1"):
+        support_matrix(4, 5, 0, rng)
+    assert np.array_equal(W, before)
+
+
 def test_project_params_only_touches_constrained(rng):
     params = {
         "A": rng.standard_normal((4, 6)),

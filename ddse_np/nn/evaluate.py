@@ -34,12 +34,13 @@ def mcnemar(correct_a, correct_b) -> dict:
     neither=..., p_value): the two-sided exact binomial p-value (scipy.stats.binomtest), 1.0
     when b + c = 0.  Source: McNemar (1947); Dietterich (1998), "Approximate statistical tests
     for comparing supervised classification learning algorithms".
+    Raises ValueError when the two arrays differ in shape.
     """
     from scipy.stats import binomtest
 
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     if a.shape != b.shape:
-        raise ValueError(f"the two classifiers were tested on {a.size} and {b.size} items")
+        raise ValueError(f"the two classifiers' results have shapes {a.shape} and {b.shape}")
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     return dict(

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sparsity import COL, ROW, project
+from .sparsity import COL, ROW, check_s, project
 
 INITS = ("paper", "random")  # the first is the default
 THETA_INIT = 0.01  # initial shrinkage thresholds (docs/design.md, "Initialisation")
 
 
 def support_matrix(n: int, m: int, s: int, rng: np.random.Generator) -> np.ndarray:
-    """S : n x m host float64 matrix with s ones per column at random rows."""
+    """S : n x m host float64 matrix with min(s, n) ones per column at random rows (paper eq. 3).
+
+    Raises ValueError for s < 1 (a column of zeros has no spectral norm to scale by).
+    """
+    check_s(s)
     rows = np.argsort(rng.random((m, n)), axis=1)[:, :s]  # m x s distinct row indices
     S = np.zeros((n, m))
     S[rows, np.arange(m)[:, None]] = 1.0
@@ -41,12 +45,17 @@ def ddse_params(
     s: int,
     seed: int,
     init: str = "paper",
-    theta_init: float = 0.0,
+    theta_init: float = THETA_INIT,
     classes: int = 10,
 ) -> dict:
-    """Host float64 parameters of a DDSE, keyed W1, W2.i, W3.i, theta.i, V, c."""
+    """Host float64 parameters of a DDSE, keyed W1, W2.i, W3.i, theta.i, V, c (paper 4.1).
+
+    Shapes: W1 m x n, W2.i n x m, W3.i m x n, theta.i m, V classes x m, c classes.
+    Raises ValueError for an unknown ``init``, s < 1 or theta_init < 0.
+    """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}")
+    check_s(s)
     rng = np.random.default_rng(seed)
     host = {}
     if init == "paper":
@@ -86,11 +95,12 @@ def variance_preserving_factors(n: int, m: int, k: int, s: int, seed: int) -> di
 
 
 def lista_params(
-    n: int, m: int, k: int, s: int, seed: int, theta_init: float = 0.0, classes: int = 10
+    n: int, m: int, k: int, s: int, seed: int, theta_init: float = THETA_INIT, classes: int = 10
 ) -> dict:
     """Host parameters of LISTA (baseline IV) started as ISTA on D0 S / sqrt(L).
 
-    Keys: W1, S.i, theta.i, V, c.
+    Keys and shapes: W1 m x n, S.i m x m, theta.i m, V classes x m, c classes.
+    Raises ValueError for s < 1 or theta_init < 0.
     """
     rng = np.random.default_rng(seed)
     S = support_matrix(n, m, s, rng)
@@ -118,6 +128,8 @@ def dense_params(shapes: dict, seed: int) -> dict:
 
 
 def _thresholds(m, k, theta_init):
+    if not theta_init >= 0:  # also refuses NaN
+        raise ValueError(f"theta_init must be a threshold >= 0, got {theta_init}")
     return {f"theta.{i}": np.full(m, float(theta_init)) for i in range(k + 1)}
 
 

@@ -17,7 +17,8 @@ def linear_forward(X, W):
 
     X : N x a,  W : b x a  ->  Y : N x b ;  cache = (X, W)
     W may also be a CSR sparse matrix (scipy or cupyx), for evaluation with
-    sparse products (``ddse eval --sparse``): then Y = (W X^T)^T, no backward.
+    sparse products (``ddse eval --sparse``): then Y = (W X^T)^T and the cache is
+    None, so there is no backward (such a model can be evaluated, not trained).
     """
     if hasattr(W, "tocsr"):
         return (W @ X.T).T, None
@@ -40,14 +41,17 @@ def linear_backward(dY, cache, need_dX=True, dW=None):
 
 
 def shrink_forward(V, theta):
-    """Soft shrinkage Z = sign(V) * max(|V| - theta, 0), theta >= 0 per unit.
+    """Soft shrinkage Z = sign(V) * max(|V| - theta, 0), the paper's N(u) of eq. (2).
 
-    V : N x m,  theta : m  ->  Z : N x m ;  cache = Z
+    V : N x m,  theta : m (>= 0 per unit)  ->  Z : N x m ;  cache = Z
 
-    Computed in two fused passes as Z = V - clip(V, -theta, theta): above theta
+    Computed in two passes as Z = V - clip(V, -theta, theta): above theta
     that is V - theta, inside [-theta, theta] it is 0, below -theta V + theta.
     The output alone determines the backward pass: the unit is active
     (|V| > theta) exactly where Z != 0, and there sign(V) = sign(Z).
+    theta >= 0 is a precondition, not checked here (a negative theta would shift V
+    instead of shrinking it): the models refuse a negative start and training clips
+    theta at 0 after every step.  Z is also the cache: do not modify it in place.
     """
     xp = array_module(V)
     Z = xp.clip(V, -theta, theta)
@@ -68,10 +72,12 @@ def shrink_backward(dZ, cache):
 
 
 def softmax_xent_forward(logits, y):
-    """Mean softmax cross-entropy.
+    """Mean softmax cross-entropy, in nats.
 
-    logits : N x C,  y : N integer labels  ->  loss (0-d array) ;  cache = (P, y)
-    P is the softmax, computed stably by subtracting each row's maximum.
+    logits : N x C,  y : N integer labels in 0..C-1  ->  loss (0-d array) ;  cache = (P, y)
+    P is the softmax, computed stably by subtracting each row's maximum.  The labels'
+    range is not checked here (a negative label would index from the end):
+    :meth:`ddse_np.nn.models.base.Model.loss_and_grads` checks it.
     """
     xp = array_module(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -93,45 +99,52 @@ def softmax_xent_backward(cache):
 
 
 def relu_forward(V):
-    """Z = max(V, 0).   V : N x m  ->  Z : N x m ;  cache = Z."""
+    """Z = max(V, 0).   V : N x m  ->  Z : N x m ;  cache = Z (do not modify Z in place)."""
     Z = V.copy()
     array_module(V).maximum(Z, 0, out=Z)
     return Z, Z
 
 
 def relu_backward(dZ, cache):
-    """dV = dZ * [Z > 0]."""
+    """dZ : N x m  ->  dV = dZ * [Z > 0] : N x m (the subgradient 0 at V = 0)."""
     return dZ * (cache > 0)
 
 
 def dropout_forward(H, p, uniform):
-    """Inverted dropout: each unit kept with probability 1 - p, kept units scaled by 1/(1 - p).
+    """Inverted dropout (Srivastava et al., JMLR 2014): each unit kept with probability 1 - p,
+    kept units scaled by 1/(1 - p).
 
-    H : N x m,  uniform : N x m draws in [0, 1)  ->  Y : N x m ;  cache = M / (1 - p)
+    H : N x m,  p in [0, 1),  uniform : N x m draws in [0, 1)  ->  Y : N x m ;
+    cache = M / (1 - p) : N x m, in H's dtype.
     At evaluation no dropout is applied (the scaling already matches expectations).
     """
-    scaled_mask = (uniform >= p) * (1.0 / (1.0 - p))
-    scaled_mask = scaled_mask.astype(H.dtype, copy=False)
+    scaled_mask = (uniform >= p) * H.dtype.type(1.0 / (1.0 - p))
     return H * scaled_mask, scaled_mask
 
 
 def dropout_backward(dY, cache):
-    """dH = dY * M / (1 - p)."""
+    """dY : N x m  ->  dH = dY * M / (1 - p) : N x m."""
     return dY * cache
 
 
 def dropconnect_forward(X, W, p, uniform):
-    """DropConnect: Y = X (W * M)^T / (1 - p), each weight kept with probability 1 - p.
+    """DropConnect (Wan et al., ICML 2013): Y = X (W * M)^T / (1 - p), each weight kept with
+    probability 1 - p.
 
-    X : N x a,  W : b x a,  uniform : b x a draws  ->  Y : N x b ;  cache = (X, W * M / (1 - p), M /
-    (1 - p)) One mask per batch (as in Wan et al.'s efficient implementation); none at evaluation.
+    X : N x a,  W : b x a,  p in [0, 1),  uniform : b x a draws in [0, 1)  ->  Y : N x b ;
+    cache = (X, W * M / (1 - p), M / (1 - p)).
+    One mask per batch (as in Wan et al.'s efficient implementation); none at evaluation.
     """
-    scaled_mask = ((uniform >= p) * (1.0 / (1.0 - p))).astype(W.dtype, copy=False)
+    scaled_mask = (uniform >= p) * W.dtype.type(1.0 / (1.0 - p))
     W_masked = W * scaled_mask
     return X @ W_masked.T, (X, W_masked, scaled_mask)
 
 
 def dropconnect_backward(dY, cache):
-    """dX = dY (W * M)/(1 - p),  dW = (dY^T X) * M/(1 - p)."""
+    """dY : N x b  ->  dX = dY (W * M)/(1 - p) : N x a,  dW = (dY^T X) * M/(1 - p) : b x a.
+
+    dW is a fresh array (the caller adds it into the gradient buffer), unlike
+    :func:`linear_backward`'s accumulating ``dW``.
+    """
     X, W_masked, scaled_mask = cache
     return dY @ W_masked, (dY.T @ X) * scaled_mask

@@ -20,7 +20,11 @@ AUTO_MAX_BATCH = {0.05: 128, 0.1: 0, 0.25: 0, 0.5: 0}
 
 
 def with_sparse_products(model):
-    """A copy of ``model`` for evaluation whose constrained matrices are CSR matrices."""
+    """A copy of ``model`` for evaluation whose constrained matrices are CSR matrices.
+
+    The copy shares the other arrays and cannot be trained (no backward through CSR).
+    Raises DDSEError for a model without constrained matrices.
+    """
     if not model.constraints:
         raise DDSEError(f"--sparse on: model {model.config['model']} has no sparse matrices")
     csr = model.backend.sparse.csr_matrix
@@ -32,7 +36,11 @@ def with_sparse_products(model):
 
 
 def choose(model, mode: str, batch_size: int):
-    """The model to evaluate with: itself (dense) or its sparse-product copy."""
+    """The model to evaluate with: itself (dense) or its sparse-product copy.
+
+    ``mode``: 'off', 'on' or 'auto' (sparse only where AUTO_MAX_BATCH measured it faster).
+    Raises DDSEError for another mode, or 'on' for a model without constrained matrices.
+    """
     if mode not in MODES:
         raise DDSEError(f"--sparse must be one of {', '.join(MODES)} (got {mode!r})")
     if mode == "off" or (mode == "auto" and not model.constraints):

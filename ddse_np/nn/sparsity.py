@@ -15,6 +15,12 @@ from ..backend import array_module
 ROW, COL = "row", "col"
 
 
+def check_s(s: int) -> None:
+    """Raises ValueError unless s >= 1 (an all-zero line is no projection of anything)."""
+    if s < 1:
+        raise ValueError(f"s must be at least 1 nonzero per line, got {s}")
+
+
 def project(W, s: int, axis: str):
     """In place: keep the s largest |entries| of each row (axis='row') or column ('col') of W.
 
@@ -24,8 +30,9 @@ def project(W, s: int, axis: str):
     nonzeros is left as it is at the cost of the selection alone.  Lines where ties
     at the s-th magnitude would keep more than s entries are redone with
     ``argpartition``, which keeps exactly s, so a line never keeps more than s
-    nonzeros.  Returns W.
+    nonzeros.  Returns W.  Raises ValueError for s < 1.
     """
+    check_s(s)
     xp = array_module(W)
     rows = axis == ROW
     length = W.shape[1] if rows else W.shape[0]

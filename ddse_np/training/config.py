@@ -264,6 +264,7 @@ class TrainConfig:
         self.augment_config().validate(shape)
 
     def to_dict(self) -> dict:
+        """Every setting by name, as plain values."""
         return asdict(self)
 
     def unused(self) -> tuple:

@@ -20,6 +20,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopRequest:
+    """Whether a stop was asked for: called, True once SIGINT or SIGTERM has arrived."""
+
     def __init__(self):
         self.signum = None
 
@@ -28,10 +30,12 @@ class StopRequest:
 
     @property
     def name(self) -> str:
+        """The signal's name ('SIGINT', 'SIGTERM'), '' before any."""
         return signal.Signals(self.signum).name if self.signum else ""
 
     @property
     def exit_code(self) -> int:
+        """The shell's code for death by that signal: 128 + its number (130, 143)."""
         return 128 + (self.signum or 0)
 
     def _handle(self, signum, frame):

@@ -37,6 +37,11 @@ class MomentumSGD:
         self.velocity: dict = {}
 
     def step(self, params: dict, grads: dict):
+        """One update of every parameter, in place: v = momentum v - lr g, p += v; then g = 0.
+
+        ``params`` and ``grads``: dicts name -> array of the same shapes.  The first step of a
+        parameter starts its velocity at -lr g.  No projection here (ddse_np.nn.sparsity).
+        """
         for name, p in params.items():
             g = grads[name]
             v = self.velocity.get(name)
@@ -66,7 +71,8 @@ class MomentumSGD:
         )
 
     def load_state(self, state: dict):
-        """Restore what :meth:`state` returned (velocities copied onto the parameters' backend)."""
+        """Restore what :meth:`state` returned (the velocities copied as given: the caller,
+        :func:`ddse_np.training.state.restore`, has put them on the parameters' backend)."""
         self.lr = float(state["lr"])
         self.momentum = float(state.get("momentum", self.momentum))
         self.velocity = {name: v.copy() for name, v in state.get("velocity", {}).items()}
@@ -91,6 +97,7 @@ class StepSchedule:
         return self.lr0 * self.factor ** sum(1 for d in self.drop_epochs if d <= epoch)
 
     def update(self, epoch: int) -> float:
+        """After epoch ``epoch`` (1-based): the lr of the next epoch, also kept in ``lr``."""
         self.lr = self.lr_after(epoch)
         return self.lr
 
@@ -106,6 +113,7 @@ class StepSchedule:
         )
 
     def load_state(self, state: dict):
+        """Restore the current lr from what :meth:`state` returned (the rest is the config's)."""
         self.lr = float(state["lr"])
 
 
@@ -147,6 +155,8 @@ class PlateauSchedule:
         self.bad_epochs = 0
 
     def update(self, val_error: float) -> float:
+        """After an epoch of validation error ``val_error`` (%): the lr of the next epoch,
+        multiplied by ``factor`` once ``patience`` epochs in a row have not beaten the best."""
         if val_error < self.best:
             self.best = val_error
             self.bad_epochs = 0

@@ -143,7 +143,10 @@ def run_training(
 
 
 def train(train_split, config, reporter=None, backend=None):
-    """Train one model from ``config`` on ``train_split`` (N x 28 x 28 uint8 images), start to end.
+    """Train one model from ``config`` on ``train_split``, start to end.
+
+    ``train_split``: N x d vectors or N x H x W images with labels in 0..C-1, as
+    :meth:`Trainer.start` takes them (uint8 pixels divided by 255, other types used as given).
 
     Returns (model, history): the model ``ddse train`` would save and test, i.e. the
     :meth:`Trainer.kept_model` (with ``keep='best'``, the default, the parameters of the epoch of

@@ -85,7 +85,10 @@ def make_schedule(config: TrainConfig):
 
 
 def split_training_data(train: Split, config: TrainConfig):
-    """(fit, val): a stratified validation split, then the ts/t subset of the rest."""
+    """(fit, val): a stratified validation split, then the ts/t subset of the rest.
+
+    Raises DDSEError when fewer than 2 training examples would be left.
+    """
     rng = np.random.default_rng(config.seed)
     if len(train) - config.val_size < 2:
         raise DDSEError(
@@ -154,6 +157,9 @@ class Trainer:
         min(d, training examples - 1).  The training data are recorded for resuming
         (``data``): :func:`ddse_np.data.source.record` of ``data_dir``, when given, and the
         :func:`~ddse_np.data.split.fingerprint` of ``train_split``.
+        Raises DDSEError for settings these data or this backend cannot run
+        (:meth:`TrainConfig.validate` with the data's n and shape, augmentation of vectors, too
+        few examples left, an unusable backend).
         """
         if config.augment_config().enabled and train_split.images.ndim != 3:
             raise DDSEError(
@@ -201,6 +207,7 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
+        """True once the run has trained its ``config.epochs`` or its schedule has ended it."""
         return self.progress.schedule_ended or self.progress.epoch >= self.config.epochs
 
     def run(self, reporter=None, should_stop=lambda: False, on_epoch_end=None):

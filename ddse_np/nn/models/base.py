@@ -56,6 +56,7 @@ class Model(Inputs):
 
     @property
     def constraints(self) -> dict:
+        """name -> 'row' | 'col' for the matrices under the s-sparse constraint (none here)."""
         return {}
 
     @property
@@ -65,6 +66,7 @@ class Model(Inputs):
 
     @property
     def k(self) -> int:
+        """The number of unrolled stages (DDSE, LISTA) or of hidden layers after the first."""
         return self.config["k"]
 
     # -- forward and backward ------------------------------------------------
@@ -104,13 +106,17 @@ class Model(Inputs):
         return {name: xp.zeros_like(value) for name, value in self.params.items()}
 
     def loss_and_grads(self, X, y, grads: dict | None = None, train: bool = True, noise=None):
-        """Mean softmax cross-entropy of the batch and its gradients.
+        """Mean softmax cross-entropy of the batch (in nats) and its gradients.
 
-        X : N x n,  y : N labels.  The gradients are *added* into ``grads``
-        when it is given (then zero it after each update), else into fresh zeros.
-        ``noise``: the batch's mask source (see :meth:`features`).
-        Returns (loss as a Python float, grads).
+        X : N x n,  y : N integer labels in 0..C-1 (C = ``config['classes']``).  The
+        gradients are *added* into ``grads`` when it is given (then zero it after each
+        update), else into fresh zeros.  ``noise``: the batch's mask source (see
+        :meth:`features`).  Returns (loss as a Python float, grads).
+        Raises ValueError for labels that are not integers in 0..C-1.
         """
+        classes = self.params["c"].shape[0]
+        if y.dtype.kind not in "iu" or bool(((y < 0) | (y >= classes)).any()):
+            raise ValueError(f"labels must be integers in 0..{classes - 1}")
         if grads is None:
             grads = self.zero_grads()
         logits, backprop = self.forward_train(X, train, noise)
@@ -124,4 +130,5 @@ class Model(Inputs):
 
     # -- counts for inspect --------------------------------------------------
     def parameter_count(self) -> int:
+        """Entries of every parameter array, zeros included (dense storage, not nonzeros)."""
         return int(sum(v.size for v in self.params.values()))

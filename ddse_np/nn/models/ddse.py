@@ -22,7 +22,7 @@ from .base import Model
 
 
 def stage_forward(U, Z, W2, W3, theta, skip: bool = True):
-    """One unrolled ISTA stage: Z' = shrink(U + Z - (Z W2^T) W3^T, theta).
+    """One unrolled ISTA stage of paper eq. (5): Z' = shrink(U + Z - (Z W2^T) W3^T, theta).
 
     U : N x m (the injected W1 term),  Z : N x m,  W2 : n x m,  W3 : m x n,  theta : m
     With ``skip=False`` the stage drops both shortcuts (the injected U and the
@@ -49,6 +49,7 @@ def stage_backward(dZ_next, cache, dW2, dW3):
     With A = U + Z - Q, Q = R W3^T, R = Z W2^T:
       dA = shrink'(dZ_next);  dU = dA;  dQ = -dA
       dW3 += dQ^T R;  dR = dQ W3;  dW2 += dR^T Z;  dZ = dA (skip) + dR W2
+    Without the shortcuts (A = Q): dQ = +dA, no dU, and dZ = dR W2 alone.
     """
     lin2, lin3, shrink_cache, skip = cache
     dA, dtheta = shrink_backward(dZ_next, shrink_cache)
@@ -70,6 +71,7 @@ class DDSE(Model):
 
     @property
     def constraints(self) -> dict:
+        """W1 and W3.i: at most s nonzeros per row; W2.i: per column (paper eq. 6)."""
         names = {"W1": ROW}
         for i in range(1, self.k + 1):
             names[f"W2.{i}"] = COL
@@ -110,6 +112,8 @@ class DDSE(Model):
         ``s`` is the constraint's nonzeros per line; the start is drawn with ``init_s``
         (default ``s``), e.g. s = n with init_s = n / 4: a DDSE without the weight
         constraint that starts as the default's ISTA (at s = n the paper's S is all ones).
+        Raises ValueError for an unknown ``init``, s < 1 or theta_init < 0, DDSEError for an
+        unusable backend.
         """
         backend = as_backend(backend, dtype)
         host = cls.initial_params(

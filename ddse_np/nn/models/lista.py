@@ -27,6 +27,8 @@ DROP = 0.5
 
 
 class LISTA(Model):
+    """Baseline IV: k + 1 LISTA stages with dropout after each shrinkage (module docstring)."""
+
     name = "lista"
     dropout = DROP
     # s/n shapes the support of its ISTA start (no constraint after)
@@ -37,6 +39,7 @@ class LISTA(Model):
 
     @staticmethod
     def param_shapes(config: dict) -> dict:
+        """name -> shape for a config with n, m, k, classes."""
         n, m, k, C = config["n"], config["m"], config["k"], config["classes"]
         shapes = {"W1": (m, n)}
         shapes.update({f"S.{i}": (m, m) for i in range(1, k + 1)})
@@ -58,7 +61,10 @@ class LISTA(Model):
         classes: int = 10,
         theta_init: float = THETA_INIT,
     ):
-        """A fresh LISTA; ``s`` only shapes the ISTA initialisation."""
+        """A fresh LISTA; ``s`` only shapes the ISTA initialisation.
+
+        Raises ValueError for s < 1 or theta_init < 0, DDSEError for an unusable backend.
+        """
         backend = as_backend(backend, dtype)
         config = dict(
             model=cls.name,

@@ -42,6 +42,7 @@ class FullyConnected(Model):
 
     @staticmethod
     def param_shapes(config: dict) -> dict:
+        """name -> shape for a config with n, m, k, classes."""
         n, m, k, C = config["n"], config["m"], config["k"], config["classes"]
         shapes = {}
         for i in range(k + 1):
