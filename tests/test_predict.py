@@ -12,7 +12,7 @@ from test_any_data import vectors
 from ddse_np.data.mnist import BUNDLED_MNIST, load_split
 from ddse_np.files.checkpoint import load
 from ddse_np.files.predictions import class_names_array
-from ddse_np.nn.evaluate import predict
+from ddse_np.nn.evaluate import evaluate, predict
 
 from clitools import one_line_error, run
 
@@ -35,6 +35,14 @@ def test_predictions_of_the_test_images_as_npy_and_csv(trained, tmp_path):
     assert rows[0] == ["index", "label"] and len(rows) == 1 + len(test)
     assert [int(r[1]) for r in rows[1:]] == expected.tolist()
     assert [int(r[0]) for r in rows[1:]] == list(range(len(test)))
+
+
+def test_no_inputs_give_no_predictions_and_no_error_rate(trained):
+    model = load(trained[0])[0]
+    X = model.preprocess(load_split(BUNDLED_MNIST, "test").images[:0])
+    assert predict(model, X).shape == (0,)
+    with pytest.raises(ValueError, match="no inputs to evaluate"):
+        evaluate(model, X, np.zeros(0, np.int64))
 
 
 def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):

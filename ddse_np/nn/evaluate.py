@@ -15,7 +15,10 @@ QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
 def predict(model, X, batch_size: int = BATCH):
-    """Predicted classes of X : N x n (PCA inputs on the model's backend): N ints on the host."""
+    """Predicted classes of X : N x n (PCA inputs on the model's backend): N ints on the host
+    (an empty array for N = 0)."""
+    if len(X) == 0:
+        return np.empty(0, dtype=np.int64)
     with np.errstate(**QUIET_OVERFLOW):
         return np.concatenate(
             [
@@ -58,7 +61,10 @@ def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
     Returns a dict of host values: ``error`` (% misclassified), ``loss`` (mean
     cross-entropy), ``per_class_error`` (% for each class, a list), ``count``.
     A diverged model's overflowing outputs give a loss of inf or nan, not warnings.
+    Raises ValueError for N = 0 (no error rate to give).
     """
+    if len(X) == 0:
+        raise ValueError("no inputs to evaluate (N = 0)")
     loss_sum, predictions = 0.0, []
     with np.errstate(**QUIET_OVERFLOW):
         for first in range(0, len(X), batch_size):
