@@ -48,12 +48,35 @@ def test_schedule_pick_is_the_lowest_mean_validation_error_and_a_tie_goes_to_the
     write_rows(tmp_path / "step-E150", [row("ddse", 0, 0.5, 0.5)])
     assert pick.main(names) == 1  # I's run at 150 has not landed: no pick yet
     assert capsys.readouterr().out == ""
+    # a later row of a cell already recorded is left out, as the sweeps leave it out
+    write_rows(tmp_path / "step-E150", [row("ddse", 0, 0.5, 0.5), row("fc", 0, 0.9, 0.9)])
+    with (tmp_path / "step-E150" / "results.jsonl").open("a") as f:
+        f.write(json.dumps(row("fc", 0, 0.1, 0.1)) + "\n")
+    assert pick.main(names) == 0
+    assert capsys.readouterr().out.strip() == "60"  # 0.7 at 150, not 0.3
+
+
+def test_schedule_pick_ties_on_equal_error_counts_and_refuses_when_every_e_diverged(
+    tmp_path, capsys
+):
+    pick = script("pick_schedule")
+    # 27 + 34 errors against 20 + 41 of 5,000 each: a tie (0.61%), but not in floats
+    write_rows(tmp_path / "step-E100", [row("ddse", 0, 0.54, 1), row("fc", 0, 0.68, 1)])
+    write_rows(tmp_path / "step-E150", [row("ddse", 0, 0.40, 1), row("fc", 0, 0.82, 1)])
+    names = [str(tmp_path / f"step-E{e}") for e in (100, 150)]
+    assert (0.54 + 0.68) / 2 > (0.40 + 0.82) / 2  # the float sums differ in their last bit
+    assert pick.main(names) == 0
+    assert capsys.readouterr().out.strip() == "100"
+    for e in (100, 150):
+        write_rows(tmp_path / f"step-E{e}", [row("ddse", 0, None, None), row("fc", 0, 0.5, 1)])
+    assert pick.main(names) == 2
+    assert "diverged at every E" in capsys.readouterr().err
 
 
 def test_mcnemar_pairs_count_the_images_each_run_alone_got_wrong(tmp_path):
     mcnemar = script("mcnemar")
     labels = load_split(BUNDLED_MNIST, "test").labels
-    write_rows(tmp_path, [])
+    write_rows(tmp_path, [row("ddse", 2, 0.1, 0.10), row("fc", 2, 0.3, 0.34)])
     folder = tmp_path / "predictions"
     folder.mkdir()
 
@@ -75,14 +98,25 @@ def test_mcnemar_pairs_count_the_images_each_run_alone_got_wrong(tmp_path):
     from scipy.stats import binomtest
 
     assert pair["p_value"] == pytest.approx(binomtest(6, 36, 0.5).pvalue)
+    assert pair["value"] == "2"
+    np.save(folder / "fc-6-seed2.npy", wrong(range(6, 40)).astype(np.uint8))
+    np.save(folder / "ddse-6-seed2.npy", wrong(range(0, 10)).astype(np.uint8))
+    with pytest.raises(SystemExit, match="ddse-6-seed2.npy: no finished run of that name"):
+        mcnemar.main([str(tmp_path), "--seed", "2", "--value", "6"])  # k = 6: no rows yet
+    write_rows(tmp_path, [row("ddse", 2, 0.1, 0.10), row("fc", 2, 0.3, 0.35)])
+    (tmp_path / "mcnemar-seed2.jsonl").unlink()
+    with pytest.raises(SystemExit, match="gives 0.34% test error, its row 0.35%"):
+        mcnemar.main([str(tmp_path), "--seed", "2"])  # predictions of another run than the row's
+    assert not (tmp_path / "mcnemar-seed2.jsonl").exists()
 
 
 def test_defaults_table_gives_each_method_its_landed_seeds_mean_and_sample_std(tmp_path):
     headline = script("headline")
     rows = [row("ddse", 0, 0.58, 0.62), row("ddse", 1, 0.82, 0.76), row("ddse", 2, 0.48, 0.71)]
     rows += [row("fc", 2, 0.44, 0.66), row("fc", 0, 0.60, 0.56)]
-    rows += [row("lista", 0, None, None, lr=0.02)]
-    write_rows(tmp_path, rows)
+    rows += [row("lista", 0, None, None, lr=0.02), row("ddse", 0, 0.1, 0.1), row("ddse", 3, 1, 1)]
+    rows[-1]["value"] = 6  # another cell (k = 6): not the defaults'
+    write_rows(tmp_path, rows)  # and DDSE seed 0 twice: the first row counts, as in the sweeps
     settings = {"method_settings": {"fc-dropout": {"lr": 0.1}}}
     (tmp_path / "sweep.json").write_text(json.dumps(settings))
     pair = dict(baseline="fc", only_ddse_wrong=33, only_baseline_wrong=28, p_value=0.6089)

@@ -445,6 +445,19 @@ def test_pick_lr_uses_validation_error_only():
     assert sw.pick_lr(rows_) == {"ddse": 0.05}  # lowest validation error; test error plays no part
 
 
+def test_pick_lr_ties_on_equal_error_counts_go_to_the_smaller_rate():
+    """25 + 28 + 34 errors of 5,000 against 29 + 29 + 29: a tie, whatever the float sums."""
+    counts = {0.02: (25, 28, 34), 0.05: (29, 29, 29)}
+    rows_ = [
+        dict(method="fc", value=lr, seed=seed, val_error=100 * c / 5000, test_error=1.0)
+        for lr, errors in counts.items()
+        for seed, c in enumerate(errors)
+    ]
+    means = [sum(r["val_error"] for r in rows_ if r["value"] == lr) / 3 for lr in counts]
+    assert means[0] != means[1]  # the float sums differ in their last bit
+    assert sw.pick_lr(rows_) == {"fc": 0.02}
+
+
 def test_lr_sweep_marks_its_picks_and_feeds_a_later_sweep(tmp_path):
     lr_dir = tmp_path / "lr"
     result = run(

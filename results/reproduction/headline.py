@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ddse_np.experiments.results_file import ResultsFile
+
 METHODS = {
     "ddse": "DDSE",
     "fc": "I (fc)",
@@ -45,11 +47,13 @@ def read_jsonl(path: Path) -> list:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def table(directory: Path, seeds: int, mcnemar_seed: int) -> str:
-    rows = read_jsonl(directory / "results.jsonl")
+def table(directory: Path, seeds: int, mcnemar_seed: int, value=2) -> str:
+    """The markdown table of the cell ``value`` (the defaults' k = 2) of a sweep directory."""
+    rows = [r for r in ResultsFile(directory, None).rows() if r["value"] == value]
     settings = json.loads((directory / "sweep.json").read_text()).get("method_settings", {})
     pairs_file = directory / f"mcnemar-seed{mcnemar_seed}.jsonl"
-    pairs = {p["baseline"]: p for p in read_jsonl(pairs_file)} if pairs_file.exists() else {}
+    pairs = read_jsonl(pairs_file) if pairs_file.exists() else []
+    pairs = {p["baseline"]: p for p in pairs if str(p.get("value", 2)) == str(value)}
     lines = [
         "| method | lr | seeds done | test error % | validation error % | epochs | minutes per run "
         f"| McNemar p, seed {mcnemar_seed} against DDSE (errors only DDSE / only the baseline) |",

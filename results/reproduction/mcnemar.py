@@ -7,9 +7,12 @@ First, every checkpoint of the sweep directory (``METHOD-VALUE-seedS.h5``, git-i
 predictions are not yet there gets them: ``ddse predict CHECKPOINT predictions/STEM.npy`` (10,000
 uint8 classes, 10 kB, committed), checked against the test error its row in ``results.jsonl``
 records.  Then each pair of DDSE and a baseline at ``--seed`` with both predictions there is
-tested and appended to ``mcnemar-seed<S>.jsonl``: the counts, the p-value (two-sided exact binomial
-test, ``ddse_np.nn.evaluate.mcnemar``, as ``ddse compare``) and the command.  Pairs already in the
-file or not yet run are left out; run it again as the runs land.  The predictions outlive the
+tested and appended to ``mcnemar-seed<S>.jsonl``: the sweep value, the counts, the p-value
+(two-sided exact binomial test, ``ddse_np.nn.evaluate.mcnemar``, as ``ddse compare``) and the
+command.  Each predictions file is checked against its run's row (read as the sweeps read rows:
+the first of each cell) before it is tested: a file without a row, or whose test error is not
+the row's, stops the script.  Pairs already in the file or not yet run are left out; run it
+again as the runs land.  The predictions outlive the
 checkpoints, so a pair can be tested on another machine than the one that trained it.
 """
 
@@ -23,6 +26,7 @@ import numpy as np
 
 from ddse_np.data.mnist import BUNDLED_MNIST, load_split
 from ddse_np.experiments.jobs import job_file_name
+from ddse_np.experiments.results_file import ResultsFile
 from ddse_np.nn.evaluate import mcnemar
 
 BASELINES = {
@@ -34,16 +38,34 @@ BASELINES = {
 }
 
 
+def recorded_errors(directory: Path) -> dict:
+    """Run stem (METHOD-VALUE-seedS) -> the test error (%) its row records (None: it diverged)."""
+    if not (directory / "results.jsonl").exists():
+        sys.exit(f"{directory}: no results.jsonl (not a sweep directory, or no run has landed)")
+    return {
+        Path(job_file_name(r)).stem: r["test_error"] for r in ResultsFile(directory, None).rows()
+    }
+
+
+def checked(path: Path, recorded: dict, labels) -> np.ndarray:
+    """The predictions in ``path``, refused unless they give the test error of their run's row."""
+    predicted = np.load(path)
+    error = 100.0 * float((predicted != labels).mean())
+    if recorded.get(path.stem) is None:
+        sys.exit(f"{path}: no finished run of that name in results.jsonl")
+    if abs(error - recorded[path.stem]) > 1e-6:
+        sys.exit(
+            f"{path}: gives {error:.2f}% test error, its row {recorded[path.stem]:.2f}%: "
+            "not the run of that row"
+        )
+    return predicted
+
+
 def predictions(directory: Path, ddse: str) -> Path:
     """Write the missing predictions of ``directory``'s checkpoints; returns their folder."""
     folder = directory / "predictions"
-    results = directory / "results.jsonl"
-    if not results.exists():
-        sys.exit(f"{directory}: no results.jsonl (not a sweep directory, or no run has landed)")
+    recorded = recorded_errors(directory)
     folder.mkdir(exist_ok=True)
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    # the kept model's test error of each finished run (None: it diverged)
-    recorded = {Path(job_file_name(r)).stem: r["test_error"] for r in rows}
     labels = load_split(BUNDLED_MNIST, "test").labels
     for checkpoint in sorted(directory.glob("*.h5")):
         out = folder / f"{checkpoint.stem}.npy"
@@ -71,22 +93,24 @@ def main(argv=None):
     args = p.parse_args(argv)
     folder = predictions(args.directory, args.ddse)
     out = args.directory / f"mcnemar-seed{args.seed}.jsonl"
-    done = (
-        {json.loads(line)["baseline"] for line in out.read_text().splitlines()}
-        if out.exists()
-        else set()
-    )
+    done = set()
+    for line in out.read_text().splitlines() if out.exists() else []:
+        pair = json.loads(line)
+        done.add((pair["baseline"], str(pair["value"])))
+    recorded = recorded_errors(args.directory)
     labels = load_split(BUNDLED_MNIST, "test").labels
     ddse = folder / f"ddse-{args.value}-seed{args.seed}.npy"
     for method, name in BASELINES.items():
         other = folder / f"{method}-{args.value}-seed{args.seed}.npy"
-        if method in done or not (ddse.exists() and other.exists()):
+        if (method, args.value) in done or not (ddse.exists() and other.exists()):
             continue
-        right_ddse, right_other = np.load(ddse) == labels, np.load(other) == labels
+        right_ddse = checked(ddse, recorded, labels) == labels
+        right_other = checked(other, recorded, labels) == labels
         test = mcnemar(right_ddse, right_other)
         row = dict(
             pair=f"DDSE seed {args.seed} vs {name} ({method}) seed {args.seed}",
             baseline=method,
+            value=args.value,
             error_ddse=100.0 * float((~right_ddse).mean()),
             error_baseline=100.0 * float((~right_other).mean()),
             only_ddse_wrong=test["only_b"],

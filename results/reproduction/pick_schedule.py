@@ -1,25 +1,43 @@
 """The fixed schedule's length E, picked on validation error only (docs/reproduction.md, "The fixed
 schedule"): for each searched E, the mean over methods of each method's mean best-validation error
-over its seeds; the lowest wins, a tie goes to the shorter E.  Prints E, or exits 1 while any
-searched run is missing (a lane waits on that).
+over its seeds; the lowest wins, a tie goes to the shorter E (scores compared rounded to 9
+decimals, so that equal error counts tie whatever the float sums).  Rows are read as the sweeps
+read them (one per method, value and seed: the first recorded), the defaults' network (k = 2)
+only.  Prints E, exits 1 while any searched run is missing (a lane waits on that), 2 when a run
+diverged at every E.
 
     python results/reproduction/pick_schedule.py results/reproduction/step-E60 step-E100 ...
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
-METHODS, SEEDS = ("ddse", "fc"), (0,)
+METHODS, SEEDS, VALUE = ("ddse", "fc"), (0,), 2
+
+
+def first_rows(directory: Path) -> list:
+    """The rows of ``results.jsonl`` as ``ResultsFile.rows`` reads them: the first of each cell,
+    lines cut by a crash skipped.  Written out here because run_fixed.sh runs this script with
+    the system's python3, where ddse_np may not be importable."""
+    path, seen, rows = directory / "results.jsonl", set(), []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        cell = (row["method"], row["value"], row["seed"])
+        if cell not in seen:
+            seen.add(cell)
+            rows.append(row)
+    return rows
 
 
 def score(directory: Path):
-    path = directory / "results.jsonl"
-    rows = (
-        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if path.exists()
-        else []
-    )
+    """The mean of the methods' mean best-validation errors (%), inf when a run diverged, None
+    while one is missing."""
+    rows = [r for r in first_rows(directory) if r["value"] == VALUE]
     means = []
     for method in METHODS:
         errors = {
@@ -32,7 +50,7 @@ def score(directory: Path):
         if any(e is None for e in errors.values()):
             return float("inf")  # a diverged run: this E is not eligible
         means.append(sum(errors.values()) / len(errors))
-    return sum(means) / len(means)
+    return round(sum(means) / len(means), 9)
 
 
 def main(directories):
@@ -50,6 +68,9 @@ def main(directories):
         )
     if any(s is None for s in scores.values()):
         return 1
+    if all(math.isinf(s) for s in scores.values()):
+        print("a run diverged at every E: no schedule to pick", file=sys.stderr)
+        return 2
     print(min(scores, key=lambda e: (scores[e], e)))
     return 0
 
