@@ -223,6 +223,7 @@ class DDSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         from .backend import to_host
         from .nn.evaluate import BATCH as EVAL_BATCH
+        from .nn.evaluate import QUIET_OVERFLOW
 
         check_is_fitted(self, "model_")
         X = self._inputs(X, reset=False)
@@ -230,7 +231,8 @@ class DDSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         out = []
         for first in range(0, len(X), EVAL_BATCH):
             chunk = model.preprocess(X[first : first + EVAL_BATCH])
-            out.append(to_host(model.forward(chunk)).astype(np.float64))
+            with np.errstate(**QUIET_OVERFLOW):  # a diverged model's logits: inf or nan, quietly
+                out.append(to_host(model.forward(chunk)).astype(np.float64))
         return np.concatenate(out) if out else np.zeros((0, len(self.classes_)))
 
     def predict_proba(self, X) -> np.ndarray:
@@ -249,9 +251,17 @@ class DDSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
 
     def predict(self, X) -> np.ndarray:
-        """N predicted labels, from ``classes_``."""
-        logits = self._logits(X)
-        return self.classes_[logits.argmax(axis=1)]
+        """N predicted labels, from ``classes_``.  Raises ValueError where the model's outputs are
+        not finite (a diverged model), rather than name a class for them."""
+        from .nn.evaluate import classes_of
+
+        predicted = classes_of(self._logits(X))
+        if (predicted < 0).any():
+            raise ValueError(
+                f"the model's outputs are not finite for {int((predicted < 0).sum())} of "
+                f"{len(predicted)} inputs (a diverged model?)"
+            )
+        return self.classes_[predicted]
 
     def transform(self, X):
         """The final sparse code Z_k of X: N x m floats (scipy CSR with ``sparse_output``)."""

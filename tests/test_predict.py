@@ -45,6 +45,31 @@ def test_no_inputs_give_no_predictions_and_no_error_rate(trained):
         evaluate(model, X, np.zeros(0, np.int64))
 
 
+def test_outputs_that_are_not_finite_predict_no_class_and_count_as_errors(trained, tmp_path):
+    """A diverged model (huge but finite weights) overflows: argmax would call its rows class 0."""
+    from ddse_np.files.checkpoint import save
+
+    model, extras = load(trained[0])
+    model.params["V"][:] = np.finfo(model.params["V"].dtype).max
+    test = load_split(BUNDLED_MNIST, "test")
+    X, labels = model.preprocess(test.images[:200]), test.labels[:200]
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(model.forward(X)).all(axis=1)
+    assert not finite.all()
+    classes = predict(model, X)
+    assert (classes[~finite] == -1).all() and (classes[finite] >= 0).all()
+    assert evaluate(model, X, labels)["error"] == 100 * np.mean(classes != labels)
+    assert evaluate(model, X, labels)["error"] >= 100 * np.mean(~finite)
+    diverged = tmp_path / "diverged.h5"
+    save(diverged, model, extras["history"], {"config": extras["train"]["config"]})
+    np.save(tmp_path / "x.npy", test.images[:200])
+    message = one_line_error(
+        run("predict", diverged, tmp_path / "p.csv", "--inputs", tmp_path / "x.npy"), 1
+    )
+    assert "outputs are not finite for" in message and "no predictions written" in message
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_predictions_of_new_inputs_named_as_the_labels_were(tmp_path):
     data = vectors(tmp_path)
     checkpoint = tmp_path / "vec.h5"

@@ -78,6 +78,15 @@ def test_transform_is_the_models_final_code_z_k(digits):
     assert sparse.format == "csr" and np.array_equal(sparse.toarray(), Z)
 
 
+def test_outputs_that_are_not_finite_name_no_class(digits):
+    """A diverged model's overflowing logits: argmax would call them class 0."""
+    X, y = digits
+    clf = DDSEClassifier(**SMALL).fit(X, y)
+    clf.model_.params["V"][:] = np.finfo(clf.model_.params["V"].dtype).max
+    with pytest.raises(ValueError, match="outputs are not finite for"):
+        clf.predict(X[:50])
+
+
 def test_pickle_and_the_checkpoint_give_the_same_predictions(tmp_path, digits):
     X, y = digits
     clf = DDSEClassifier(**SMALL).fit(X, y)

@@ -9,7 +9,7 @@ import pytest
 from ddse_np.errors import DDSEError
 from ddse_np.experiments import sweep as sw
 
-from clitools import run
+from clitools import one_line_error, run
 from sweeptools import TINY, TINY_WIDTH, rows
 
 
@@ -625,6 +625,22 @@ def test_beside_refuses_runs_made_otherwise_before_running(tmp_path, setting, di
         and f"none of its runs of ddse is a run of this sweep ({differs})" in other.output
     )
     assert not (tmp_path / "s").exists()  # refused before any run
+
+
+def test_beside_refuses_results_of_another_format(tmp_path):
+    """Format 1 (no ``format`` in sweep.json) tested the last epoch's model, not the best one."""
+    depth = tmp_path / "d"
+    made = run("sweep", "depth", "--methods", "ddse", "--values", "2", *TINY, "--out", depth)
+    assert made.exit_code == 0, made.output
+    meta = json.loads((depth / "sweep.json").read_text())
+    del meta["format"]
+    (depth / "sweep.json").write_text(json.dumps(meta))
+    other = run(
+        "sweep", "sparsity", "--methods", "ddse", "--values", "0.5", *TINY[2:],
+        "--out", tmp_path / "s", "--beside", depth,
+    )  # fmt: skip
+    assert "its results are of format 1, this sweep's of 2" in one_line_error(other, 1)
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize("start, kept", [("0.25", True), ("0.1", False)])

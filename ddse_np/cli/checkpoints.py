@@ -159,6 +159,11 @@ def predict(checkpoint, out, data_dir, inputs_path, backend, batch_size, overwri
     except DDSEError as exc:  # of the wrong shape, type or scale: name the file
         raise DDSEError(f"{inputs_path}: {exc}" if inputs_path is not None else str(exc)) from None
     classes = predict_classes(model, X, batch_size)
+    if (classes < 0).any():
+        raise DDSEError(
+            f"{checkpoint}: the model's outputs are not finite for {int((classes < 0).sum())} of "
+            f"{len(classes)} inputs (a diverged model?): no predictions written"
+        )
     write_predictions(out, np.asarray(model.class_names)[classes])
     error = "" if labels is None else f" (test error {100.0 * (classes != labels).mean():.2f}%)"
     click.echo(f"wrote {out}: {len(classes)} predictions{error}", err=True)

@@ -216,6 +216,11 @@ def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> 
         raise DDSEError(
             f"--beside {directory}: a {sweep} sweep itself; give the directory of another sweep"
         )
+    if theirs.get("format", 1) != settings.get("format", 1):  # format 1 wrote none
+        raise DDSEError(
+            f"--beside {directory}: its results are of format {theirs.get('format', 1)}, this "
+            f"sweep's of {settings.get('format', 1)}: not runs of the same protocol"
+        )
     field = SWEEPS[sweep][0]
     seen = {(r["method"], r["value"], r["seed"]) for r in own_rows}
     kept, matched, differ = [], False, None

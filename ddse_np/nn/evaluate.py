@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import to_host
+from ..backend import array_module, to_host
 from .layers import softmax_xent_forward
 
 BATCH = 2000  # images per forward pass when evaluating (memory, not results, depends on it)
 # A diverged model (huge but finite weights) overflows in its forward pass: its non-finite logits
-# count as errors and its loss is inf or nan, reported as such, without numpy's warnings (the
-# training loop reports a non-finite loss itself, as a NumericalFault).
+# predict no class (-1, see classes_of), so they count as errors, and its loss is inf or nan,
+# reported as such, without numpy's warnings (the training loop reports a non-finite loss
+# itself, as a NumericalFault).
 QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
+
+
+def classes_of(logits):
+    """logits : N x C -> N predicted classes on the host: the argmax of each row, -1 for a row
+    whose logits are not all finite (argmax would read a row of NaNs as class 0)."""
+    xp = array_module(logits)
+    return to_host(xp.where(xp.isfinite(logits).all(axis=1), logits.argmax(axis=1), -1))
 
 
 def predict(model, X, batch_size: int = BATCH):
     """Predicted classes of X : N x n (PCA inputs on the model's backend): N ints on the host
-    (an empty array for N = 0)."""
+    (an empty array for N = 0), -1 where the model's outputs are not finite (a diverged model:
+    no class; :func:`classes_of`)."""
     if len(X) == 0:
         return np.empty(0, dtype=np.int64)
     with np.errstate(**QUIET_OVERFLOW):
         return np.concatenate(
             [
-                to_host(model.forward(X[first : first + batch_size]).argmax(axis=1))
+                classes_of(model.forward(X[first : first + batch_size]))
                 for first in range(0, len(X), batch_size)
             ]
         )
@@ -71,7 +80,7 @@ def evaluate(model, X, y, batch_size: int = BATCH) -> dict:
             logits = model.forward(X[first : first + batch_size])
             loss, _ = softmax_xent_forward(logits, y[first : first + batch_size])
             loss_sum += float(loss) * len(logits)
-            predictions.append(to_host(logits.argmax(axis=1)))
+            predictions.append(classes_of(logits))
     predicted = np.concatenate(predictions)
     labels = to_host(y)
     wrong = predicted != labels
