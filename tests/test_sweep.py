@@ -445,6 +445,22 @@ def test_pick_lr_uses_validation_error_only():
     assert sw.pick_lr(rows_) == {"ddse": 0.05}  # lowest validation error; test error plays no part
 
 
+def test_tables_round_a_half_away_from_zero_as_its_decimal_value_does():
+    """The mean of 2.13 and 2.08 is 2.105 (2.1049999999999995 in floats): 2.11, as on paper."""
+    from ddse_np.experiments.report import fixed, mean_std, sweep_table
+
+    assert f"{(2.13 + 2.08) / 2:.2f}" == "2.10"  # what plain float formatting gives
+    assert mean_std([2.13, 2.08]) == "2.11 ± 0.04"
+    assert [fixed(x) for x in (0.605, 0.635, 0.645, -0.005, 1.0)] == [
+        "0.61", "0.64", "0.65", "-0.01", "1.00"
+    ]  # fmt: skip
+    assert (fixed(64500.0, 0), mean_std([0.7]), mean_std([])) == ("64500", "0.70", "")
+    cell = [
+        dict(method="ddse", value=0.1, seed=i, test_error=e) for i, e in enumerate((2.13, 2.08))
+    ]
+    assert "| ddse | 2.11 ± 0.04 |" in sweep_table(cell, "ts/t")
+
+
 def test_pick_lr_ties_on_equal_error_counts_go_to_the_smaller_rate():
     """25 + 28 + 34 errors of 5,000 against 29 + 29 + 29: a tie, whatever the float sums."""
     counts = {0.02: (25, 28, 34), 0.05: (29, 29, 29)}

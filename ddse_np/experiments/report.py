@@ -5,6 +5,7 @@ code statistics per stage, dictionary atoms in pixel space, and sweep tables (ho
 from __future__ import annotations
 
 import os
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -95,6 +96,22 @@ def dictionary_atoms(model) -> np.ndarray:
     return atoms.reshape(len(atoms), *model.input_shape)
 
 
+def fixed(x: float, digits: int = 2) -> str:
+    """``x`` with ``digits`` decimals, a half rounded away from zero as on paper (2.105 -> 2.11):
+    rounded to 9 decimals first, so that a mean whose float sum fell just below the half (the
+    mean of 2.13 and 2.08 is 2.1049999999999995 in floats) rounds as its decimal value does."""
+    return str(Decimal(f"{x:.9f}").quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def mean_std(numbers, digits: int = 2) -> str:
+    """'mean ± sample standard deviation (ddof 1)' of ``numbers``, the mean alone for one number,
+    '' for none; each with ``digits`` decimals (:func:`fixed`)."""
+    if not len(numbers):
+        return ""
+    text = fixed(np.mean(numbers), digits)
+    return text + (f" ± {fixed(np.std(numbers, ddof=1), digits)}" if len(numbers) > 1 else "")
+
+
 def _methods(rows: list, order=()) -> list:
     """The methods of ``rows``: those of ``order`` first, in its order, then the rest sorted."""
     present = {r["method"] for r in rows}
@@ -143,12 +160,7 @@ def sweep_table(
         for v in values:
             errors = [r.get(metric) for r in mine if r["value"] in (v, None)]
             finite = [e for e in errors if e is not None]
-            text = (
-                f"{np.mean(finite):.2f}"
-                + (f" ± {np.std(finite, ddof=1):.2f}" if len(finite) > 1 else "")
-                if finite
-                else ("diverged" if errors else "")
-            )
+            text = mean_std(finite) if finite else ("diverged" if errors else "")
             if finite and len(finite) < seeds:
                 text += f" (n={len(finite)})"
             if finite and len(finite) < len(errors):
@@ -166,12 +178,6 @@ def runs_table(rows: list, field: str, order=(), names=None) -> str:
     steps, and mean minutes per run; diverged runs count in ``diverged``, not in those means.  The
     last column sums the minutes of every run of the cell, diverged ones included (its full cost).
     """
-
-    def mean_std(numbers, digits=2):
-        if not numbers:
-            return ""
-        text = f"{np.mean(numbers):.{digits}f}"
-        return text + (f" ± {np.std(numbers, ddof=1):.{digits}f}" if len(numbers) > 1 else "")
 
     lines = [
         "per run: mean (± sample standard deviation) over the seeds that finished; minutes of "
@@ -213,7 +219,7 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
     """
 
     def text(x, digits=None):
-        return "" if x is None else f"{float(x):.{digits}f}" if digits is not None else str(x)
+        return "" if x is None else fixed(float(x), digits) if digits is not None else str(x)
 
     lr = [] if field == "lr" else ["lr"]
     header = ["method", field, "seed", *lr, "validation error", "test error"]

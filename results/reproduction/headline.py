@@ -21,8 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
+from ddse_np.experiments.report import mean_std
 from ddse_np.experiments.results_file import ResultsFile
 
 METHODS = {
@@ -33,14 +32,6 @@ METHODS = {
     "lista": "IV (LISTA)",
     "ddse-noskip": "V (no shortcuts)",
 }
-
-
-def mean_std(numbers, digits=2) -> str:
-    """'mean ± sample std' ('mean' alone for one number, '' for none)."""
-    if not numbers:
-        return ""
-    text = f"{np.mean(numbers):.{digits}f}"
-    return text + (f" ± {np.std(numbers, ddof=1):.{digits}f}" if len(numbers) > 1 else "")
 
 
 def read_jsonl(path: Path) -> list:
