@@ -252,3 +252,21 @@ def test_a_method_missing_a_value_is_joined_across_it_by_a_dotted_line(monkeypat
     assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "dotted: no result in between"
     complete = drawn_sweep(monkeypatch, tmp_path, rows[:3], axis=("ts/t", "ts/t"), log_x=True)
     assert [t.get_text() for t in complete.get_legend().get_texts()] == ["DDSE"]
+
+
+def test_a_point_of_one_seed_has_no_error_bar(monkeypatch, tmp_path):
+    """A zero-length bar would read as seeds that agree; one seed has no spread to draw."""
+    from matplotlib.container import ErrorbarContainer
+
+    rows = [dict(method="ddse", value=1, seed=0, test_error=1.0)]
+    rows += [dict(method="ddse", value=2, seed=s, test_error=e) for s, e in enumerate((0.8, 1.2))]
+    ax = drawn_sweep(monkeypatch, tmp_path, rows)
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    (segments,) = bars.lines[2]
+    spans = {
+        float(segment[0][0]): float(abs(segment[1][1] - segment[0][1]))
+        for segment in segments.get_segments()
+        if len(segment) and np.isfinite(segment).all()
+    }
+    assert spans.keys() == {2.0}  # a bar at k = 2 only: none at k = 1
+    assert spans[2.0] == pytest.approx(2 * np.std([0.8, 1.2], ddof=1))

@@ -166,7 +166,9 @@ def sweep_figure(
 
 
 def _mean_std(errors):
-    return float(np.mean(errors)), (float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0)
+    """(mean, sample std); the std of one seed is NaN, which matplotlib draws as no bar (a bar
+    of zero length would read as seeds that agree)."""
+    return float(np.mean(errors)), (float(np.std(errors, ddof=1)) if len(errors) > 1 else np.nan)
 
 
 def _method_line(ax, mine, values, label, dot_shift):
