@@ -179,8 +179,8 @@ def test_create_refuses_lines_without_nonzeros_and_negative_thresholds(cls, init
     kwargs = {} if init is None else {"init": init}
     with pytest.raises(ValueError, match="s must be at least 1"):
         cls.create(n, m, 2, 0, **kwargs)
-    for theta in (-0.5, float("nan")):
-        with pytest.raises(ValueError, match="theta_init must be a threshold >= 0"):
+    for theta in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="theta_init must be a finite threshold >= 0"):
             cls.create(n, m, 2, s, theta_init=theta, **kwargs)
     assert cls.create(n, m, 2, s, theta_init=0.0, **kwargs).params["theta.0"].max() == 0
 

@@ -55,3 +55,20 @@ def test_a_numerical_fault_is_a_result(mnist_small):
     trainer = Trainer.start(mnist_small, TrainConfig(**SMALL, epochs=3, lr=1e6))
     result = run_training(trainer)
     assert not result.finished and isinstance(result.fault, NumericalFault) and result.saved == []
+
+
+@pytest.mark.parametrize("bad", [-1, 10])
+def test_labels_outside_the_classes_are_refused_before_training(mnist_small, bad):
+    """Checked once here, so that the training loop need not check every batch (on cupy that
+    would wait for the device at every step); -1 would otherwise train as the last class."""
+    from ddse_np.data.split import Split
+    from ddse_np.errors import DDSEError
+
+    labels = mnist_small.labels.copy()
+    labels[7] = bad
+    broken = Split(mnist_small.images, labels, mnist_small.classes)
+    with pytest.raises(DDSEError, match=r"training labels must be integers in 0\.\.9"):
+        Trainer.start(broken, TrainConfig(**SMALL, epochs=1))
+    floats = Split(mnist_small.images, mnist_small.labels.astype(float), mnist_small.classes)
+    with pytest.raises(DDSEError, match="training labels must be integers"):
+        Trainer.start(floats, TrainConfig(**SMALL, epochs=1))

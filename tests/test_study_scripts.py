@@ -46,7 +46,7 @@ def test_schedule_pick_is_the_lowest_mean_validation_error_and_a_tie_goes_to_the
     assert pick.main(names) == 0
     assert capsys.readouterr().out.strip() == "150"  # 0.55, whatever the test errors say
     write_rows(tmp_path / "step-E150", [row("ddse", 0, 0.5, 0.5)])
-    assert pick.main(names) == 1  # I's run at 150 has not landed: no pick yet
+    assert pick.main(names) == pick.NOT_YET == 3  # I's run at 150 has not landed: no pick yet
     assert capsys.readouterr().out == ""
     # a later row of a cell already recorded is left out, as the sweeps leave it out
     write_rows(tmp_path / "step-E150", [row("ddse", 0, 0.5, 0.5), row("fc", 0, 0.9, 0.9)])

@@ -446,7 +446,7 @@ def test_pick_lr_uses_validation_error_only():
 
 
 def test_tables_round_a_half_away_from_zero_as_its_decimal_value_does():
-    """The mean of 2.13 and 2.08 is 2.105 (2.1049999999999995 in floats): 2.11, as on paper."""
+    """The mean of 2.13 and 2.08 is 2.105 (the float 2.10499999999999998...): 2.11, as on paper."""
     from ddse_np.experiments.report import fixed, mean_std, sweep_table
 
     assert f"{(2.13 + 2.08) / 2:.2f}" == "2.10"  # what plain float formatting gives
@@ -455,6 +455,7 @@ def test_tables_round_a_half_away_from_zero_as_its_decimal_value_does():
         "0.61", "0.64", "0.65", "-0.01", "1.00"
     ]  # fmt: skip
     assert (fixed(64500.0, 0), mean_std([0.7]), mean_std([])) == ("64500", "0.70", "")
+    assert (fixed(float("inf")), fixed(float("nan"))) == ("inf", "nan")
     cell = [
         dict(method="ddse", value=0.1, seed=i, test_error=e) for i, e in enumerate((2.13, 2.08))
     ]

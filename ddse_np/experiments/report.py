@@ -98,8 +98,11 @@ def dictionary_atoms(model) -> np.ndarray:
 
 def fixed(x: float, digits: int = 2) -> str:
     """``x`` with ``digits`` decimals, a half rounded away from zero as on paper (2.105 -> 2.11):
-    rounded to 9 decimals first, so that a mean whose float sum fell just below the half (the
-    mean of 2.13 and 2.08 is 2.1049999999999995 in floats) rounds as its decimal value does."""
+    rounded to 9 decimals first, so that a number whose float lies just below the half (the
+    mean of 2.13 and 2.08 is the float 2.10499999999999998...) rounds as its decimal value does.
+    inf and nan are written as such."""
+    if not np.isfinite(x):
+        return f"{x}"
     return str(Decimal(f"{x:.9f}").quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 

@@ -16,8 +16,9 @@ QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
 def classes_of(logits):
-    """logits : N x C -> N predicted classes on the host: the argmax of each row, -1 for a row
-    whose logits are not all finite (argmax would read a row of NaNs as class 0)."""
+    """logits : N x C -> N predicted classes on the host: the argmax of each row, -1 (no class)
+    for a row with any logit that is not finite, the output of an overflowing (diverged) model,
+    whose softmax is undefined (argmax would call a row of NaNs class 0)."""
     xp = array_module(logits)
     return to_host(xp.where(xp.isfinite(logits).all(axis=1), logits.argmax(axis=1), -1))
 

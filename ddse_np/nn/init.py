@@ -51,11 +51,12 @@ def ddse_params(
     """Host float64 parameters of a DDSE, keyed W1, W2.i, W3.i, theta.i, V, c (paper 4.1).
 
     Shapes: W1 m x n, W2.i n x m, W3.i m x n, theta.i m, V classes x m, c classes.
-    Raises ValueError for an unknown ``init``, s < 1 or theta_init < 0.
+    Raises ValueError for an unknown ``init``, s < 1 or a theta_init not finite and >= 0.
     """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}")
     check_s(s)
+    check_theta(theta_init)
     rng = np.random.default_rng(seed)
     host = {}
     if init == "paper":
@@ -100,8 +101,9 @@ def lista_params(
     """Host parameters of LISTA (baseline IV) started as ISTA on D0 S / sqrt(L).
 
     Keys and shapes: W1 m x n, S.i m x m, theta.i m, V classes x m, c classes.
-    Raises ValueError for s < 1 or theta_init < 0.
+    Raises ValueError for s < 1 or a theta_init not finite and >= 0.
     """
+    check_theta(theta_init)
     rng = np.random.default_rng(seed)
     S = support_matrix(n, m, s, rng)
     S /= np.linalg.norm(S, 2)
@@ -127,9 +129,14 @@ def dense_params(shapes: dict, seed: int) -> dict:
     return host
 
 
+def check_theta(theta_init: float) -> None:
+    """Raises ValueError unless theta_init is a finite threshold >= 0 (a negative one would shift
+    the shrinkage's input instead of shrinking it, an infinite one zero every code)."""
+    if not 0 <= theta_init < np.inf:  # also refuses NaN
+        raise ValueError(f"theta_init must be a finite threshold >= 0, got {theta_init}")
+
+
 def _thresholds(m, k, theta_init):
-    if not theta_init >= 0:  # also refuses NaN
-        raise ValueError(f"theta_init must be a threshold >= 0, got {theta_init}")
     return {f"theta.{i}": np.full(m, float(theta_init)) for i in range(k + 1)}
 
 

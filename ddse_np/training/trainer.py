@@ -159,8 +159,15 @@ class Trainer:
         :func:`~ddse_np.data.split.fingerprint` of ``train_split``.
         Raises DDSEError for settings these data or this backend cannot run
         (:meth:`TrainConfig.validate` with the data's n and shape, augmentation of vectors, too
-        few examples left, an unusable backend).
+        few examples left, an unusable backend, labels outside 0..C-1).
         """
+        labels, classes = train_split.labels, len(train_split.classes)
+        if labels.dtype.kind not in "iu" or (
+            len(labels) and not 0 <= labels.min() <= labels.max() < classes
+        ):
+            raise DDSEError(
+                f"training labels must be integers in 0..{classes - 1} (the classes' indices)"
+            )
         if config.augment_config().enabled and train_split.images.ndim != 3:
             raise DDSEError(
                 "augmentation (--aug-*) needs images (N x H x W); these inputs are vectors "
@@ -239,7 +246,7 @@ class Trainer:
         epoch = progress.epoch + 1
         started = time.perf_counter() - progress.seconds
         for b, X, y, noise in self.batches.epoch(epoch, progress.batch):
-            loss, _ = model.loss_and_grads(X, y, self.grads, noise=noise)
+            loss, _ = model.loss_and_grads(X, y, self.grads, noise=noise, check_labels=False)
             if not math.isfinite(loss):
                 raise NumericalFault(
                     f"the loss became {loss} at step {progress.step + 1} "

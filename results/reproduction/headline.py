@@ -44,7 +44,9 @@ def table(directory: Path, seeds: int, mcnemar_seed: int, value=2) -> str:
     settings = json.loads((directory / "sweep.json").read_text()).get("method_settings", {})
     pairs_file = directory / f"mcnemar-seed{mcnemar_seed}.jsonl"
     pairs = read_jsonl(pairs_file) if pairs_file.exists() else []
-    pairs = {p["baseline"]: p for p in pairs if str(p.get("value", 2)) == str(value)}
+    pairs = {  # lines of other formats (no baseline) left out; before values, all were k = 2
+        p["baseline"]: p for p in pairs if "baseline" in p and str(p.get("value", 2)) == str(value)
+    }
     lines = [
         "| method | lr | seeds done | test error % | validation error % | epochs | minutes per run "
         f"| McNemar p, seed {mcnemar_seed} against DDSE (errors only DDSE / only the baseline) |",

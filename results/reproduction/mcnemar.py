@@ -96,7 +96,7 @@ def main(argv=None):
     done = set()
     for line in out.read_text().splitlines() if out.exists() else []:
         pair = json.loads(line)
-        done.add((pair["baseline"], str(pair["value"])))
+        done.add((pair["baseline"], str(pair.get("value", "2"))))  # before values: all k = 2
     recorded = recorded_errors(args.directory)
     labels = load_split(BUNDLED_MNIST, "test").labels
     ddse = folder / f"ddse-{args.value}-seed{args.seed}.npy"

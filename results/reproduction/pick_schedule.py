@@ -3,8 +3,8 @@ schedule"): for each searched E, the mean over methods of each method's mean bes
 over its seeds; the lowest wins, a tie goes to the shorter E (scores compared rounded to 9
 decimals, so that equal error counts tie whatever the float sums).  Rows are read as the sweeps
 read them (one per method, value and seed: the first recorded), the defaults' network (k = 2)
-only.  Prints E, exits 1 while any searched run is missing (a lane waits on that), 2 when a run
-diverged at every E.
+only.  Prints E; exits 3 while any searched run is missing (a lane waits on that: a status of
+its own, as Python exits 1 on any error), 2 when a run diverged at every E.
 
     python results/reproduction/pick_schedule.py results/reproduction/step-E60 step-E100 ...
 """
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 METHODS, SEEDS, VALUE = ("ddse", "fc"), (0,), 2
+NOT_YET = 3  # the exit status while a searched run is missing
 
 
 def first_rows(directory: Path) -> list:
@@ -67,7 +68,7 @@ def main(directories):
             file=sys.stderr,
         )
     if any(s is None for s in scores.values()):
-        return 1
+        return NOT_YET
     if all(math.isinf(s) for s in scores.values()):
         print("a run diverged at every E: no schedule to pick", file=sys.stderr)
         return 2

@@ -51,10 +51,10 @@ run() {  # run E SEEDS METHODS [ARGS...]: the defaults' network (k = 2) in step-
   sweep depth 2 "$1" "$2" "$3" "step-E$1" "${@:4}"
 }
 for epochs in "${grid[@]}"; do run "$epochs" 1 "$search"; done
-while true; do  # pick_schedule.py: 0 picked, 1 the other lane's search still running, else stop
+while true; do  # pick_schedule.py: 0 picked, 3 the other lane's search still running, else stop
   status=0; chosen=$(python3 results/reproduction/pick_schedule.py "${grid[@]/#/step-E}") || status=$?
   [ "$status" = 0 ] && break
-  [ "$status" = 1 ] || { echo "lane $lane: no schedule picked (status $status)" >&2; exit 1; }
+  [ "$status" = 3 ] || { echo "lane $lane: no schedule picked (status $status)" >&2; exit 1; }
   sleep 120
 done
 echo "lane $lane: E = $chosen picked on validation error ($(date -u +%FT%TZ))" >&2

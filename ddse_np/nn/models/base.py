@@ -105,17 +105,21 @@ class Model(Inputs):
         xp = self.backend.xp
         return {name: xp.zeros_like(value) for name, value in self.params.items()}
 
-    def loss_and_grads(self, X, y, grads: dict | None = None, train: bool = True, noise=None):
+    def loss_and_grads(
+        self, X, y, grads: dict | None = None, train: bool = True, noise=None, check_labels=True
+    ):
         """Mean softmax cross-entropy of the batch (in nats) and its gradients.
 
         X : N x n,  y : N integer labels in 0..C-1 (C = ``config['classes']``).  The
         gradients are *added* into ``grads`` when it is given (then zero it after each
         update), else into fresh zeros.  ``noise``: the batch's mask source (see
         :meth:`features`).  Returns (loss as a Python float, grads).
-        Raises ValueError for labels that are not integers in 0..C-1.
+        Raises ValueError for labels that are not integers in 0..C-1; ``check_labels=False``
+        skips that check (the training loop, whose labels :meth:`Trainer.start` checked once:
+        on cupy the check would wait for the device at every step).
         """
         classes = self.params["c"].shape[0]
-        if y.dtype.kind not in "iu" or bool(((y < 0) | (y >= classes)).any()):
+        if check_labels and (y.dtype.kind not in "iu" or bool(((y < 0) | (y >= classes)).any())):
             raise ValueError(f"labels must be integers in 0..{classes - 1}")
         if grads is None:
             grads = self.zero_grads()

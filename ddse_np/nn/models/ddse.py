@@ -112,8 +112,8 @@ class DDSE(Model):
         ``s`` is the constraint's nonzeros per line; the start is drawn with ``init_s``
         (default ``s``), e.g. s = n with init_s = n / 4: a DDSE without the weight
         constraint that starts as the default's ISTA (at s = n the paper's S is all ones).
-        Raises ValueError for an unknown ``init``, s < 1 or theta_init < 0, DDSEError for an
-        unusable backend.
+        Raises ValueError for an unknown ``init``, s < 1 or a theta_init not finite and >= 0,
+        DDSEError for an unusable backend.
         """
         backend = as_backend(backend, dtype)
         host = cls.initial_params(

@@ -63,7 +63,8 @@ class LISTA(Model):
     ):
         """A fresh LISTA; ``s`` only shapes the ISTA initialisation.
 
-        Raises ValueError for s < 1 or theta_init < 0, DDSEError for an unusable backend.
+        Raises ValueError for s < 1 or a theta_init not finite and >= 0, DDSEError for an
+        unusable backend.
         """
         backend = as_backend(backend, dtype)
         config = dict(
