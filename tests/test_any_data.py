@@ -337,3 +337,30 @@ def test_the_validation_split_of_a_file_is_a_tenth_of_it_unless_chosen(tmp_path)
     chosen = run("train", "--data", data, "--val-size", "50", "--out", out, "--overwrite", *SMALL)
     assert chosen.exit_code == 0 and "note" not in chosen.output
     assert load(out)[1]["train"]["config"]["val_size"] == 50
+
+
+def test_a_sweep_directory_refuses_other_training_data(tmp_path):
+    """Its cells would otherwise count as done for data they were not trained on."""
+    out = tmp_path / "sweep"
+    sweep = (
+        "sweep", "depth", "--values", "1", "--methods", "fc", "--seeds", "1", "--budget",
+        "quick", "--set", "epochs=1", "--set", "val_size=40", "--set", "m=16", "--set",
+        "train_fraction=1", "--out", out, "--data",
+    )  # fmt: skip
+    first, other = vectors(tmp_path), vectors(tmp_path, "other.npz", seed=1)
+    assert run(*sweep, first).exit_code == 0
+    recorded = json.loads((out / "sweep.json").read_text())["data"]
+    assert recorded["images"] == 200 and len(recorded["sha256"]) == 64
+    refused = one_line_error(run(*sweep, other), 1)
+    assert "holds results made on other training data (200 inputs, sha256" in refused
+    again = run(*sweep, first)  # the same data: its cell is done, nothing runs
+    assert again.exit_code == 0, again.output
+    assert len((out / "results.jsonl").read_text().splitlines()) == 1
+    beside = (*sweep[:1], "sparsity", "--values", "0.5", *sweep[4:-3], "--out", tmp_path / "s")
+    refused = one_line_error(run(*beside, "--beside", out, "--data", other), 1)
+    assert "its runs were made on other training data" in refused
+    assert not (tmp_path / "s").exists()
+    meta = json.loads((out / "sweep.json").read_text())
+    del meta["data"]  # a directory made before sweeps recorded their data is still continued
+    (out / "sweep.json").write_text(json.dumps(meta))
+    assert run(*sweep, first).exit_code == 0

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..backend import Backend
 from ..data.mnist import default_data_dir
-from ..data.source import known_shape
+from ..data.source import known_shape, load_split
+from ..data.split import fingerprint
 from ..errors import DDSEError, Interrupted
 from ..experiments.jobs import cell
 from ..experiments.runner import SweepStopped, run_sweep
@@ -176,6 +177,8 @@ def _plan(name, budget, seeds, methods, values, overrides, lr_from, backend, dat
         config.refuse_unused(named, f"--set {job['method']}" if named - schedule_keys else "--set")
         config.validate(int(np.prod(shape)) if shape else None, shape)
     settings = dict(sweep=name, budget=budget, settings=shared, format=sw.FORMAT)
+    # which training data: a rerun on other data must not count these cells as done
+    settings["data"] = fingerprint(load_split(data_dir or default_data_dir(), "train"))
     if per_method:
         settings["method_settings"] = per_method
     if name == "samples":

@@ -71,9 +71,14 @@ class ResultsFile:
                     f"{self.directory} holds results without a sweep.json: choose another --out"
                 )
             return
-        # sweep and budget first
+        if "data" in existing and existing["data"] != self.settings.get("data"):
+            raise DDSEError(
+                f"{self.directory} holds results made on other training data ({_data(existing)} "
+                f"there, {_data(self.settings)} now): choose another --out"
+            )
+        # sweep and budget first; the data are recorded from 2026-12 on (not in older directories)
         keys = list(self.settings) + [k for k in existing if k not in self.settings]
-        differ = [k for k in keys if existing.get(k) != self.settings.get(k)]
+        differ = [k for k in keys if k != "data" and existing.get(k) != self.settings.get(k)]
         # format 1 wrote none
         theirs, ours = (
             existing.get("format", 1),
@@ -155,3 +160,11 @@ class ResultsFile:
 def _cell(row: dict) -> tuple:
     """A row's cell: (method, value, seed); a value of 0.25 and one of 0.250 are the same cell."""
     return row.get("method"), row.get("value"), row.get("seed")
+
+
+def _data(settings: dict) -> str:
+    """A training set's fingerprint in a few words: its size and the start of its SHA-256."""
+    data = settings.get("data")
+    if not isinstance(data, dict):
+        return "unrecorded data"
+    return f"{data.get('images')} inputs, sha256 {str(data.get('sha256'))[:12]}"

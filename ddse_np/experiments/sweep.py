@@ -221,6 +221,8 @@ def beside_rows(directory, sweep: str, settings: dict, methods, own_rows=()) -> 
             f"--beside {directory}: its results are of format {theirs.get('format', 1)}, this "
             f"sweep's of {settings.get('format', 1)}: not runs of the same protocol"
         )
+    if "data" in theirs and "data" in settings and theirs["data"] != settings["data"]:
+        raise DDSEError(f"--beside {directory}: its runs were made on other training data")
     field = SWEEPS[sweep][0]
     seen = {(r["method"], r["value"], r["seed"]) for r in own_rows}
     kept, matched, differ = [], False, None
