@@ -221,3 +221,11 @@ def test_a_job_whose_dask_worker_died_ends_the_sweep_like_a_stop(tmp_path, monke
         runner.run_sweep(jobs, results, BUNDLED_MNIST, scheduler="tcp://127.0.0.1:1")
     assert info.value.cause == runner.WORKER_LOST and stops == [1]
     assert [r["seed"] for r in rows(tmp_path / "s")] == [1]
+
+
+def test_a_row_records_whether_the_plateau_schedule_ended_its_run():
+    data = str(BUNDLED_MNIST)
+    plateau = partial_job(epochs=30, schedule="plateau", patience=1, min_lr=0.01)
+    ended = sweep_jobs.run_job(plateau, data)
+    assert ended["schedule_ended"] is True and ended["epochs"] < 30  # the first drop ends it
+    assert sweep_jobs.run_job(partial_job(epochs=1), data)["schedule_ended"] is False

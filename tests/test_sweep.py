@@ -33,6 +33,7 @@ def test_sweep_writes_results_resumes_and_plots(tmp_path):
     done = rows(out)
     assert len(done) == 4 and {r["method"] for r in done} == {"ddse", "fc"}
     assert all(0 <= r["test_error"] <= 100 and r["epochs"] == 1 for r in done)
+    assert all(r["schedule_ended"] is False for r in done)
     assert (out / "depth.png").read_bytes()[:4] == b"\x89PNG"
     table = (out / "depth.md").read_text()
     for r in done:  # every run on its own line; one epoch given, one taken: ended by the epoch cap

@@ -114,6 +114,7 @@ def test_every_run_table_says_what_ended_each_run():
         dict(base, seed=0, epochs=100, note="resumed at epoch 86"),
         dict(base, seed=2, epochs=7, val_error=None, test_error=None, note="loss became nan"),
         dict(base, seed=3, epochs=121),
+        dict(base, seed=4, epochs=120, schedule_ended=True),  # ended on the cap's own epoch
         dict(base, method="fc", value=None, seed=0, epochs=120),
     ]
     planned = {("ddse", 0.5): dict(epochs=120), ("fc", None): dict(epochs=130, schedule="plateau")}
@@ -126,6 +127,7 @@ def test_every_run_table_says_what_ended_each_run():
         "| DDSE | 0.5 | 2 | 0.05 |  |  | 7 |  | diverged | 1.5 | loss became nan |",
         # more than planned: not guessed
         "| DDSE | 0.5 | 3 | 0.05 | 1.00 | 1.25 | 121 |  |  | 1.5 |  |",
+        "| DDSE | 0.5 | 4 | 0.05 | 1.00 | 1.25 | 120 |  | schedule | 1.5 |  |",
         "| Baseline I | (all) | 0 | 0.05 | 1.00 | 1.25 | 120 |  | schedule | 1.5 |  |",
     ]
     assert lines == expected

@@ -129,6 +129,7 @@ def run_job(
         lr=config.lr,
         epochs=len(trainer.history["epoch"]),
         steps=trainer.progress.step,
+        schedule_ended=trainer.progress.schedule_ended,
         seconds=spent + time.perf_counter() - started,
     )
     notes = _join(note, *result.notes)

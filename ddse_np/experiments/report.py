@@ -215,10 +215,11 @@ def every_run_table(rows: list, field: str, order=(), names=None, planned=None) 
     ``note`` (e.g. "resumed from a partial run after epoch 86").
 
     ``planned`` (method, value) -> the settings the run was given (``epochs`` and ``schedule``), or
-    None where unknown.  On the plateau schedule a finished run with fewer epochs was ended by
-    that schedule (the learning rate fell below min_lr), one with exactly as many by that cap; on
-    the step schedule a run of all its epochs ran its fixed schedule; otherwise the cell stays
-    empty.  A run without a test error diverged.
+    None where unknown.  A row recording ``schedule_ended`` was ended by its plateau schedule (the
+    learning rate fell below min_lr), even on the cap's last epoch.  For a row without that record
+    (older sweeps), on the plateau schedule a finished run with fewer epochs was ended by that
+    schedule, one with exactly as many by the cap; on the step schedule a run of all its epochs ran
+    its fixed schedule; otherwise the cell stays empty.  A run without a test error diverged.
     """
 
     def text(x, digits=None):
@@ -262,6 +263,8 @@ def _ended_by(row: dict, planned=None) -> str:
     """What ended a run (:func:`every_run_table`'s "ended by" column), '' where unknown."""
     if row.get("test_error") is None:
         return "diverged"
+    if row.get("schedule_ended"):  # recorded by the run itself (older rows have no such field)
+        return "schedule"
     given, epochs = planned(row["method"], row["value"]) if planned else None, row.get("epochs")
     budget = given.get("epochs") if isinstance(given, dict) else None
     if not isinstance(budget, int) or not isinstance(epochs, int):

@@ -19,6 +19,7 @@ RESULT_FIELDS = (
     "lr",
     "epochs",
     "steps",
+    "schedule_ended",
     "val_error",
     "test_error",
     "seconds",
