@@ -13,6 +13,13 @@ from clitools import run
 from sweeptools import TINY, rows
 
 
+def tiny_depth_sweep(out, *options):
+    """`ddse sweep depth` of DDSE and I at k = 1 on the tiny budget, into out, with options."""
+    return run(
+        "sweep", "depth", "--methods", "ddse,fc", "--values", "1", *TINY, *options, "--out", out
+    )
+
+
 def test_a_per_method_setting_reaches_only_its_method():
     jobs = sw.plan(
         "depth",
@@ -40,19 +47,7 @@ def test_settings_the_sweep_owns_are_refused(overrides, per_method):
 
 def test_set_with_a_method_prefix_on_the_command_line(tmp_path):
     out = tmp_path / "s"
-    result = run(
-        "sweep",
-        "depth",
-        "--methods",
-        "ddse,fc",
-        "--values",
-        "1",
-        *TINY,
-        "--set",
-        "fc:lr=.02",
-        "--out",
-        out,
-    )
+    result = tiny_depth_sweep(out, "--set", "fc:lr=.02")
     assert result.exit_code == 0, result.output
     lrs = {r["method"]: r["lr"] for r in rows(out)}
     assert lrs == {"ddse": 0.05, "fc": 0.02}
@@ -162,19 +157,7 @@ def test_lr_sweep_marks_its_picks_and_feeds_a_later_sweep(tmp_path):
     # one pick per method
     assert table.startswith("validation error (%)") and table.count("| **") == 2
     out = tmp_path / "depth"
-    result = run(
-        "sweep",
-        "depth",
-        "--methods",
-        "ddse,fc",
-        "--values",
-        "1",
-        *TINY,
-        "--lr-from",
-        lr_dir,
-        "--out",
-        out,
-    )
+    result = tiny_depth_sweep(out, "--lr-from", lr_dir)
     assert result.exit_code == 0, result.output
     assert {r["method"]: r["lr"] for r in rows(out)} == picks
     missing = run("sweep", "depth", "--lr-from", tmp_path / "depth", "--out", tmp_path / "x")
